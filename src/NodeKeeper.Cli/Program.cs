@@ -1,1 +1,4 @@
-Console.WriteLine("hi");
+using System.CommandLine;
+using NodeKeeper.Cli;
+
+return await NkCommands.RunAsync(args);

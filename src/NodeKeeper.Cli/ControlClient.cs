@@ -1,0 +1,63 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.Cli;
+
+/// <summary>A connection to the daemon's control socket: one JSON request line, one JSON response line.</summary>
+public sealed class ControlClient : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly StreamReader _reader;
+    private int _nextId;
+
+    private ControlClient(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _reader = new StreamReader(_stream, Encoding.UTF8);
+    }
+
+    /// <summary>Why a connection failed: nobody listens (a daemon may be started) or something else (it may not).</summary>
+    public enum Failure { None, NoDaemon, Denied }
+
+    public static (ControlClient? Client, Failure Failure, string? Error) TryConnect(string socketPath)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            s.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return (new ControlClient(s), Failure.None, null);
+        }
+        catch (SocketException ex)
+        {
+            s.Dispose();
+            return ex.SocketErrorCode switch
+            {
+                SocketError.AccessDenied => (null, Failure.Denied, $"cannot connect to {socketPath}: permission denied (the daemon belongs to another user)"),
+                _ => (null, Failure.NoDaemon, $"no daemon answers on {socketPath} ({ex.Message})"),
+            };
+        }
+    }
+
+    public async Task<Response> SendAsync(Request request, CancellationToken ct = default)
+    {
+        request = request with { Id = ++_nextId };
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ProtocolJson.Default.Request);
+        await _stream.WriteAsync(bytes, ct);
+        await _stream.WriteAsync("\n"u8.ToArray(), ct);
+        var line = await _reader.ReadLineAsync(ct)
+            ?? throw new IOException("the daemon closed the connection without answering");
+        return JsonSerializer.Deserialize(line, ProtocolJson.Default.Response)
+            ?? throw new IOException("the daemon sent an empty answer");
+    }
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _stream.Dispose();
+        _socket.Dispose();
+    }
+}

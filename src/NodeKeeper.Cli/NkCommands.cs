@@ -1,0 +1,319 @@
+using System.CommandLine;
+using System.Text.Json;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.Cli;
+
+/// <summary>The `nk` command line: parses it, talks to the daemon, renders the answer.</summary>
+public static class NkCommands
+{
+    public const int Ok = 0, Failed = 1, Usage = 2;
+    private static readonly string CliVersion = typeof(NkCommands).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = Build();
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) await Console.Error.WriteLineAsync($"nk: {e.Message} (see nk --help)");
+            return Usage;
+        }
+        try { return await parsed.InvokeAsync(); }
+        catch (IOException ex)
+        {
+            await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {Path.Combine(NkHome.Path(), "daemon.log")}");
+            return Failed;
+        }
+    }
+
+    private static RootCommand Build()
+    {
+        var root = new RootCommand("NodeKeeper: keeps Node.js apps alive (nk daemon + nk CLI).");
+        var names = () => new Argument<string[]>("names") { Arity = ArgumentArity.ZeroOrMore, Description = "app names, or all" };
+        var json = () => new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var noWait = () => new Option<bool>("--no-wait") { Description = "return at once instead of waiting until the apps are ready" };
+
+        // start
+        {
+            var targets = new Argument<string[]>("targets") { Arity = ArgumentArity.ZeroOrMore, Description = "a config file (default ./nodekeeper.toml), or app names" };
+            var prune = new Option<bool>("--prune") { Description = "delete apps that are no longer in the config" };
+            var nw = noWait();
+            var cmd = new Command("start", "load a config and start its apps, or start stopped apps by name") { targets, prune, nw };
+            cmd.SetAction((p, ct) => StartAsync(p.GetValue(targets) ?? [], p.GetValue(prune), p.GetValue(nw), ct));
+            root.Subcommands.Add(cmd);
+        }
+        foreach (var (verb, help) in new[] { ("stop", "stop apps gracefully and keep them listed"), ("restart", "stop then start every instance"), ("delete", "stop apps and forget them") })
+        {
+            var n = names();
+            var nw = noWait();
+            var cmd = new Command(verb, help) { n };
+            if (verb == "restart") cmd.Options.Add(nw);
+            cmd.SetAction((p, ct) => ActAsync(verb, p.GetValue(n) ?? [], verb == "restart" && !p.GetValue(nw), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
+            var j = json();
+            var cmd = new Command("status", "show every instance") { n, j };
+            cmd.Aliases.Add("ls");
+            cmd.SetAction((p, ct) => StatusAsync(p.GetValue(n) ?? [], p.GetValue(j), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var name = new Argument<string>("name") { Description = "the app" };
+            var j = json();
+            var showEnv = new Option<bool>("--show-env") { Description = "print environment values (hidden by default)" };
+            var cmd = new Command("describe", "everything about one app and its last exits") { name, j, showEnv };
+            cmd.SetAction((p, ct) => DescribeAsync(p.GetValue(name)!, p.GetValue(j), p.GetValue(showEnv), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var name = new Argument<string?>("name") { Arity = ArgumentArity.ZeroOrOne, Description = "the app (default: all)" };
+            var lines = new Option<int>("--lines", "-n") { Description = "how many lines of each file", DefaultValueFactory = _ => 15 };
+            var follow = new Option<bool>("--follow", "-f") { Description = "keep printing new lines" };
+            var outOnly = new Option<bool>("--out") { Description = "stdout log only" };
+            var errOnly = new Option<bool>("--err") { Description = "stderr log only" };
+            var cmd = new Command("logs", "tail the app's log files") { name, lines, follow, outOnly, errOnly };
+            cmd.SetAction((p, ct) => LogsAsync(p.GetValue(name), p.GetValue(lines), p.GetValue(follow), p.GetValue(outOnly), p.GetValue(errOnly), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var cmd = new Command("ping", "is a daemon alive? (exit 1 if none; never starts one)");
+            cmd.SetAction((p, ct) => PingAsync(ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var cmd = new Command("kill", "stop every app and the daemon");
+            cmd.SetAction((p, ct) => KillAsync(ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var cmd = new Command("version", "versions of the CLI and of the daemon if one answers");
+            cmd.SetAction((p, ct) => VersionAsync(ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var background = new Option<bool>("--background") { Description = "detach from the terminal (how nk starts it)", Hidden = true };
+            var cmd = new Command("daemon", "run the supervisor in the foreground") { background };
+            cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(NkHome.Path(), p.GetValue(background)));
+            root.Subcommands.Add(cmd);
+        }
+        return root;
+    }
+
+    private static Task<int> Error(string message, int code)
+    {
+        Console.Error.WriteLine($"nk: {message}");
+        return Task.FromResult(code);
+    }
+
+    private static async Task<(ControlClient? Client, int Code)> ConnectAsync(CancellationToken ct)
+    {
+        var (client, error) = await DaemonStarter.ConnectOrStartAsync(NkHome.Path(), ct);
+        if (client is null) await Console.Error.WriteLineAsync($"nk: {error}");
+        return (client, client is null ? Failed : Ok);
+    }
+
+    /// <summary>Sends one request; prints the error and returns null when the daemon refuses it.</summary>
+    private static async Task<Response?> SendAsync(ControlClient client, Request request, CancellationToken ct)
+    {
+        var r = await client.SendAsync(request, ct);
+        if (!r.Ok) await Console.Error.WriteLineAsync($"nk: {r.Error}");
+        return r.Ok ? r : null;
+    }
+
+    private static bool IsConfigArgument(string a) => File.Exists(a) || a.EndsWith(".toml", StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<int> StartAsync(string[] targets, bool prune, bool noWait, CancellationToken ct)
+    {
+        var configs = targets.Where(IsConfigArgument).ToList();
+        if (configs.Count > 1 || (configs.Count == 1 && targets.Length > 1))
+            return await Error("start takes one config file, or app names, not both", Usage);
+
+        Request request;
+        if (targets.Length == 0 || configs.Count == 1)
+        {
+            var path = configs.Count == 1 ? configs[0] : "nodekeeper.toml";
+            var loaded = LoadConfig(path);
+            if (loaded is null) return Usage;
+            request = new Request { Cmd = Commands.Start, Apps = loaded.Apps, ConfigPath = loaded.Path, Prune = prune };
+        }
+        else request = new Request { Cmd = Commands.Start, Names = targets };
+
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, request, ct);
+        if (r is null) return Failed;
+        return await WaitAndShowAsync(client, r, !noWait, ct);
+    }
+
+    /// <summary>Reads and validates a config; prints every error as file:line:col and returns null when there is one.</summary>
+    private static NodeKeeperConfig? LoadConfig(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine(File.Exists(path) || Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path)))
+                ? $"nk: {path}: cannot read the config: {ex.Message}"
+                : $"nk: {path}: cannot read the config: {ex.Message}");
+            return null;
+        }
+        var full = Path.GetFullPath(path);
+        var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadFileOrNull);
+        var result = ConfigLoader.Load(text, path, Path.GetDirectoryName(full)!, ctx);
+        if (!result.Ok)
+        {
+            foreach (var e in result.Errors) Console.Error.WriteLine(e.ToString());
+            return null;
+        }
+        return result.Config! with { Path = full };
+    }
+
+    private static string? ReadFileOrNull(string p)
+    {
+        try { return File.ReadAllText(p); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    private static async Task<int> WaitAndShowAsync(ControlClient client, Response r, bool wait, CancellationToken ct)
+    {
+        var touched = r.Touched ?? [];
+        if (wait && touched.Count > 0)
+        {
+            var failures = await Waiter.WaitReadyAsync(client, touched, ct);
+            if (failures.Count > 0)
+            {
+                foreach (var f in failures) await Console.Error.WriteLineAsync($"nk: {f} (see nk logs {f.Split(':')[0]} --err, nk describe {f.Split(':')[0]})");
+                var names = string.Join(", ", failures.Select(f => f.Split(':')[0]).Distinct());
+                await Console.Error.WriteLineAsync($"nk: did not become ready: {names}");
+                return Failed;
+            }
+        }
+        var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
+        Console.Out.Write(Render.StatusTable(status.Instances ?? []));
+        return Ok;
+    }
+
+    private static async Task<int> ActAsync(string verb, string[] names, bool wait, CancellationToken ct)
+    {
+        if (names.Length == 0) return await Error($"{verb} needs app names or all (e.g. nk {verb} all)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = verb, Names = names }, ct);
+        if (r is null) return Failed;
+        if (verb == Commands.Restart) return await WaitAndShowAsync(client, r, wait, ct);
+        if (r.Message is not null) await Console.Error.WriteLineAsync($"nk: {r.Message}");
+        var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
+        Console.Out.Write(Render.StatusTable(status.Instances ?? []));
+        return Ok;
+    }
+
+    private static async Task<int> StatusAsync(string[] names, bool asJson, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Status, Names = names }, ct);
+        if (r is null) return Failed;
+        var rows = r.Instances?.ToList() ?? [];
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows));
+        return Ok;
+    }
+
+    private static async Task<int> DescribeAsync(string name, bool asJson, bool showEnv, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [name], ShowEnv = showEnv }, ct);
+        if (r?.App is not { } app) return Failed;
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(app, ProtocolJson.Default.AppDescription) + "\n" : Render.Describe(app));
+        return Ok;
+    }
+
+    private static async Task<int> LogsAsync(string? name, int lines, bool follow, bool outOnly, bool errOnly, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        var files = new List<(string Label, string Path)>();
+        using (client)
+        {
+            var status = await SendAsync(client, new Request { Cmd = Commands.Status, Names = name is null ? null : [name] }, ct);
+            if (status is null) return Failed;
+            foreach (var app in (status.Instances ?? []).Select(i => i.Name).Distinct())
+            {
+                var d = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [app] }, ct);
+                if (d?.App is not { } a) return Failed;
+                var label = name is null ? $"{app} | " : "";
+                if (!errOnly && a.OutLog is { } o) files.Add((label, o));
+                if (!outOnly && a.ErrLog is { } e) files.Add((label, e));
+            }
+        }
+        foreach (var (label, path) in files)
+        {
+            if (files.Count > 1) await Console.Error.WriteLineAsync($"==> {path} <==");
+            foreach (var line in LogTail.LastLines(path, lines)) await Console.Out.WriteLineAsync(label + line);
+        }
+        await Console.Out.FlushAsync(ct);
+        if (follow) await LogTail.FollowAsync(files, Console.Out, ct);
+        return Ok;
+    }
+
+    private static async Task<int> PingAsync(CancellationToken ct)
+    {
+        var home = NkHome.Path();
+        var (client, _, error) = ControlClient.TryConnect(NkHome.Socket(home));
+        if (client is null) return await Error(error!, Failed);
+        using var _c = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Ping }, ct);
+        if (r is null) return Failed;
+        Console.Out.WriteLine($"pong: daemon pid {r.Pid}, version {r.Version}, home {home}");
+        return Ok;
+    }
+
+    private static async Task<int> KillAsync(CancellationToken ct)
+    {
+        var home = NkHome.Path();
+        var (client, failure, error) = ControlClient.TryConnect(NkHome.Socket(home));
+        if (client is null)
+        {
+            if (failure == ControlClient.Failure.Denied) return await Error(error!, Failed);
+            await Console.Error.WriteLineAsync($"nk: no daemon runs for {home}: nothing to stop");
+            return Ok;
+        }
+        int pid;
+        using (client)
+        {
+            var r = await SendAsync(client, new Request { Cmd = Commands.Kill }, ct);
+            if (r is null) return Failed;
+            pid = r.Pid ?? 0;
+        }
+        await Console.Error.WriteLineAsync($"nk: stopping every app and the daemon (pid {pid})...");
+        // The daemon answers before it stops; wait until it is gone, so nothing it supervised still runs.
+        while (pid > 1 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid)) await Task.Delay(25, ct);
+        await Console.Error.WriteLineAsync("nk: daemon stopped");
+        return Ok;
+    }
+
+    private static bool IsZombie(int pid)
+    {
+        try { var s = File.ReadAllText($"/proc/{pid}/stat"); return s[(s.LastIndexOf(')') + 2)..].StartsWith('Z'); }
+        catch (IOException) { return true; }
+    }
+
+    private static async Task<int> VersionAsync(CancellationToken ct)
+    {
+        Console.Out.WriteLine($"nk {CliVersion}");
+        var (client, _, _) = ControlClient.TryConnect(NkHome.Socket(NkHome.Path()));
+        if (client is null) return Ok;
+        using var _c = client;
+        var r = await client.SendAsync(new Request { Cmd = Commands.Version }, ct);
+        if (r.Ok) Console.Out.WriteLine($"daemon {r.Version} (pid {r.Pid})");
+        return Ok;
+    }
+}

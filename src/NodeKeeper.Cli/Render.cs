@@ -1,0 +1,95 @@
+using System.Text;
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.Cli;
+
+/// <summary>Human-readable views of the daemon's answers.</summary>
+public static class Render
+{
+    public static string StatusTable(IReadOnlyList<InstanceInfo> rows)
+    {
+        if (rows.Count == 0) return "no apps (load some with: nk start nodekeeper.toml)\n";
+        var header = new[] { "name", "id", "pid", "status", "restarts", "uptime", "cpu", "memory", "files", "port", "last exit" };
+        var table = rows.Select(r => new[]
+        {
+            r.Name, r.Instance.ToString(), r.Pid?.ToString() ?? "-", r.Status + (r.BackoffMs is { } b ? $" ({Duration(b)})" : ""),
+            r.Restarts.ToString(), r.Pid is null ? "-" : Duration(r.UptimeMs),
+            r.CpuPercent is { } c ? $"{c:0.#}%" : "-", r.MemoryBytes is { } m ? Bytes(m) : "-",
+            r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : f.ToString()) : "-",
+            r.Port?.ToString() ?? "-", LastExit(r.LastExit),
+        }).ToList();
+        return Table(header, table);
+    }
+
+    public static string Table(string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        var sb = new StringBuilder();
+        void Line(string[] cells)
+        {
+            for (var i = 0; i < cells.Length; i++)
+            {
+                sb.Append(i == cells.Length - 1 ? cells[i] : cells[i].PadRight(widths[i] + 2));
+            }
+            sb.Append('\n');
+        }
+        Line(header);
+        foreach (var r in rows) Line(r);
+        return sb.ToString();
+    }
+
+    public static string LastExit(LastExit? e) => e is null ? "-"
+        : $"{e.Reason} ({(e.Signal is not null ? e.Signal : $"code {e.Code?.ToString() ?? "?"}")}) {Ago(e.At)} ago";
+
+    public static string Describe(AppDescription d)
+    {
+        var sb = new StringBuilder();
+        void Kv(string k, object? v) { if (v is not null && v.ToString() != "") sb.Append($"{k,-14} {v}\n"); }
+        Kv("name", d.Name);
+        Kv("script", d.Script);
+        Kv("cwd", d.Cwd);
+        Kv("interpreter", d.Interpreter);
+        Kv("node_args", d.NodeArgs.Count > 0 ? string.Join(' ', d.NodeArgs) : null);
+        Kv("args", d.Args.Count > 0 ? string.Join(' ', d.Args) : null);
+        Kv("instances", d.Instances);
+        Kv("port", d.Port is { } p ? $"{p} ({d.PortMode})" : null);
+        Kv("ready", d.Ready);
+        Kv("restart", d.Restart);
+        Kv("max_memory", d.MaxMemory is { } mm ? Bytes(mm) : null);
+        Kv("max_open_files", d.MaxOpenFiles);
+        Kv("config", d.ConfigPath);
+        Kv("env_file", d.EnvFile);
+        Kv("env", d.Env.Count > 0 ? string.Join(", ", d.Env.Select(kv => kv.Value is null ? kv.Key : $"{kv.Key}={kv.Value}")) : null);
+        Kv("out log", d.OutLog);
+        Kv("err log", d.ErrLog);
+        if (d.LogDroppedLines > 0) Kv("dropped lines", d.LogDroppedLines);
+        sb.Append('\n').Append(StatusTable(d.InstanceList));
+        if (d.RecentExits.Count > 0)
+        {
+            sb.Append("\nrecent exits:\n");
+            sb.Append(Table(["id", "at", "reason", "code", "signal"], d.RecentExits.Select(e => new[]
+            {
+                e.Instance.ToString(), e.At.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss"), e.Reason, e.Code?.ToString() ?? "-", e.Signal ?? "-",
+            }).ToList()));
+        }
+        return sb.ToString();
+    }
+
+    public static string Duration(long ms) => ms switch
+    {
+        < 1000 => $"{ms}ms",
+        < 60_000 => $"{ms / 1000}s",
+        < 3_600_000 => $"{ms / 60_000}m",
+        < 86_400_000 => $"{ms / 3_600_000}h",
+        _ => $"{ms / 86_400_000}d",
+    };
+
+    private static string Ago(DateTimeOffset at) => Duration(Math.Max(0, (long)(DateTimeOffset.UtcNow - at).TotalMilliseconds));
+
+    public static string Bytes(long b) => b switch
+    {
+        < 1024 * 1024 => $"{b / 1024.0:0.#}K",
+        < 1024L * 1024 * 1024 => $"{b / 1024.0 / 1024:0.#}M",
+        _ => $"{b / 1024.0 / 1024 / 1024:0.##}G",
+    };
+}

@@ -1,0 +1,93 @@
+namespace NodeKeeper.Core.Config;
+
+/// <summary>
+/// Turns one [[app]] plus [defaults] into an <see cref="AppSpec"/>: a key the app sets wins, else the
+/// [defaults] value, else the built-in default. Then the checks that span keys (required keys,
+/// ready = "listen" needs a port, max_restart_delay &gt;= restart_delay) and path resolution.
+/// </summary>
+internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, LoadContext ctx)
+{
+    public AppSpec? Build(RawApp app, RawApp? defaults)
+    {
+        Set<T>? Pick<T>(Func<RawApp, Set<T>?> field) => field(app) ?? (defaults is null ? null : field(defaults));
+        bool IsBad(string key) => app.Bad.Contains(key) || (!app.Present.Contains(key) && defaults?.Bad.Contains(key) == true);
+        bool FromDefaults(string key) => !app.Present.Contains(key);
+
+        var name = app.Name?.Value;
+        var appLabel = name is null ? "[[app]]" : $"app {Text.Quote(name)}";
+        if (name is null && !IsBad("name"))
+            errors.Add(app.TablePos, "[[app]] is missing required key \"name\"");
+        var script = Pick(a => a.Script);
+        if (script is null && !IsBad("script"))
+            errors.Add(app.TablePos, $"{appLabel} is missing required key \"script\"");
+
+        var port = Pick(a => a.Port);
+        var ready = Pick(a => a.Ready);
+        if (ready?.Value == ReadyMode.Listen && port is null && !IsBad("port"))
+        {
+            var whose = FromDefaults("ready") ? $" ({appLabel} sets none)" : "";
+            errors.Add(ready.Pos, $"ready = \"listen\" needs a port{whose}: set port, or use ready = \"message\" or \"spawn\"");
+        }
+
+        var restartDelay = Pick(a => a.RestartDelay);
+        var maxRestartDelay = Pick(a => a.MaxRestartDelay);
+        var delay = restartDelay?.Value ?? TimeSpan.FromMilliseconds(100);
+        var maxDelay = maxRestartDelay?.Value ?? TimeSpan.FromSeconds(15);
+        if (maxDelay < delay && !IsBad("restart_delay") && !IsBad("max_restart_delay"))
+        {
+            if (maxRestartDelay is not null)
+                errors.Add(maxRestartDelay.Pos, $"max_restart_delay must be at least restart_delay (\"{Duration.Format(delay)}\"), got \"{Duration.Format(maxDelay)}\"");
+            else
+                errors.Add(restartDelay!.Pos, $"restart_delay must not exceed max_restart_delay (\"{Duration.Format(maxDelay)}\" by default), got \"{Duration.Format(delay)}\"");
+        }
+
+        if (name is null || script is null) return null;
+
+        var cwd = Pick(a => a.Cwd)?.Value ?? ConfigPaths.Resolve(configDirectory, ".");
+        var log = Pick(a => a.Log)?.Value;
+        var watch = Pick(a => a.Watch)?.Value;
+        return new AppSpec
+        {
+            Name = name,
+            Script = ConfigPaths.Resolve(cwd, script.Value),
+            Cwd = cwd,
+            Args = Pick(a => a.Args)?.Value ?? [],
+            NodeArgs = Pick(a => a.NodeArgs)?.Value ?? [],
+            Interpreter = Pick(a => a.Interpreter)?.Value ?? "node",
+            MaxOldSpaceSizeMb = Pick(a => a.MaxOldSpaceSizeMb)?.Value,
+            Env = Pick(a => a.Env)?.Value ?? new Dictionary<string, string>(),
+            EnvFile = Pick(a => a.EnvFile)?.Value,
+            EnvFromFile = (app.EnvFile is not null ? app.EnvFromFile : defaults?.EnvFromFile) ?? new Dictionary<string, string>(),
+            Instances = Pick(a => a.Instances)?.Value ?? 1,
+            Port = port?.Value,
+            PortMode = Pick(a => a.PortMode)?.Value ?? PortMode.Shared,
+            Ready = ready?.Value ?? (port is null ? ReadyMode.Spawn : ReadyMode.Listen),
+            ListenTimeout = Pick(a => a.ListenTimeout)?.Value ?? TimeSpan.FromSeconds(10),
+            Restart = Pick(a => a.Restart)?.Value ?? RestartMode.Always,
+            StopExitCodes = Pick(a => a.StopExitCodes)?.Value ?? [0],
+            MinUptime = Pick(a => a.MinUptime)?.Value ?? TimeSpan.FromSeconds(2),
+            MaxRestarts = Pick(a => a.MaxRestarts)?.Value ?? 10,
+            RestartDelay = delay,
+            MaxRestartDelay = maxDelay,
+            KillSignal = Pick(a => a.KillSignal)?.Value ?? "SIGTERM",
+            KillTimeout = Pick(a => a.KillTimeout)?.Value ?? TimeSpan.FromSeconds(5),
+            MaxMemory = Pick(a => a.MaxMemory)?.Value,
+            MaxOpenFiles = Pick(a => a.MaxOpenFiles)?.Value,
+            Health = Pick(a => a.Health)?.Value,
+            Watch = watch switch
+            {
+                null or { Enabled: false } => [],
+                { Paths: null } => [cwd],
+                { Paths: { } paths } => paths.Select(p => ConfigPaths.Resolve(cwd, p)).ToArray(),
+            },
+            IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
+            User = Pick(a => a.User)?.Value,
+            Log = new LogSpec(
+                log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),
+                log?.Err ?? Path.Combine(ctx.LogDirectory, name + ".err.log"),
+                log?.MaxSize ?? 10 * 1024 * 1024,
+                log?.Keep ?? 5,
+                log?.Timestamps ?? false),
+        };
+    }
+}

@@ -1,0 +1,332 @@
+using System.Text.RegularExpressions;
+
+namespace NodeKeeper.Core.Config;
+
+/// <summary>Reads the keys of one [[app]] table, or of [defaults], into a <see cref="RawApp"/>.</summary>
+internal sealed partial class AppReader(ValueReader values, string displayPath, string configDirectory, LoadContext ctx)
+{
+    /// <summary>Every key an [[app]] may set, in SPEC order.</summary>
+    public static readonly string[] Keys =
+    [
+        "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
+        "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
+        "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "max_memory",
+        "max_open_files", "health", "watch", "ignore_watch", "user", "log",
+    ];
+
+    private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
+    private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures"];
+    private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
+    private const long MiB = 1024 * 1024;
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
+    private static partial Regex NamePattern();
+
+    public RawApp Read(TTable table, bool isDefaults)
+    {
+        var app = new RawApp { TablePos = table.Pos };
+        var where = isDefaults ? "in [defaults]" : "in [[app]]";
+        foreach (var entry in table.Entries)
+        {
+            if (isDefaults && entry.Key == "name")
+            {
+                values.UnknownKey(entry, where, DefaultsKeys, "each [[app]] sets its own name");
+                continue;
+            }
+            if (!Keys.Contains(entry.Key))
+            {
+                values.UnknownKey(entry, where, isDefaults ? DefaultsKeys : Keys);
+                continue;
+            }
+            app.Present.Add(entry.Key);
+            int before = values.Errors.Count;
+            ReadKey(app, entry);
+            if (values.Errors.Count > before) app.Bad.Add(entry.Key);
+        }
+        return app;
+    }
+
+    private void ReadKey(RawApp app, TEntry e)
+    {
+        var key = e.Key;
+        var pos = e.Value.Pos;
+        switch (key)
+        {
+            case "name":
+                if (values.String(e, key, out var name, allowEmpty: true))
+                {
+                    if (NamePattern().IsMatch(name)) app.Name = new(name, pos);
+                    else values.Fail(e.Value, $"name must be 1 to 64 letters, digits, \".\", \"_\" or \"-\", got {ValueReader.Got(e.Value)}");
+                }
+                break;
+            case "script":
+                if (values.String(e, key, out var script)) app.Script = new(script, pos);
+                break;
+            case "cwd":
+                if (values.String(e, key, out var cwd)) app.Cwd = new(ConfigPaths.Resolve(configDirectory, cwd), pos);
+                break;
+            case "args":
+                if (values.StringArray(e, key, out var args)) app.Args = new(args, pos);
+                break;
+            case "node_args":
+                if (values.StringArray(e, key, out var nodeArgs)) app.NodeArgs = new(nodeArgs, pos);
+                break;
+            case "interpreter":
+                // A bare name ("node") is looked up on PATH at start; a path is relative to the config folder.
+                if (values.String(e, key, out var interpreter))
+                    app.Interpreter = new(interpreter.Contains('/') ? ConfigPaths.Resolve(configDirectory, interpreter) : interpreter, pos);
+                break;
+            case "max_old_space_size":
+                if (values.Size(e, key, MiB, "\"1M\"", out var heap))
+                {
+                    if (heap / MiB > int.MaxValue) values.Fail(e.Value, $"max_old_space_size is too large, got {ValueReader.Got(e.Value)}");
+                    else app.MaxOldSpaceSizeMb = new((int)(heap / MiB), pos);
+                }
+                break;
+            case "env":
+                if (ReadEnv(e) is { } env) app.Env = new(env, pos);
+                break;
+            case "env_file":
+                ReadEnvFile(app, e);
+                break;
+            case "instances":
+                ReadInstances(app, e);
+                break;
+            case "port":
+                if (values.Integer(e, key, 1, 65535, out var port)) app.Port = new((int)port, pos);
+                break;
+            case "port_mode":
+                if (values.OneOf(e, key, ["shared", "increment"], out var portMode))
+                    app.PortMode = new(portMode == "shared" ? PortMode.Shared : PortMode.Increment, pos);
+                break;
+            case "ready":
+                if (values.OneOf(e, key, ["listen", "message", "spawn"], out var ready))
+                    app.Ready = new(ready switch { "listen" => ReadyMode.Listen, "message" => ReadyMode.Message, _ => ReadyMode.Spawn }, pos);
+                break;
+            case "listen_timeout":
+                if (values.Duration(e, key, positive: true, out var listenTimeout)) app.ListenTimeout = new(listenTimeout, pos);
+                break;
+            case "restart":
+                if (values.OneOf(e, key, ["always", "on-failure", "never"], out var restart))
+                    app.Restart = new(restart switch { "always" => RestartMode.Always, "on-failure" => RestartMode.OnFailure, _ => RestartMode.Never }, pos);
+                break;
+            case "stop_exit_codes":
+                if (values.IntegerArray(e, key, 0, 255, out var codes)) app.StopExitCodes = new(codes, pos);
+                break;
+            case "min_uptime":
+                if (values.Duration(e, key, positive: false, out var minUptime)) app.MinUptime = new(minUptime, pos);
+                break;
+            case "max_restarts":
+                if (values.Integer(e, key, 0, 1_000_000, out var maxRestarts)) app.MaxRestarts = new((int)maxRestarts, pos);
+                break;
+            case "restart_delay":
+                if (values.Duration(e, key, positive: false, out var restartDelay)) app.RestartDelay = new(restartDelay, pos);
+                break;
+            case "max_restart_delay":
+                if (values.Duration(e, key, positive: false, out var maxRestartDelay)) app.MaxRestartDelay = new(maxRestartDelay, pos);
+                break;
+            case "kill_signal":
+                if (values.String(e, key, out var signal))
+                {
+                    if (Signals.Normalize(signal) is { } normalized) app.KillSignal = new(normalized, pos);
+                    else values.Fail(e.Value, $"kill_signal must be a signal name such as \"SIGTERM\" or \"SIGINT\", got {ValueReader.Got(e.Value)}");
+                }
+                break;
+            case "kill_timeout":
+                if (values.Duration(e, key, positive: false, out var killTimeout)) app.KillTimeout = new(killTimeout, pos);
+                break;
+            case "max_memory":
+                if (values.Size(e, key, 1, "1 byte", out var maxMemory)) app.MaxMemory = new(maxMemory, pos);
+                break;
+            case "max_open_files":
+                if (values.Integer(e, key, 1, 1_048_576, out var maxOpenFiles)) app.MaxOpenFiles = new((int)maxOpenFiles, pos);
+                break;
+            case "health":
+                if (ReadHealth(e) is { } health) app.Health = new(health, pos);
+                break;
+            case "watch":
+                ReadWatch(app, e);
+                break;
+            case "ignore_watch":
+                if (values.StringArray(e, key, out var ignore)) app.IgnoreWatch = new(ignore, pos);
+                break;
+            case "user":
+                if (values.String(e, key, out var user)) app.User = new(user, pos);
+                break;
+            case "log":
+                if (ReadLog(e) is { } log) app.Log = new(log, pos);
+                break;
+        }
+    }
+
+    private Dictionary<string, string>? ReadEnv(TEntry e)
+    {
+        if (!values.Table(e, "env", "{ NODE_ENV = \"production\" }", out var table)) return null;
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool ok = true;
+        foreach (var item in table.Entries)
+        {
+            var label = $"env.{item.Key}";
+            if (item.Key.Length == 0 || item.Key.Contains('=') || item.Key.Contains('\0'))
+            {
+                values.Errors.Add(item.KeyPos, $"env key {Text.Quote(item.Key)} is not a valid variable name (it must be non-empty, without \"=\")");
+                ok = false;
+                continue;
+            }
+            string? text = item.Value switch
+            {
+                TScalar { Kind: ScalarKind.String } s => s.String,
+                TScalar { Kind: ScalarKind.Integer } i => i.Integer.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                TScalar { Kind: ScalarKind.Float } f => f.Source.Replace("_", "", StringComparison.Ordinal),
+                TScalar { Kind: ScalarKind.Boolean } b => b.Boolean ? "true" : "false",
+                _ => null,
+            };
+            if (text is null)
+            {
+                values.Fail(item.Value, $"{label} must be a string, number or boolean, got {ValueReader.Got(item.Value)}");
+                ok = false;
+            }
+            else if (text.Contains('\0'))
+            {
+                values.Fail(item.Value, $"{label} must not contain a NUL character");
+                ok = false;
+            }
+            else env[item.Key] = text;
+        }
+        return ok ? env : null;
+    }
+
+    private void ReadEnvFile(RawApp app, TEntry e)
+    {
+        if (!values.String(e, "env_file", out var written)) return;
+        var path = ConfigPaths.Resolve(configDirectory, written);
+        var text = ctx.ReadFile(path);
+        if (text is null)
+        {
+            values.Fail(e.Value, $"env_file {Text.Quote(written)} cannot be read: {path} does not exist or is not readable");
+            return;
+        }
+        var parsed = DotEnv.Parse(text, ConfigPaths.Display(displayPath, written), out var errors);
+        foreach (var error in errors) values.Errors.Add(error);
+        app.EnvFile = new(path, e.Value.Pos);
+        app.EnvFromFile = parsed;
+    }
+
+    private void ReadInstances(RawApp app, TEntry e)
+    {
+        const string Expected = "instances must be a whole number or \"max\"";
+        switch (e.Value)
+        {
+            case TScalar { Kind: ScalarKind.String, String: var s } when s.Equals("max", StringComparison.OrdinalIgnoreCase):
+                app.Instances = new(Math.Clamp(ctx.CpuCount, 1, 1024), e.Value.Pos);
+                break;
+            case TScalar { Kind: ScalarKind.Integer } i:
+                if (values.InRange(i, "instances", 1, 1024, out var n)) app.Instances = new((int)n, e.Value.Pos);
+                break;
+            default:
+                values.Fail(e.Value, $"{Expected}, got {ValueReader.Got(e.Value)}");
+                break;
+        }
+    }
+
+    private HealthSpec? ReadHealth(TEntry e)
+    {
+        if (!values.Table(e, "health", "{ url = \"http://127.0.0.1:3000/health\" }", out var table)) return null;
+        string? url = null;
+        TimeSpan interval = TimeSpan.FromSeconds(10), timeout = TimeSpan.FromSeconds(2);
+        int failures = 3;
+        bool ok = true;
+        foreach (var item in table.Entries)
+        {
+            switch (item.Key)
+            {
+                case "url":
+                    if (values.String(item, "health.url", out var u))
+                    {
+                        if (Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0) url = u;
+                        else
+                        {
+                            values.Fail(item.Value, $"health.url must be an absolute http or https URL such as \"http://127.0.0.1:3000/health\", got {ValueReader.Got(item.Value)}");
+                            ok = false;
+                        }
+                    }
+                    else ok = false;
+                    break;
+                case "interval":
+                    ok &= values.Duration(item, "health.interval", positive: true, out interval);
+                    break;
+                case "timeout":
+                    ok &= values.Duration(item, "health.timeout", positive: true, out timeout);
+                    break;
+                case "failures":
+                    ok &= values.Integer(item, "health.failures", 1, 1000, out var f);
+                    failures = (int)f;
+                    break;
+                default:
+                    values.UnknownKey(item, "in health", HealthKeys);
+                    ok = false;
+                    break;
+            }
+        }
+        if (url is null && table.Find("url") is null)
+        {
+            values.Fail(e.Value, "health is missing required key \"url\"");
+            ok = false;
+        }
+        return ok && url is not null ? new HealthSpec(url, interval, timeout, failures) : null;
+    }
+
+    private LogSetting? ReadLog(TEntry e)
+    {
+        if (!values.Table(e, "log", "{ out = \"logs/api.out.log\", max_size = \"10M\" }", out var table)) return null;
+        string? outPath = null, errPath = null;
+        long maxSize = 10 * MiB;
+        int keep = 5;
+        bool timestamps = false, ok = true;
+        foreach (var item in table.Entries)
+        {
+            switch (item.Key)
+            {
+                case "out":
+                    if (values.String(item, "log.out", out var o)) outPath = ConfigPaths.Resolve(configDirectory, o);
+                    else ok = false;
+                    break;
+                case "err":
+                    if (values.String(item, "log.err", out var r)) errPath = ConfigPaths.Resolve(configDirectory, r);
+                    else ok = false;
+                    break;
+                case "max_size":
+                    ok &= values.Size(item, "log.max_size", 1, "1 byte", out maxSize);
+                    break;
+                case "keep":
+                    ok &= values.Integer(item, "log.keep", 0, 1000, out var k);
+                    keep = (int)k;
+                    break;
+                case "timestamps":
+                    ok &= values.Boolean(item, "log.timestamps", out timestamps);
+                    break;
+                default:
+                    values.UnknownKey(item, "in log", LogKeys);
+                    ok = false;
+                    break;
+            }
+        }
+        return ok ? new LogSetting(outPath, errPath, maxSize, keep, timestamps) : null;
+    }
+
+    private void ReadWatch(RawApp app, TEntry e)
+    {
+        if (e.Value is TScalar { Kind: ScalarKind.Boolean } b)
+        {
+            app.Watch = new(new WatchSetting(b.Boolean, null), e.Value.Pos);
+            return;
+        }
+        if (e.Value is not TArray)
+        {
+            values.Fail(e.Value, $"watch must be true, false or an array of paths, got {ValueReader.Got(e.Value)}");
+            return;
+        }
+        if (values.StringArray(e, "watch", out var paths))
+            app.Watch = new(new WatchSetting(paths.Count > 0, paths), e.Value.Pos);
+    }
+}

@@ -1,0 +1,92 @@
+namespace NodeKeeper.Core.Config;
+
+/// <summary>When an app's process is started again after it exits.</summary>
+public enum RestartMode { Always, OnFailure, Never }
+
+/// <summary>How instances of an app share its port.</summary>
+public enum PortMode { Shared, Increment }
+
+/// <summary>When an instance counts as online.</summary>
+public enum ReadyMode { Listen, Message, Spawn }
+
+/// <summary>An HTTP health probe.</summary>
+public sealed record HealthSpec(string Url, TimeSpan Interval, TimeSpan Timeout, int Failures);
+
+/// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>
+public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps);
+
+/// <summary>One validated [[app]] of nodekeeper.toml, with defaults applied and paths made absolute.</summary>
+public sealed record AppSpec
+{
+    public required string Name { get; init; }
+    /// <summary>Absolute path of the script.</summary>
+    public required string Script { get; init; }
+    /// <summary>Absolute working directory.</summary>
+    public required string Cwd { get; init; }
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public IReadOnlyList<string> NodeArgs { get; init; } = [];
+    public string Interpreter { get; init; } = "node";
+    /// <summary>--max-old-space-size in MiB, when set.</summary>
+    public int? MaxOldSpaceSizeMb { get; init; }
+    /// <summary>The `env` table as written (these win over the env file).</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    /// <summary>Absolute path of the dotenv file, when set.</summary>
+    public string? EnvFile { get; init; }
+    /// <summary>The variables read from EnvFile when the config was loaded.</summary>
+    public IReadOnlyDictionary<string, string> EnvFromFile { get; init; } = new Dictionary<string, string>();
+    public int Instances { get; init; } = 1;
+    public int? Port { get; init; }
+    public PortMode PortMode { get; init; } = PortMode.Shared;
+    public ReadyMode Ready { get; init; } = ReadyMode.Spawn;
+    public TimeSpan ListenTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public RestartMode Restart { get; init; } = RestartMode.Always;
+    public IReadOnlyList<int> StopExitCodes { get; init; } = [0];
+    public TimeSpan MinUptime { get; init; } = TimeSpan.FromSeconds(2);
+    public int MaxRestarts { get; init; } = 10;
+    public TimeSpan RestartDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan MaxRestartDelay { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>Signal name, e.g. "SIGTERM".</summary>
+    public string KillSignal { get; init; } = "SIGTERM";
+    public TimeSpan KillTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Resident memory limit of the instance's process tree, in bytes.</summary>
+    public long? MaxMemory { get; init; }
+    public int? MaxOpenFiles { get; init; }
+    public HealthSpec? Health { get; init; }
+    /// <summary>Absolute paths to watch; empty when watching is off.</summary>
+    public IReadOnlyList<string> Watch { get; init; } = [];
+    public IReadOnlyList<string> IgnoreWatch { get; init; } = [];
+    public string? User { get; init; }
+    public required LogSpec Log { get; init; }
+
+    /// <summary>The environment an instance gets from the config: env file first, then env.</summary>
+    public IReadOnlyDictionary<string, string> MergedEnv()
+    {
+        var merged = new Dictionary<string, string>(EnvFromFile);
+        foreach (var (k, v) in Env) merged[k] = v;
+        return merged;
+    }
+}
+
+/// <summary>The [daemon] table.</summary>
+public sealed record DaemonSpec(string? Http);
+
+/// <summary>A whole validated nodekeeper.toml.</summary>
+public sealed record NodeKeeperConfig(string Path, DaemonSpec Daemon, IReadOnlyList<AppSpec> Apps);
+
+/// <summary>A user-caused configuration error, with its 1-based position.</summary>
+public sealed record ConfigError(string File, int Line, int Column, string Message)
+{
+    public override string ToString() => $"{File}:{Line}:{Column}: {Message}";
+}
+
+/// <summary>What loading needs from the world, passed in so the loader stays pure.</summary>
+/// <param name="LogDirectory">Default folder of app logs ($NODEKEEPER_HOME/logs).</param>
+/// <param name="CpuCount">What instances = "max" becomes.</param>
+/// <param name="ReadFile">Reads a file (env_file); null when it does not exist or cannot be read.</param>
+public sealed record LoadContext(string LogDirectory, int CpuCount, Func<string, string?> ReadFile);
+
+/// <summary>The outcome of loading: a config, or the errors that prevent one.</summary>
+public sealed record ConfigResult(NodeKeeperConfig? Config, IReadOnlyList<ConfigError> Errors)
+{
+    public bool Ok => Config is not null && Errors.Count == 0;
+}

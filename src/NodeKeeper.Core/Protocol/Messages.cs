@@ -1,0 +1,123 @@
+using System.Text.Json.Serialization;
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Core.Protocol;
+
+/// <summary>The commands the control socket understands.</summary>
+public static class Commands
+{
+    public const string Ping = "ping";
+    public const string Version = "version";
+    public const string Start = "start";          // Apps: load/reconcile a config; Names: start stopped apps
+    public const string Stop = "stop";
+    public const string Restart = "restart";
+    public const string Delete = "delete";
+    public const string Status = "status";
+    public const string Describe = "describe";
+    public const string Kill = "kill";
+}
+
+/// <summary>One request line on the control socket.</summary>
+public sealed record Request
+{
+    public int Id { get; init; }
+    public string Cmd { get; init; } = "";
+    /// <summary>App names, or ["all"].</summary>
+    public IReadOnlyList<string>? Names { get; init; }
+    /// <summary>With start: the validated apps of a config file.</summary>
+    public IReadOnlyList<AppSpec>? Apps { get; init; }
+    public string? ConfigPath { get; init; }
+    public bool Prune { get; init; }
+    public bool ShowEnv { get; init; }
+}
+
+/// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
+public sealed record Response
+{
+    public int Id { get; init; }
+    public bool Ok { get; init; }
+    public string? Error { get; init; }
+    public string? Message { get; init; }
+    public IReadOnlyList<InstanceInfo>? Instances { get; init; }
+    public AppDescription? App { get; init; }
+    /// <summary>With start/restart: what each touched instance had launched before, so clients can wait for the next launch.</summary>
+    public IReadOnlyList<Touched>? Touched { get; init; }
+    public string? Version { get; init; }
+    public int? Pid { get; init; }
+
+    public static Response Fail(int id, string error) => new() { Id = id, Ok = false, Error = error };
+}
+
+/// <summary>An instance a command acted on, with its launch count before the command.</summary>
+public sealed record Touched(string Name, int Instance, int StartsBefore);
+
+/// <summary>`last_exit` of an instance.</summary>
+public sealed record LastExit(int? Code, string? Signal, string Reason, DateTimeOffset At);
+
+/// <summary>One row of `nk status --json`.</summary>
+public sealed record InstanceInfo
+{
+    public required string Name { get; init; }
+    public int Instance { get; init; }
+    public int? Pid { get; init; }
+    public required string Status { get; init; }
+    public int Restarts { get; init; }
+    public long UptimeMs { get; init; }
+    public double? CpuPercent { get; init; }
+    public long? MemoryBytes { get; init; }
+    public long? HeapUsedBytes { get; init; }
+    public double? EventLoopLagMs { get; init; }
+    public int? OpenFiles { get; init; }
+    public int? MaxOpenFiles { get; init; }
+    public int? Port { get; init; }
+    public LastExit? LastExit { get; init; }
+    /// <summary>Processes launched so far (NodeKeeper extension).</summary>
+    public int Starts { get; init; }
+    /// <summary>Unstable runs in a row (NodeKeeper extension).</summary>
+    public int UnstableRuns { get; init; }
+    /// <summary>Milliseconds until the next start while in backoff (NodeKeeper extension).</summary>
+    public long? BackoffMs { get; init; }
+}
+
+/// <summary>`nk describe`: an app's definition (env values hidden unless asked) and its instances.</summary>
+public sealed record AppDescription
+{
+    public required string Name { get; init; }
+    public required string Script { get; init; }
+    public required string Cwd { get; init; }
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public IReadOnlyList<string> NodeArgs { get; init; } = [];
+    public required string Interpreter { get; init; }
+    public int Instances { get; init; }
+    public int? Port { get; init; }
+    public string PortMode { get; init; } = "shared";
+    public string Ready { get; init; } = "spawn";
+    public string Restart { get; init; } = "always";
+    public string? ConfigPath { get; init; }
+    public string? EnvFile { get; init; }
+    /// <summary>Variable names always; values only with --show-env.</summary>
+    public IReadOnlyDictionary<string, string?> Env { get; init; } = new Dictionary<string, string?>();
+    public string? OutLog { get; init; }
+    public string? ErrLog { get; init; }
+    public long? MaxMemory { get; init; }
+    public int? MaxOpenFiles { get; init; }
+    public required IReadOnlyList<InstanceInfo> InstanceList { get; init; }
+    /// <summary>The most recent exits of every instance, newest first.</summary>
+    public IReadOnlyList<RecentExit> RecentExits { get; init; } = [];
+    public long LogDroppedLines { get; init; }
+}
+
+/// <summary>An exit in an app's history.</summary>
+public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At);
+
+/// <summary>Source-generated JSON for every record that crosses the socket or is printed with --json.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    WriteIndented = false)]
+[JsonSerializable(typeof(Request))]
+[JsonSerializable(typeof(Response))]
+[JsonSerializable(typeof(List<InstanceInfo>))]
+[JsonSerializable(typeof(AppDescription))]
+public sealed partial class ProtocolJson : JsonSerializerContext;

@@ -1,0 +1,31 @@
+namespace NodeKeeper.Core.Supervision;
+
+/// <summary>Something that happened to an instance, fed to <see cref="InstanceMachine"/>.</summary>
+public abstract record InstanceEvent;
+
+/// <summary>The user asked to start a stopped or errored instance.</summary>
+public sealed record StartRequested : InstanceEvent;
+
+/// <summary>The process was launched.</summary>
+public sealed record Spawned(int Pid) : InstanceEvent;
+
+/// <summary>The process could not be launched at all.</summary>
+public sealed record SpawnFailed(string Error) : InstanceEvent;
+
+/// <summary>The instance became ready (it listens, or said 'ready').</summary>
+public sealed record ReadyReported : InstanceEvent;
+
+/// <summary>The process ended. Reason is the effect side's classification, or null to let the machine decide.</summary>
+public sealed record Exited(int? Code, string? Signal, string? Reason = null) : InstanceEvent;
+
+/// <summary>The user asked to stop.</summary>
+public sealed record StopRequested : InstanceEvent;
+
+/// <summary>Something asked for a graceful restart (user, max_memory, health, watch).</summary>
+public sealed record RestartRequested(string Reason) : InstanceEvent;
+
+/// <summary>A timer armed by <see cref="StartTimer"/> ran out.</summary>
+public sealed record TimerFired(TimerKind Kind, int Generation) : InstanceEvent;
+
+/// <summary>What a timer is for.</summary>
+public enum TimerKind { Backoff, Kill, ListenTimeout }

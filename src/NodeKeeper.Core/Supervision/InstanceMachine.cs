@@ -1,0 +1,117 @@
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Core.Supervision;
+
+/// <summary>The pure transition function of one instance: (state, event, spec, now) -> (state, commands).</summary>
+public static class InstanceMachine
+{
+    private static readonly IReadOnlyList<InstanceCommand> None = [];
+
+    public static Transition Handle(InstanceState s, InstanceEvent e, AppSpec spec, DateTimeOffset now) => (s.Status, e) switch
+    {
+        (InstanceStatus.Stopped or InstanceStatus.Errored, StartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: false),
+
+        (InstanceStatus.Starting, Spawned sp) => OnSpawned(s, sp, spec, now),
+        (InstanceStatus.Starting, SpawnFailed) => AfterExit(s, new ExitInfo(null, null, ExitReasons.Crash, now), spec, now),
+        (InstanceStatus.Starting, ReadyReported) => Next(s with { Status = InstanceStatus.Online }),
+        (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
+            => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec),
+
+        (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, now),
+        (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),
+        (InstanceStatus.Starting or InstanceStatus.Online, RestartRequested r) => BeginStop(s, StopIntent.Restart, r.Reason, spec),
+
+        (InstanceStatus.Stopping, Exited x) => OnRequestedExit(s, x, spec, now),
+        (InstanceStatus.Stopping, StopRequested) => Same(s with { Intent = StopIntent.Stop, PendingReason = ExitReasons.Stopped }),
+        (InstanceStatus.Stopping, RestartRequested r) when s.Intent == StopIntent.Stop
+            => Same(s with { Intent = StopIntent.Restart, PendingReason = r.Reason }),
+        (InstanceStatus.Stopping, TimerFired { Kind: TimerKind.Kill } t) when t.Generation == s.Generation
+            => new Transition(s, [new KillTree()]),
+
+        (InstanceStatus.Backoff, TimerFired { Kind: TimerKind.Backoff } t) when t.Generation == s.Generation => Launch(s, countRestart: true),
+        (InstanceStatus.Backoff, StopRequested) => Next(s with { Status = InstanceStatus.Stopped, BackoffDelay = null }),
+        (InstanceStatus.Backoff, RestartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: true),
+        (InstanceStatus.Stopped or InstanceStatus.Errored, RestartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: true),
+
+        _ => Same(s),
+    };
+
+    private static Transition Same(InstanceState s) => new(s, None);
+
+    private static Transition Next(InstanceState s, params InstanceCommand[] commands) =>
+        new(s with { Generation = s.Generation + 1 }, commands);
+
+    private static Transition Launch(InstanceState s, bool countRestart) => Next(s with
+    {
+        Status = InstanceStatus.Starting,
+        Pid = null,
+        StartedAt = null,
+        Intent = null,
+        PendingReason = null,
+        BackoffDelay = null,
+        Starts = s.Starts + 1,
+        Restarts = countRestart ? s.Restarts + 1 : s.Restarts,
+    }, new Launch());
+
+    private static Transition OnSpawned(InstanceState s, Spawned sp, AppSpec spec, DateTimeOffset now)
+    {
+        var started = s with { Pid = sp.Pid, StartedAt = now };
+        if (spec.Ready == ReadyMode.Spawn)
+            return Next(started with { Status = InstanceStatus.Online });
+        var gen = s.Generation + 1;
+        return new Transition(started with { Generation = gen },
+            [new WatchReadiness(), new StartTimer(TimerKind.ListenTimeout, spec.ListenTimeout, gen)]);
+    }
+
+    private static Transition BeginStop(InstanceState s, StopIntent intent, string reason, AppSpec spec)
+    {
+        var gen = s.Generation + 1;
+        return new Transition(
+            s with { Status = InstanceStatus.Stopping, Intent = intent, PendingReason = reason, Generation = gen },
+            [new SignalTree(spec.KillSignal), new StartTimer(TimerKind.Kill, spec.KillTimeout, gen)]);
+    }
+
+    private static Transition OnUnexpectedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now)
+    {
+        var final = RestartPolicy.IsFinalExit(spec, x.Code, x.Signal);
+        var reason = x.Reason ?? Classify(x, final);
+        return AfterExit(s, new ExitInfo(x.Code, x.Signal, reason, now), spec, now);
+    }
+
+    /// <summary>The reason of an exit nobody asked for, from its status alone.</summary>
+    public static string Classify(Exited x, bool chosenExit = false) =>
+        x.Signal is not null ? ExitReasons.Signal
+        : x.Code == 0 || chosenExit ? ExitReasons.Exit
+        : ExitReasons.Crash;
+
+    private static Transition OnRequestedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now)
+    {
+        var exit = new ExitInfo(x.Code, x.Signal, s.PendingReason ?? ExitReasons.Stopped, now);
+        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null };
+        if (s.Intent == StopIntent.Stop)
+            return Next(ended with { Status = InstanceStatus.Stopped });
+        if (ExitReasons.IsFailure(exit.Reason))
+            return AfterExit(s, exit, spec, now);
+        return Launch(ended, countRestart: true);
+    }
+
+    /// <summary>The restart policy, applied to an exit that was not a plain stop.</summary>
+    private static Transition AfterExit(InstanceState s, ExitInfo exit, AppSpec spec, DateTimeOffset now)
+    {
+        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null };
+        if (!ExitReasons.IsFailure(exit.Reason) && RestartPolicy.IsFinalExit(spec, exit.Code, exit.Signal))
+            return Next(ended with { Status = InstanceStatus.Stopped });
+
+        var ran = s.StartedAt is { } at ? now - at : TimeSpan.Zero;
+        var unstable = ran < spec.MinUptime || exit.Reason == ExitReasons.NotReady;
+        var runs = unstable ? s.UnstableRuns + 1 : 0;
+        if (unstable && runs > spec.MaxRestarts)
+            return Next(ended with { Status = InstanceStatus.Errored, UnstableRuns = runs });
+
+        var delay = RestartPolicy.Delay(spec, runs);
+        var gen = s.Generation + 1;
+        return new Transition(
+            ended with { Status = InstanceStatus.Backoff, UnstableRuns = runs, BackoffDelay = delay, Generation = gen },
+            [new StartTimer(TimerKind.Backoff, delay, gen)]);
+    }
+}

@@ -1,0 +1,133 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Protocol;
+using NodeKeeper.Daemon.Processes;
+using NodeKeeper.Daemon.Supervision;
+
+namespace NodeKeeper.Daemon.Control;
+
+/// <summary>The Unix control socket: peer check, newline-delimited JSON framing, dispatch to the supervisor.</summary>
+public sealed class ControlServer(Socket listener, Supervisor supervisor, DaemonContext ctx, IHostApplicationLifetime lifetime)
+    : BackgroundService
+{
+    public const int MaxLine = 1 << 20;
+    private static readonly uint DaemonUid = Native.EffectiveUid();
+    public static readonly string DaemonVersion = typeof(ControlServer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try { client = await listener.AcceptAsync(ct); }
+            catch (OperationCanceledException) { break; }
+            catch (SocketException ex) { ctx.Logger.LogWarning("accept failed: {Error}", ex.Message); continue; }
+            _ = ServeAsync(client, ct);
+        }
+    }
+
+    /// <summary>The uid of the peer (SO_PEERCRED: pid, uid, gid as three int32).</summary>
+    private static uint PeerUid(Socket s)
+    {
+        Span<byte> cred = stackalloc byte[12];
+        s.GetRawSocketOption(1 /*SOL_SOCKET*/, 17 /*SO_PEERCRED*/, cred);
+        return BitConverter.ToUInt32(cred[4..8]);
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken ct)
+    {
+        using var _ = client;
+        await using var stream = new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            var uid = PeerUid(client);
+            if (uid != DaemonUid && uid != 0)
+            {
+                ctx.Logger.LogWarning("refused a control connection from uid {Uid}", uid);
+                await WriteAsync(stream, Response.Fail(0, $"uid {uid} may not control this daemon (it belongs to uid {DaemonUid})"), ct);
+                return;
+            }
+            var buffer = new byte[64 * 1024];
+            var line = new MemoryStream();
+            while (true)
+            {
+                var n = await stream.ReadAsync(buffer, ct);
+                if (n == 0) return;
+                var start = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    if (buffer[i] != (byte)'\n') continue;
+                    line.Write(buffer, start, i - start);
+                    start = i + 1;
+                    var response = await HandleAsync(line.GetBuffer().AsMemory(0, (int)line.Length), ct);
+                    line.SetLength(0);
+                    await WriteAsync(stream, response, ct);
+                }
+                line.Write(buffer, start, n - start);
+                if (line.Length > MaxLine)
+                {
+                    await WriteAsync(stream, Response.Fail(0, $"request line longer than {MaxLine} bytes: closing the connection"), ct);
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+    }
+
+    private static async Task WriteAsync(Stream s, Response r, CancellationToken ct)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(r, ProtocolJson.Default.Response);
+        await s.WriteAsync(bytes, ct);
+        await s.WriteAsync("\n"u8.ToArray(), ct);
+    }
+
+    private async Task<Response> HandleAsync(ReadOnlyMemory<byte> line, CancellationToken ct)
+    {
+        Request? req;
+        try { req = JsonSerializer.Deserialize(line.Span, ProtocolJson.Default.Request); }
+        catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
+        if (req is null) return Response.Fail(0, "malformed request: null");
+        try { return await DispatchAsync(req, ct); }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception ex)
+        {
+            ctx.Logger.LogError(ex, "request {Cmd} failed", req.Cmd);
+            return Response.Fail(req.Id, $"{req.Cmd} failed in the daemon: {ex.Message} (see {Path.Combine(ctx.Home, "daemon.log")})");
+        }
+    }
+
+    private async Task<Response> DispatchAsync(Request req, CancellationToken ct)
+    {
+        switch (req.Cmd)
+        {
+            case Commands.Ping:
+                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Version = DaemonVersion };
+            case Commands.Version:
+                return new Response { Id = req.Id, Ok = true, Version = DaemonVersion, Pid = Environment.ProcessId };
+            case Commands.Kill:
+                _ = Task.Run(async () => { await Task.Yield(); lifetime.StopApplication(); }, CancellationToken.None);
+                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Message = "daemon stopping" };
+            case Commands.Start when req.Apps is { } apps:
+                return await supervisor.ApplyAsync(req.Id, apps, req.ConfigPath, req.Prune, ct);
+        }
+
+        var (targets, error) = supervisor.Resolve(req.Names);
+        if (error is not null) return Response.Fail(req.Id, error);
+        switch (req.Cmd)
+        {
+            case Commands.Start: return await supervisor.StartAsync(req.Id, targets, ct);
+            case Commands.Stop: return await supervisor.StopAsync(req.Id, targets, ct);
+            case Commands.Restart: return await supervisor.RestartAsync(req.Id, targets, ct);
+            case Commands.Delete: return await supervisor.DeleteAsync(req.Id, targets, ct);
+            case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets) };
+            case Commands.Describe:
+                if (req.Names is not { Count: 1 } || targets.Count != 1) return Response.Fail(req.Id, "describe takes exactly one app name");
+                return new Response { Id = req.Id, Ok = true, App = supervisor.Describe(targets[0], req.ShowEnv) };
+            default:
+                return Response.Fail(req.Id, $"unknown command \"{req.Cmd}\"");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace NodeKeeper.Daemon.Logs;
+
+/// <summary>Drains an app's stdout or stderr into a <see cref="LogFile"/>, line by line, without ever waiting on the disk.</summary>
+public static partial class LogPipe
+{
+    // Also the longest line forwarded in one piece.
+    private const int ChunkSize = 64 * 1024;
+
+    /// <summary>Reads source until EOF (or until ct is cancelled, which ends the pump normally), forwarding whole lines to target.
+    /// Plain lines are copied in large chunks; otherwise each line gets "&lt;UTC timestamp with ms&gt;Z " (when Timestamps) then Prefix.
+    /// A partial last line gets a '\n'; a line longer than 64 KiB is forwarded in pieces, each ending with '\n'.
+    /// tap (may be null) sees every chunk of raw bytes read.</summary>
+    public static async Task PumpAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(format);
+
+        byte[] input = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        var lines = new LineWriter(target, format, input.Length);
+        // Bytes after the last '\n' seen so far: the start of a line still being written by the app.
+        int carried = 0;
+        // A long line was just cut and given a '\n'; if its own '\n' comes next, it must not make an empty line.
+        bool justSplit = false;
+        try
+        {
+            while (true)
+            {
+                int read;
+                try
+                {
+                    read = await source.ReadAsync(input.AsMemory(carried), ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception error) when (error is IOException or ObjectDisposedException)
+                {
+                    // The pipe went away some other way than EOF; what was read is still worth keeping.
+                    break;
+                }
+                if (read == 0)
+                    break;
+
+                if (tap is not null)
+                    tap = Tap(tap, input.AsSpan(carried, read), target);
+                if (justSplit)
+                {
+                    justSplit = false;
+                    if (input[0] == (byte)'\n')
+                    {
+                        input.AsSpan(1, --read).CopyTo(input);
+                        if (read == 0)
+                            continue;
+                    }
+                }
+
+                int filled = carried + read;
+                int lastNewline = input.AsSpan(carried, read).LastIndexOf((byte)'\n');
+                if (lastNewline < 0)
+                {
+                    carried = filled;
+                    if (carried == input.Length)
+                    {
+                        lines.Forward(input.AsSpan(0, carried), terminate: true);
+                        carried = 0;
+                        justSplit = true;
+                    }
+                    continue;
+                }
+                int end = carried + lastNewline + 1;
+                lines.Forward(input.AsSpan(0, end), terminate: false);
+                carried = filled - end;
+                input.AsSpan(end, carried).CopyTo(input);
+            }
+            if (carried > 0)
+                lines.Forward(input.AsSpan(0, carried), terminate: true);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(input);
+        }
+    }
+
+    // A tap that throws must not stop the pump (the app would block on a full pipe): it is dropped instead.
+    private static Action<ReadOnlySpan<byte>>? Tap(Action<ReadOnlySpan<byte>> tap, ReadOnlySpan<byte> data, LogFile target)
+    {
+        try
+        {
+            tap(data);
+            return tap;
+        }
+        catch (Exception error)
+        {
+            LogTapFailed(target.Logger, error, target.Path);
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The output tap of {Path} failed and was removed; the log itself keeps going")]
+    private static partial void LogTapFailed(ILogger logger, Exception error, string path);
+
+    /// <summary>Decorates lines as the format asks and hands them to the log file in few, whole-line writes.</summary>
+    private sealed class LineWriter
+    {
+        private const string TimestampFormat = "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z '";
+        private const int TimestampLength = 25; // "2025-01-31T12:34:56.789Z "
+
+        private readonly LogFile _target;
+        private readonly bool _timestamps;
+        // Timestamp (rewritten for each read) followed by the prefix.
+        private readonly byte[] _decoration;
+        private readonly int _maxLine;
+
+        public LineWriter(LogFile target, LineFormat format, int maxLine)
+        {
+            _target = target;
+            _timestamps = format.Timestamps;
+            byte[] prefix = string.IsNullOrEmpty(format.Prefix) ? [] : Encoding.UTF8.GetBytes(format.Prefix);
+            _decoration = new byte[(_timestamps ? TimestampLength : 0) + prefix.Length];
+            prefix.CopyTo(_decoration, _decoration.Length - prefix.Length);
+            _maxLine = maxLine;
+        }
+
+        /// <summary>text holds whole lines, except that when terminate is set its last line lacks the '\n', which is added.</summary>
+        public void Forward(ReadOnlySpan<byte> text, bool terminate)
+        {
+            if (_decoration.Length == 0 && !terminate)
+            {
+                _target.Write(text);
+                return;
+            }
+            // Room for the longest line plus its decoration and an added '\n', so every line fits once flushed.
+            // Rented per call rather than per pump: pumps live as long as their app and mostly sit idle.
+            byte[] output = ArrayPool<byte>.Shared.Rent(_maxLine + _decoration.Length + 1);
+            if (_timestamps)
+            {
+                // One stamp per read: the lines of one read arrived together.
+                DateTime.UtcNow.TryFormat(_decoration.AsSpan(0, TimestampLength), out _, TimestampFormat, CultureInfo.InvariantCulture);
+            }
+            int length = 0;
+            while (!text.IsEmpty)
+            {
+                int newline = text.IndexOf((byte)'\n');
+                int lineLength = newline >= 0 ? newline + 1 : text.Length;
+                int needed = _decoration.Length + lineLength + (newline >= 0 ? 0 : 1);
+                if (length + needed > output.Length)
+                {
+                    _target.Write(output.AsSpan(0, length));
+                    length = 0;
+                }
+                _decoration.CopyTo(output.AsSpan(length));
+                length += _decoration.Length;
+                text[..lineLength].CopyTo(output.AsSpan(length));
+                length += lineLength;
+                if (newline < 0)
+                    output[length++] = (byte)'\n';
+                text = text[lineLength..];
+            }
+            _target.Write(output.AsSpan(0, length));
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+}

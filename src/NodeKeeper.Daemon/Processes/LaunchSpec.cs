@@ -1,0 +1,11 @@
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>Everything needed to start one instance's process.</summary>
+public sealed record LaunchSpec(
+    string FileName,
+    IReadOnlyList<string> Arguments,
+    string WorkingDirectory,
+    IReadOnlyDictionary<string, string> Environment,
+    Func<Stream, CancellationToken, Task> Stdout,
+    Func<Stream, CancellationToken, Task> Stderr,
+    bool WithIpcChannel);

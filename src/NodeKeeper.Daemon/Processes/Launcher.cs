@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using CliWrap;
+
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>Starts processes through CliWrap, optionally handing them a Node IPC channel on an inherited fd.</summary>
+public static class Launcher
+{
+    /// <summary>Starts the process; throws when it cannot be started (missing binary, bad cwd).</summary>
+    public static RunningProcess Start(LaunchSpec spec)
+    {
+        int parentFd = -1, childFd = -1;
+        var env = new Dictionary<string, string?>();
+        foreach (var (k, v) in spec.Environment) env[k] = v;
+        if (spec.WithIpcChannel)
+        {
+            (parentFd, childFd) = Native.CreateSocketPair();
+            env["NODE_CHANNEL_FD"] = childFd.ToString();
+            env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
+        }
+
+        var command = Cli.Wrap(spec.FileName)
+            .WithArguments(spec.Arguments)
+            .WithWorkingDirectory(spec.WorkingDirectory)
+            .WithEnvironmentVariables(env)
+            .WithStandardOutputPipe(PipeTarget.Create(spec.Stdout))
+            .WithStandardErrorPipe(PipeTarget.Create(spec.Stderr))
+            .WithValidation(CommandResultValidation.None);
+
+        Task? exited = null;
+        CommandTask<CommandResult> task;
+        try
+        {
+            // Only this child may inherit the channel's fd: others spawned meanwhile would keep it open.
+            lock (OrphanReaper.SpawnLock)
+            {
+                if (childFd >= 0) Native.SetInheritable(childFd, true);
+                try
+                {
+                    task = command.ExecuteAsync(null, p =>
+                    {
+                        OrphanReaper.RegisterLaunched(p.Id);
+                        exited = p.WaitForExitAsync();
+                    });
+                }
+                finally
+                {
+                    if (childFd >= 0) Native.CloseFd(childFd);
+                }
+            }
+        }
+        catch
+        {
+            if (parentFd >= 0) Native.CloseFd(parentFd);
+            throw;
+        }
+
+        var pid = task.ProcessId;
+        var start = ProcStat.Read(pid)?.StartTime ?? 0;
+        var completed = Complete(task, pid);
+        Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
+        return new RunningProcess(new ProcessId(pid, start), exited ?? completed, completed, ipc);
+    }
+
+    private static async Task<int> Complete(CommandTask<CommandResult> task, int pid)
+    {
+        try { return (await task).ExitCode; }
+        finally { OrphanReaper.ForgetLaunched(pid); }
+    }
+}

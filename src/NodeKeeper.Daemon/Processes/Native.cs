@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>The few libc calls the daemon needs, each wrapped once in a method that says what it does.</summary>
+public static partial class Native
+{
+    private const int PR_SET_CHILD_SUBREAPER = 36;
+    private const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+    private const int WNOHANG = 1;
+    private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
+    public const int SIGKILL = 9;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int prctl(int option, nint arg2, nint arg3, nint arg4, nint arg5);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int waitpid(int pid, out int status, int options);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int socketpair(int domain, int type, int protocol, int* sv);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+
+    [LibraryImport("libc")]
+    private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int stat(string path, byte* buf);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int dup2(int oldfd, int newfd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc")]
+    private static partial long sysconf(int name);
+
+    /// <summary>Sends a signal to one process. Refuses pids that would address a group or everything.</summary>
+    public static bool SignalProcess(int pid, int signal)
+    {
+        if (pid <= 1) throw new ArgumentOutOfRangeException(nameof(pid), pid, "refusing to signal pid <= 1");
+        return kill(pid, signal) == 0;
+    }
+
+    /// <summary>Sends a signal to every process of a process group. Refuses groups 0 and 1.</summary>
+    public static bool SignalGroup(int pgid, int signal)
+    {
+        if (pgid <= 1) throw new ArgumentOutOfRangeException(nameof(pgid), pgid, "refusing to signal group <= 1");
+        return kill(-pgid, signal) == 0;
+    }
+
+    /// <summary>Makes orphaned descendants reparent to this process rather than to init.</summary>
+    public static bool BecomeChildSubreaper() => prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+
+    /// <summary>Reaps one exited child that .NET did not start (never waitpid(-1): that steals .NET's own children).</summary>
+    public static bool TryReap(int pid)
+    {
+        if (pid <= 1) return false;
+        return waitpid(pid, out _, WNOHANG) == pid;
+    }
+
+    /// <summary>Lets (or stops) a child process inherit this fd across exec.</summary>
+    public static void SetInheritable(int fd, bool inheritable)
+    {
+        var flags = fcntl(fd, F_GETFD, 0);
+        if (flags < 0) throw new IOException($"fcntl(F_GETFD) failed: errno {Marshal.GetLastPInvokeError()}");
+        var wanted = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
+        if (fcntl(fd, F_SETFD, wanted) < 0) throw new IOException($"fcntl(F_SETFD) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>A connected pair of Unix stream sockets, both close-on-exec.</summary>
+    public static unsafe (int, int) CreateSocketPair()
+    {
+        var fds = stackalloc int[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+            throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
+        return (fds[0], fds[1]);
+    }
+
+    /// <summary>Closes a raw fd.</summary>
+    public static void CloseFd(int fd) => close(fd);
+
+    /// <summary>The effective uid of the daemon.</summary>
+    public static uint EffectiveUid() => geteuid();
+
+    /// <summary>Clock ticks per second of /proc's CPU times.</summary>
+    public static long ClockTicksPerSecond() { var t = sysconf(2 /*_SC_CLK_TCK*/); return t > 0 ? t : 100; }
+
+    /// <summary>Memory page size.</summary>
+    public static long PageSize() { var p = sysconf(30 /*_SC_PAGESIZE*/); return p > 0 ? p : 4096; }
+
+    /// <summary>st_size of a path (for /proc/PID/fd it is the number of open fds on Linux 6.2 and later); -1 on error.</summary>
+    public static unsafe long StatSize(string path)
+    {
+        var buf = stackalloc byte[256];
+        if (stat(path, buf) != 0) return -1;
+        return *(long*)(buf + 48); // x86_64 and aarch64 struct stat: st_size at offset 48
+    }
+
+    /// <summary>Detaches the daemon from the terminal and session of the command that started it.</summary>
+    public static void DetachFromTerminal()
+    {
+        setsid();
+        var devnull = open("/dev/null", 2 /*O_RDWR*/);
+        if (devnull < 0) return;
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (devnull > 2) close(devnull);
+    }
+}

@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>
+/// Reaps processes reparented to the daemon (it is a child subreaper). .NET reaps only the children it started,
+/// so those are registered here and never touched: waitpid on them would steal their exit status.
+/// </summary>
+public static class OrphanReaper
+{
+    private static readonly ConcurrentDictionary<int, byte> Launched = new();
+    private static readonly int Self = Environment.ProcessId;
+
+    /// <summary>Held while a child is being spawned, so a fresh child is registered before anyone may reap it.</summary>
+    public static readonly Lock SpawnLock = new();
+
+    /// <summary>Marks a pid as .NET's own child (call under SpawnLock, right after the start).</summary>
+    public static void RegisterLaunched(int pid) => Launched[pid] = 0;
+
+    /// <summary>Forgets a child .NET has reaped.</summary>
+    public static void ForgetLaunched(int pid) => Launched.TryRemove(pid, out _);
+
+    /// <summary>Reaps one pid if it is a zombie orphan of the daemon.</summary>
+    public static void Reap(int pid)
+    {
+        lock (SpawnLock)
+        {
+            if (pid <= 1 || Launched.ContainsKey(pid)) return;
+            if (ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self) Native.TryReap(pid);
+        }
+    }
+
+    /// <summary>Reaps every zombie orphan in a snapshot.</summary>
+    public static void ReapAll(ProcSnapshot snap)
+    {
+        foreach (var pid in snap.ChildrenOf(Self))
+            if (snap.ByPid[pid].IsZombie) Reap(pid);
+    }
+}

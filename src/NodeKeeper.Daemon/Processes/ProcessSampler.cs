@@ -1,0 +1,93 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Supervision;
+using NodeKeeper.Daemon.Supervision;
+
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>
+/// Once a second, one pass over /proc: CPU, resident memory and open files of every instance's tree,
+/// the max_memory check, and reaping of orphans reparented to the daemon.
+/// </summary>
+public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private static readonly long PageSize = Native.PageSize();
+    private static readonly double TicksPerSecond = Native.ClockTicksPerSecond();
+    private readonly Dictionary<ProcessId, (long Ticks, long At)> _previous = new();
+    private readonly Dictionary<ProcessId, int?> _limits = new();
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(Interval, ctx.Clock);
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            try { SampleOnce(); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+            {
+                ctx.Logger.LogWarning(ex, "sampling /proc failed");
+            }
+        }
+    }
+
+    /// <summary>One sampling pass.</summary>
+    public void SampleOnce()
+    {
+        var snap = ProcSnapshot.Take();
+        OrphanReaper.ReapAll(snap);
+        var now = ctx.Clock.GetTimestamp();
+        var seen = new HashSet<ProcessId>();
+        foreach (var app in supervisor.Apps)
+        foreach (var instance in app.Instances)
+        {
+            if (instance.Process is not { } root || !snap.ByPid.TryGetValue(root.Pid, out var rootStat) || rootStat.StartTime != root.StartTime)
+                continue;
+            seen.Add(root);
+            var tree = snap.TreeOf(root.Pid).Where(s => !s.IsZombie).ToList();
+            long ticks = 0, rss = 0;
+            foreach (var st in tree) { ticks += st.UserTicks + st.SystemTicks; rss += st.RssPages * PageSize; }
+
+            double cpu = 0;
+            if (_previous.TryGetValue(root, out var prev))
+            {
+                var seconds = ctx.Clock.GetElapsedTime(prev.At, now).TotalSeconds;
+                if (seconds > 0) cpu = Math.Max(0, (ticks - prev.Ticks) / TicksPerSecond / seconds * 100);
+            }
+            _previous[root] = (ticks, now);
+            if (!_limits.TryGetValue(root, out var limit)) _limits[root] = limit = ReadOpenFilesLimit(root.Pid);
+            var metrics = new InstanceMetrics(cpu, rss, OpenFiles(root.Pid), limit);
+            instance.UpdateMetrics(metrics, tree.Select(s => new ProcessId(s.Pid, s.StartTime)));
+
+            if (app.Spec.MaxMemory is { } max && rss > max && instance.State.Status is InstanceStatus.Online or InstanceStatus.Starting)
+            {
+                ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
+                instance.Post(new RestartRequested(ExitReasons.MaxMemory));
+            }
+        }
+        foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
+    }
+
+    private static int? OpenFiles(int pid)
+    {
+        var n = Native.StatSize($"/proc/{pid}/fd");
+        if (n > 0) return (int)n;
+        try { return Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Count(); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>The soft RLIMIT_NOFILE from /proc/PID/limits.</summary>
+    public static int? ReadOpenFilesLimit(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/limits"))
+            {
+                if (!line.StartsWith("Max open files", StringComparison.Ordinal)) continue;
+                var parts = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return parts.Length > 0 && int.TryParse(parts[0], out var soft) ? soft : null;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        return null;
+    }
+}

@@ -1,0 +1,64 @@
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>A process identity that survives pid reuse: the pid and its start time.</summary>
+public readonly record struct ProcessId(int Pid, long StartTime)
+{
+    /// <summary>True when this very process still runs (not a zombie, not a new process with the same pid).</summary>
+    public bool IsAlive() => ProcStat.Read(Pid) is { } st && st.StartTime == StartTime && !st.IsZombie;
+}
+
+/// <summary>Signals and ends a supervised process tree: the app, its group, its descendants, and the members seen earlier.</summary>
+public static class ProcessTree
+{
+    private static readonly int Self = Environment.ProcessId;
+
+    /// <summary>Every live member of root's tree, plus the known earlier members that still run.</summary>
+    public static List<ProcessId> Members(int root, IEnumerable<ProcessId> known)
+    {
+        var snap = ProcSnapshot.Take();
+        var result = new Dictionary<int, ProcessId>();
+        foreach (var st in snap.TreeOf(root))
+            if (!st.IsZombie && st.Pid > 1 && st.Pid != Self) result[st.Pid] = new ProcessId(st.Pid, st.StartTime);
+        foreach (var k in known)
+            if (!result.ContainsKey(k.Pid) && snap.ByPid.TryGetValue(k.Pid, out var st) && st.StartTime == k.StartTime && !st.IsZombie && k.Pid > 1 && k.Pid != Self)
+                result[k.Pid] = k;
+        return [.. result.Values];
+    }
+
+    /// <summary>Sends a signal to every member of the tree.</summary>
+    public static void Signal(IEnumerable<ProcessId> members, int signal)
+    {
+        foreach (var m in members)
+            if (m.Pid > 1 && m.Pid != Self && m.IsAlive())
+                Native.SignalProcess(m.Pid, signal);
+    }
+
+    /// <summary>
+    /// Ends what is left of a tree: the signal first, SIGKILL at the deadline, then waits until all are gone and
+    /// reaps the ones that were reparented to the daemon.
+    /// </summary>
+    public static async Task EndAsync(int root, IEnumerable<ProcessId> known, int signal, DateTimeOffset killAt, TimeProvider clock, CancellationToken ct)
+    {
+        var members = Members(root, known);
+        if (members.Count == 0) return;
+        Signal(members, signal);
+        var killed = false;
+        var giveUp = DateTimeOffset.MaxValue;
+        while (true)
+        {
+            var alive = members.Where(m => m.IsAlive()).ToList();
+            foreach (var gone in members.Except(alive)) OrphanReaper.Reap(gone.Pid);
+            members = alive;
+            if (members.Count == 0) return;
+            var now = clock.GetUtcNow();
+            if (!killed && now >= killAt)
+            {
+                Signal(members, Native.SIGKILL);
+                killed = true;
+                giveUp = now + TimeSpan.FromSeconds(5);
+            }
+            if (now >= giveUp) return;
+            await Task.Delay(20, ct);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using NodeKeeper.Core.Config;
+using NodeKeeper.Daemon.Logs;
+
+namespace NodeKeeper.Daemon.Supervision;
+
+/// <summary>One app under supervision: its definition, its instances and its two log files.</summary>
+public sealed class AppRuntime : IAsyncDisposable
+{
+    private readonly DaemonContext _ctx;
+    private readonly List<InstanceRunner> _instances = [];
+
+    public AppRuntime(AppSpec spec, string? configPath, DaemonContext ctx)
+    {
+        _ctx = ctx;
+        Spec = spec;
+        ConfigPath = configPath;
+        Out = new LogFile(spec.Log.Out, spec.Log.MaxSize, spec.Log.Keep, ctx.Logger);
+        Err = new LogFile(spec.Log.Err, spec.Log.MaxSize, spec.Log.Keep, ctx.Logger);
+        Resize(spec.Instances);
+    }
+
+    public string Name => Spec.Name;
+    public AppSpec Spec { get; private set; }
+    public string? ConfigPath { get; private set; }
+    public LogFile Out { get; private set; }
+    public LogFile Err { get; private set; }
+    public IReadOnlyList<InstanceRunner> Instances => _instances;
+
+    /// <summary>Adds instances up to n (they start stopped); returns those removed when shrinking.</summary>
+    private List<InstanceRunner> Resize(int n)
+    {
+        while (_instances.Count < n)
+        {
+            var r = new InstanceRunner(this, _instances.Count, _ctx);
+            _instances.Add(r);
+            r.Run();
+        }
+        var removed = _instances.Skip(n).ToList();
+        _instances.RemoveRange(n, _instances.Count - n);
+        return removed;
+    }
+
+    /// <summary>Takes a new definition while the app is stopped (log files reopened if their paths changed).</summary>
+    public async Task<List<InstanceRunner>> RedefineAsync(AppSpec spec, string? configPath)
+    {
+        if (spec.Log != Spec.Log)
+        {
+            await Out.DisposeAsync();
+            await Err.DisposeAsync();
+            Out = new LogFile(spec.Log.Out, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
+            Err = new LogFile(spec.Log.Err, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
+        }
+        Spec = spec;
+        ConfigPath = configPath;
+        return Resize(spec.Instances);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var i in _instances) await i.DisposeAsync();
+        await Out.DisposeAsync();
+        await Err.DisposeAsync();
+    }
+}

@@ -1,0 +1,323 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Supervision;
+using NodeKeeper.Daemon.Logs;
+using NodeKeeper.Daemon.Processes;
+
+namespace NodeKeeper.Daemon.Supervision;
+
+/// <summary>
+/// The actor of one instance: the only reader of its event channel. It feeds events to the pure
+/// <see cref="InstanceMachine"/> and carries out the commands that come back.
+/// </summary>
+public sealed class InstanceRunner : IAsyncDisposable
+{
+    private const int HistorySize = 20;
+    private readonly AppRuntime _app;
+    private readonly DaemonContext _ctx;
+    private readonly ILogger _log;
+    private readonly Channel<InstanceEvent> _events = Channel.CreateUnbounded<InstanceEvent>(new() { SingleReader = true });
+    private readonly CancellationTokenSource _life = new();
+    private readonly Dictionary<TimerKind, CancellationTokenSource> _timers = new();
+    private readonly Lock _treeLock = new();
+    private HashSet<ProcessId> _knownTree = [];
+    private readonly List<ExitInfo> _history = [];
+    private TaskCompletionSource _changed = NewSignal();
+    private RunningProcess? _process;
+    private CancellationTokenSource? _readiness;
+    private Task _loop = Task.CompletedTask;
+
+    public InstanceRunner(AppRuntime app, int index, DaemonContext ctx)
+    {
+        _app = app;
+        Index = index;
+        _ctx = ctx;
+        _log = ctx.Logger;
+    }
+
+    public int Index { get; }
+    public InstanceState State { get; private set; } = InstanceState.New;
+    public InstanceMetrics Metrics { get; private set; } = InstanceMetrics.Empty;
+    public StderrTail StderrTail { get; } = new();
+    public ProcessId? Process => _process?.Id;
+
+    /// <summary>Exits of this instance, newest last.</summary>
+    public IReadOnlyList<ExitInfo> History { get { lock (_history) return [.. _history]; } }
+
+    public void Run() => _loop = Task.Run(() => LoopAsync(_life.Token));
+
+    public void Post(InstanceEvent e) => _events.Writer.TryWrite(e);
+
+    /// <summary>Waits until the state satisfies the predicate.</summary>
+    public async Task WaitAsync(Func<InstanceState, bool> until, CancellationToken ct)
+    {
+        while (true)
+        {
+            var signal = Volatile.Read(ref _changed);
+            if (until(State)) return;
+            await signal.Task.WaitAsync(ct);
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var e in _events.Reader.ReadAllAsync(ct))
+            {
+                try { Apply(e); }
+                catch (Exception ex) { _log.LogError(ex, "{App}:{Index}: failed to handle {Event}", _app.Name, Index, e); }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void Apply(InstanceEvent e)
+    {
+        var before = State;
+        var t = InstanceMachine.Handle(before, e, _app.Spec, _ctx.Clock.GetUtcNow());
+        State = t.State;
+        if (t.State.LastExit is { } exit && !ReferenceEquals(exit, before.LastExit))
+        {
+            lock (_history) { _history.Add(exit); if (_history.Count > HistorySize) _history.RemoveAt(0); }
+            _log.LogInformation("{App}:{Index} exited (code {Code}, signal {Signal}, reason {Reason})",
+                _app.Name, Index, exit.Code, exit.Signal, exit.Reason);
+        }
+        if (before.Status != t.State.Status)
+            _log.LogInformation("{App}:{Index} {From} -> {To}", _app.Name, Index, before.Status.Wire(), t.State.Status.Wire());
+        if (t.State.Status != InstanceStatus.Starting) CancelReadiness();
+        foreach (var c in t.Commands) Execute(c);
+        var old = Interlocked.Exchange(ref _changed, NewSignal());
+        old.TrySetResult();
+        _ctx.StateChanged();
+    }
+
+    private void Execute(InstanceCommand c)
+    {
+        switch (c)
+        {
+            case Launch: LaunchProcess(); break;
+            case SignalTree s: SignalTree(Signals.Number(s.Signal) ?? 15); break;
+            case KillTree: SignalTree(Native.SIGKILL); break;
+            case StartTimer t: Arm(t); break;
+            case WatchReadiness: StartReadinessWatch(); break;
+        }
+    }
+
+    private void LaunchProcess()
+    {
+        var spec = _app.Spec;
+        var (file, args) = InstanceLaunch.CommandLine(spec, _ctx.PreloadPath);
+        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home);
+        var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
+        var outFile = _app.Out;
+        var errFile = _app.Err;
+        StderrTail.Clear();
+        lock (_treeLock) _knownTree = [];
+        Metrics = InstanceMetrics.Empty;
+        try
+        {
+            var launch = new LaunchSpec(file, args, spec.Cwd, env,
+                (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None),
+                (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None),
+                WithIpcChannel: true);
+            var p = Launcher.Start(launch);
+            _process = p;
+            Post(new Spawned(p.Pid));
+            _ = WatchExitAsync(p);
+            if (p.Ipc is not null) _ = ReadIpcAsync(p);
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
+        {
+            var line = $"nk: cannot start {spec.Name}: {ex.Message}\n";
+            errFile.Write(Encoding.UTF8.GetBytes(line));
+            StderrTail.Append(Encoding.UTF8.GetBytes(line));
+            _log.LogWarning("{App}:{Index}: cannot start: {Error}", spec.Name, Index, ex.Message);
+            Post(new SpawnFailed(ex.Message));
+        }
+    }
+
+    private async Task WatchExitAsync(RunningProcess p)
+    {
+        await p.Exited.ConfigureAwait(false);
+        var spec = _app.Spec;
+        // What the app left behind (children holding its port or its pipes) ends with it, before any restart.
+        var deadline = _ctx.Clock.GetUtcNow() + spec.KillTimeout;
+        try
+        {
+            await ProcessTree.EndAsync(p.Pid, KnownTree(), Signals.Number(spec.KillSignal) ?? 15, deadline, _ctx.Clock, CancellationToken.None);
+        }
+        catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: ending the process tree failed", spec.Name, Index); }
+
+        int? code = null;
+        string? signal = null;
+        try
+        {
+            var raw = await p.Completed.WaitAsync(TimeSpan.FromSeconds(10));
+            // .NET reports a death by signal N as 128 + N.
+            if (raw > 128 && raw <= 128 + 64) signal = SignalName(raw - 128);
+            else code = raw;
+        }
+        catch (TimeoutException)
+        {
+            _log.LogWarning("{App}:{Index}: its output pipes stay open after exit (an escaped process holds them)", spec.Name, Index);
+        }
+        p.Dispose();
+        if (ReferenceEquals(_process, p)) _process = null;
+        Post(new Exited(code, signal));
+    }
+
+    private async Task ReadIpcAsync(RunningProcess p)
+    {
+        var buffer = new byte[64 * 1024];
+        var line = new StringBuilder();
+        try
+        {
+            while (true)
+            {
+                var n = await p.Ipc!.ReceiveAsync(buffer, SocketFlags.None);
+                if (n <= 0) return;
+                var text = Encoding.UTF8.GetString(buffer, 0, n);
+                foreach (var ch in text)
+                {
+                    if (ch != '\n') { if (line.Length < 1 << 20) line.Append(ch); continue; }
+                    OnIpcMessage(line.ToString().Trim());
+                    line.Clear();
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+    }
+
+    private void OnIpcMessage(string json)
+    {
+        // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects).
+        if (json == "\"ready\"" && _app.Spec.Ready == ReadyMode.Message) Post(new ReadyReported());
+    }
+
+    private void StartReadinessWatch()
+    {
+        var spec = _app.Spec;
+        if (spec.Ready != ReadyMode.Listen || InstanceLaunch.Port(spec, Index) is not { } port) return;
+        CancelReadiness();
+        var cts = new CancellationTokenSource();
+        _readiness = cts;
+        _ = ProbePortAsync(port, cts.Token);
+    }
+
+    private async Task ProbePortAsync(int port, CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+                {
+                    try
+                    {
+                        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                        attempt.CancelAfter(1000);
+                        await s.ConnectAsync(System.Net.IPAddress.Loopback, port, attempt.Token);
+                        Post(new ReadyReported());
+                        return;
+                    }
+                    catch (SocketException) { }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+                }
+                await Task.Delay(50, ct);
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void CancelReadiness()
+    {
+        _readiness?.Cancel();
+        _readiness?.Dispose();
+        _readiness = null;
+    }
+
+    private void Arm(StartTimer t)
+    {
+        if (_timers.Remove(t.Kind, out var old)) { old.Cancel(); old.Dispose(); }
+        var cts = new CancellationTokenSource();
+        _timers[t.Kind] = cts;
+        _ = FireAsync(t, cts.Token);
+    }
+
+    private async Task FireAsync(StartTimer t, CancellationToken ct)
+    {
+        try { await Task.Delay(t.Delay, _ctx.Clock, ct); }
+        catch (OperationCanceledException) { return; }
+        Post(new TimerFired(t.Kind, t.Generation));
+    }
+
+    private void SignalTree(int signal)
+    {
+        if (_process is not { } p) return;
+        var members = ProcessTree.Members(p.Pid, KnownTree());
+        lock (_treeLock) _knownTree.UnionWith(members);
+        ProcessTree.Signal(members, signal);
+    }
+
+    private List<ProcessId> KnownTree() { lock (_treeLock) return [.. _knownTree]; }
+
+    /// <summary>Takes a sample from the sampler; remembers the tree so escaped descendants still end with the app.</summary>
+    public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree)
+    {
+        Metrics = metrics;
+        lock (_treeLock)
+        {
+            _knownTree.RemoveWhere(k => !k.IsAlive());
+            _knownTree.UnionWith(tree);
+        }
+    }
+
+    /// <summary>The `nk status` row of this instance.</summary>
+    public InstanceInfo Info()
+    {
+        var s = State;
+        var now = _ctx.Clock.GetUtcNow();
+        var running = s.HasProcess && s.Pid is not null;
+        var m = running ? Metrics : InstanceMetrics.Empty;
+        return new InstanceInfo
+        {
+            Name = _app.Name,
+            Instance = Index,
+            Pid = running ? s.Pid : null,
+            Status = s.Status.Wire(),
+            Restarts = s.Restarts,
+            UptimeMs = running && s.StartedAt is { } at ? (long)(now - at).TotalMilliseconds : 0,
+            CpuPercent = running ? Math.Round(m.CpuPercent, 1) : null,
+            MemoryBytes = running ? m.MemoryBytes : null,
+            HeapUsedBytes = null,
+            EventLoopLagMs = null,
+            OpenFiles = running ? m.OpenFiles : null,
+            MaxOpenFiles = running ? m.MaxOpenFiles : null,
+            Port = InstanceLaunch.Port(_app.Spec, Index),
+            LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
+            Starts = s.Starts,
+            UnstableRuns = s.UnstableRuns,
+            BackoffMs = s.Status == InstanceStatus.Backoff && s.BackoffDelay is { } d ? (long)d.TotalMilliseconds : null,
+        };
+    }
+
+    private static string SignalName(int number) =>
+        Signals.Names.FirstOrDefault(n => Signals.Number(n) == number) ?? $"SIG{number}";
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async ValueTask DisposeAsync()
+    {
+        _events.Writer.TryComplete();
+        _life.Cancel();
+        foreach (var t in _timers.Values) t.Cancel();
+        CancelReadiness();
+        try { await _loop; } catch (OperationCanceledException) { }
+        _life.Dispose();
+    }
+}

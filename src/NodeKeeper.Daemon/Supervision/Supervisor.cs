@@ -1,0 +1,183 @@
+using System.Text.Json;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Supervision;
+
+namespace NodeKeeper.Daemon.Supervision;
+
+/// <summary>The set of supervised apps and the operations the control socket asks for.</summary>
+public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly List<AppRuntime> _apps = [];
+
+    /// <summary>A snapshot of the apps, for the sampler and status.</summary>
+    public IReadOnlyList<AppRuntime> Apps { get { lock (_apps) return [.. _apps]; } }
+
+    private AppRuntime? Find(string name) => Apps.FirstOrDefault(a => a.Name == name);
+
+    /// <summary>Loads a config: new apps start, changed apps restart with their new definition, stopped ones start.</summary>
+    public async Task<Response> ApplyAsync(int id, IReadOnlyList<AppSpec> specs, string? configPath, bool prune, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var touched = new List<Touched>();
+            foreach (var spec in specs)
+            {
+                var app = Find(spec.Name);
+                if (app is null)
+                {
+                    app = new AppRuntime(spec, configPath, ctx);
+                    lock (_apps) _apps.Add(app);
+                    touched.AddRange(Post(app.Instances, app, new StartRequested()));
+                }
+                else if (!SameDefinition(app.Spec, spec))
+                {
+                    await StopInstancesAsync(app.Instances, ct);
+                    foreach (var gone in await app.RedefineAsync(spec, configPath)) await gone.DisposeAsync();
+                    touched.AddRange(Post(app.Instances, app, new StartRequested()));
+                }
+                else
+                {
+                    touched.AddRange(Post(app.Instances.Where(i => !Running(i)), app, new StartRequested()));
+                }
+            }
+            if (prune)
+                foreach (var app in Apps.Where(a => specs.All(s => s.Name != a.Name)))
+                    await RemoveAsync(app, ct);
+            return new Response { Id = id, Ok = true, Touched = touched };
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>Resolves names ("all" = every app); the error names the unknown app.</summary>
+    public (List<AppRuntime> Apps, string? Error) Resolve(IReadOnlyList<string>? names)
+    {
+        var all = Apps;
+        if (names is null || names.Count == 0 || names.Contains("all")) return (all.ToList(), null);
+        var found = new List<AppRuntime>();
+        foreach (var n in names)
+        {
+            var app = all.FirstOrDefault(a => a.Name == n);
+            if (app is null)
+                return ([], all.Count == 0
+                    ? $"unknown app \"{n}\": no app is loaded (run nk start CONFIG)"
+                    : $"unknown app \"{n}\" (known: {string.Join(", ", all.Select(a => a.Name))})");
+            if (!found.Contains(app)) found.Add(app);
+        }
+        return (found, null);
+    }
+
+    public async Task<Response> StartAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var touched = apps.SelectMany(a => Post(a.Instances.Where(i => !Running(i)), a, new StartRequested())).ToList();
+            return new Response { Id = id, Ok = true, Touched = touched };
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<Response> RestartAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var touched = apps.SelectMany(a => Post(a.Instances, a, new RestartRequested(ExitReasons.Restart))).ToList();
+            return new Response { Id = id, Ok = true, Touched = touched };
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<Response> StopAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await Task.WhenAll(apps.Select(a => StopInstancesAsync(a.Instances, ct)));
+            return new Response { Id = id, Ok = true, Message = $"stopped {string.Join(", ", apps.Select(a => a.Name))}" };
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<Response> DeleteAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await Task.WhenAll(apps.Select(a => RemoveAsync(a, ct)));
+            return new Response { Id = id, Ok = true, Message = $"deleted {string.Join(", ", apps.Select(a => a.Name))}" };
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>Stops every app gracefully (daemon shutdown, nk kill).</summary>
+    public async Task StopAllAsync(CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try { await Task.WhenAll(Apps.Select(a => StopInstancesAsync(a.Instances, ct))); }
+        finally { _gate.Release(); }
+    }
+
+    public List<InstanceInfo> Status(List<AppRuntime> apps) => apps.SelectMany(a => a.Instances.Select(i => i.Info())).ToList();
+
+    public AppDescription Describe(AppRuntime app, bool showEnv)
+    {
+        var s = app.Spec;
+        var env = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var (k, v) in s.MergedEnv()) env[k] = showEnv ? v : null;
+        var exits = app.Instances
+            .SelectMany(i => i.History.Select(e => new RecentExit(i.Index, e.Code, e.Signal, e.Reason, e.At)))
+            .OrderByDescending(e => e.At).Take(20).ToList();
+        return new AppDescription
+        {
+            Name = s.Name, Script = s.Script, Cwd = s.Cwd, Args = s.Args, NodeArgs = s.NodeArgs,
+            Interpreter = s.Interpreter, Instances = s.Instances, Port = s.Port,
+            PortMode = s.PortMode == PortMode.Increment ? "increment" : "shared",
+            Ready = s.Ready.ToString().ToLowerInvariant(),
+            Restart = s.Restart switch { RestartMode.OnFailure => "on-failure", RestartMode.Never => "never", _ => "always" },
+            ConfigPath = app.ConfigPath, EnvFile = s.EnvFile, Env = env,
+            OutLog = s.Log.Out, ErrLog = s.Log.Err, MaxMemory = s.MaxMemory, MaxOpenFiles = s.MaxOpenFiles,
+            InstanceList = app.Instances.Select(i => i.Info()).ToList(),
+            RecentExits = exits,
+            LogDroppedLines = app.Out.DroppedLines + app.Err.DroppedLines,
+        };
+    }
+
+    private static bool Running(InstanceRunner i) => i.State.Status is not (InstanceStatus.Stopped or InstanceStatus.Errored);
+
+    private static IEnumerable<Touched> Post(IEnumerable<InstanceRunner> instances, AppRuntime app, InstanceEvent e)
+    {
+        var list = new List<Touched>();
+        foreach (var i in instances)
+        {
+            list.Add(new Touched(app.Name, i.Index, i.State.Starts));
+            i.Post(e);
+        }
+        return list;
+    }
+
+    private static async Task StopInstancesAsync(IEnumerable<InstanceRunner> instances, CancellationToken ct)
+    {
+        var list = instances.ToList();
+        foreach (var i in list) i.Post(new StopRequested());
+        await Task.WhenAll(list.Select(i => i.WaitAsync(s => s.Status is InstanceStatus.Stopped or InstanceStatus.Errored, ct)));
+    }
+
+    private async Task RemoveAsync(AppRuntime app, CancellationToken ct)
+    {
+        await StopInstancesAsync(app.Instances, ct);
+        lock (_apps) _apps.Remove(app);
+        await app.DisposeAsync();
+    }
+
+    private static bool SameDefinition(AppSpec a, AppSpec b) =>
+        JsonSerializer.Serialize(a, ProtocolJson.Default.AppSpec) == JsonSerializer.Serialize(b, ProtocolJson.Default.AppSpec);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var a in Apps) await a.DisposeAsync();
+    }
+}

@@ -1,0 +1,39 @@
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Core.Tests.Config;
+
+public class DotEnvTests
+{
+    [Fact]
+    public void Dotenv_reads_comments_export_and_quoted_values()
+    {
+        var text = "\uFEFF# comment\r\n\r\nexport A=1\r\nB = spaced value # trailing comment\nC='single $X # kept'\nD=\"line\\nbreak \\\"q\\\"\" # c\nE=\nF=a#b\nA=2\n";
+
+        var values = DotEnv.Parse(text, ".env", out var errors);
+
+        errors.Should().BeEmpty();
+        values.Should().Equal(new Dictionary<string, string>
+        {
+            ["A"] = "2",
+            ["B"] = "spaced value",
+            ["C"] = "single $X # kept",
+            ["D"] = "line\nbreak \"q\"",
+            ["E"] = "",
+            ["F"] = "a#b",
+        });
+    }
+
+    [Theory]
+    [InlineData("JUST_A_WORD", "expected KEY=VALUE, got \"JUST_A_WORD\"")]
+    [InlineData("1A=x", "\"1A\" is not a valid variable name (letters, digits, \"_\", \".\" or \"-\", not starting with a digit)")]
+    [InlineData("=x", "\"\" is not a valid variable name (letters, digits, \"_\", \".\" or \"-\", not starting with a digit)")]
+    [InlineData("A='open", "the value of A has no closing '")]
+    [InlineData("A=\"x\" y", "unexpected text after the quoted value of A: \"y\"")]
+    public void Malformed_dotenv_line_is_an_error_at_its_line(string line, string expected)
+    {
+        var values = DotEnv.Parse("OK=1\n" + line + "\nLAST=2", "conf/.env", out var errors);
+
+        errors.Select(e => e.ToString()).Should().Equal("conf/.env:2:1: " + expected);
+        values.Keys.Should().Equal("OK", "LAST");
+    }
+}

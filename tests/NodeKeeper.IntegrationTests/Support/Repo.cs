@@ -1,0 +1,19 @@
+namespace NodeKeeper.IntegrationTests.Support;
+
+/// <summary>Paths of the repository and of the nk binary under test.</summary>
+public static class Repo
+{
+    public static readonly string Root = FindRoot();
+    public static string Examples => Path.Combine(Root, "examples");
+    public static string Example(string file) => Path.Combine(Examples, file);
+
+    /// <summary>The nk apphost copied next to the tests by the project reference.</summary>
+    public static string Nk => Path.Combine(AppContext.BaseDirectory, "nk");
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "NodeKeeper.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find NodeKeeper.sln above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Text.Json;
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.IntegrationTests.Support;
+
+/// <summary>What one nk command did.</summary>
+public sealed record NkResult(int Code, string Out, string Err)
+{
+    public override string ToString() => $"exit {Code}\nstdout:\n{Out}\nstderr:\n{Err}";
+}
+
+/// <summary>
+/// A private NODEKEEPER_HOME with its own daemon, and the nk CLI pointed at it. Disposing stops the daemon
+/// and then kills, by pid, whatever still carries this home in its environment.
+/// </summary>
+public sealed class TestHome : IAsyncDisposable
+{
+    public TestHome()
+    {
+        Home = Path.Combine("/tmp", "nk-it", Guid.NewGuid().ToString("N")[..12]);
+        Configs = Home + "-cfg";
+        Directory.CreateDirectory(Configs);
+    }
+
+    public string Home { get; }
+    public string Configs { get; }
+    public string Logs => Path.Combine(Home, "logs");
+
+    public async Task<NkResult> RunAsync(params string[] args) => await RunAsUserAsync(null, args);
+
+    /// <summary>Runs nk, optionally through a prefix such as setpriv (to act as another user).</summary>
+    public async Task<NkResult> RunAsUserAsync(string[]? prefix, params string[] args)
+    {
+        var psi = new ProcessStartInfo(prefix?[0] ?? Repo.Nk)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = Configs,
+        };
+        if (prefix is not null)
+        {
+            foreach (var a in prefix.Skip(1)) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(Repo.Nk);
+        }
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NODEKEEPER_HOME"] = Home;
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try { await p.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill();
+            throw new TimeoutException($"nk {string.Join(' ', args)} did not finish in 120s");
+        }
+        return new NkResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Runs nk and fails the test unless it exits 0.</summary>
+    public async Task<NkResult> OkAsync(params string[] args)
+    {
+        var r = await RunAsync(args);
+        r.Code.Should().Be(0, $"nk {string.Join(' ', args)} should succeed, but:\n{r}");
+        return r;
+    }
+
+    public async Task<List<InstanceInfo>> StatusAsync()
+    {
+        var r = await OkAsync("status", "--json");
+        return JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.ListInstanceInfo)!;
+    }
+
+    public async Task<InstanceInfo> InstanceAsync(string name, int instance = 0) =>
+        (await StatusAsync()).Single(i => i.Name == name && i.Instance == instance);
+
+    /// <summary>Polls status until the instance satisfies the predicate.</summary>
+    public Task<InstanceInfo> WaitForAsync(string name, Func<InstanceInfo, bool> until, string what, int seconds = 30, int instance = 0) =>
+        Eventually.Until(() => InstanceAsync(name, instance), until, TimeSpan.FromSeconds(seconds), $"{name}:{instance} {what}");
+
+    public async Task<AppDescription> DescribeAsync(string name)
+    {
+        var r = await OkAsync("describe", name, "--json");
+        return JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.AppDescription)!;
+    }
+
+    /// <summary>Writes a config file into this test's config folder and returns its path.</summary>
+    public string WriteConfig(string toml, string file = "nodekeeper.toml")
+    {
+        var path = Path.Combine(Configs, file);
+        File.WriteAllText(path, toml);
+        return path;
+    }
+
+    /// <summary>A TOML [[app]] block for an example script (absolute path).</summary>
+    public static string App(string name, string example, string extra = "") =>
+        $"[[app]]\nname = \"{name}\"\nscript = \"{Repo.Example(example)}\"\n{extra}\n";
+
+    public int? DaemonPid()
+    {
+        var pidFile = Path.Combine(Home, "nk.pid");
+        if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)) return null;
+        // Never trust a pid read from a file: it must be alive and carry this home.
+        return Procs.OwnedBy(Home).Contains(pid) ? pid : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await RunAsync("kill"); }
+        catch (Exception) { /* fall through to killing by pid */ }
+        foreach (var pid in Procs.OwnedBy(Home)) Procs.KillOwned(pid, Home);
+        await Eventually.Until(() => Procs.OwnedBy(Home).Count == 0, TimeSpan.FromSeconds(10), $"every process of {Home} to end");
+        try { Directory.Delete(Home, true); } catch (IOException) { }
+        try { Directory.Delete(Configs, true); } catch (IOException) { }
+    }
+}
