@@ -136,7 +136,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 if (values.Duration(e, key, positive: false, out var killTimeout)) app.KillTimeout = new(killTimeout, pos);
                 break;
             case "max_memory":
-                if (values.Size(e, key, 1, "1 byte", out var maxMemory)) app.MaxMemory = new(maxMemory, pos);
+                if (values.Size(e, key, 1, "1", out var maxMemory)) app.MaxMemory = new(maxMemory, pos);
                 break;
             case "max_open_files":
                 if (values.Integer(e, key, 1, 1_048_576, out var maxOpenFiles)) app.MaxOpenFiles = new((int)maxOpenFiles, pos);
@@ -166,7 +166,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         bool ok = true;
         foreach (var item in table.Entries)
         {
-            var label = $"env.{item.Key}";
+            var label = $"env.{Text.Key(item.Key)}";
             if (item.Key.Length == 0 || item.Key.Contains('=') || item.Key.Contains('\0'))
             {
                 values.Errors.Add(item.KeyPos, $"env key {Text.Quote(item.Key)} is not a valid variable name (it must be non-empty, without \"=\")");
@@ -296,7 +296,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                     else ok = false;
                     break;
                 case "max_size":
-                    ok &= values.Size(item, "log.max_size", 1, "1 byte", out maxSize);
+                    ok &= values.Size(item, "log.max_size", 1, "1", out maxSize);
                     break;
                 case "keep":
                     ok &= values.Integer(item, "log.keep", 0, 1000, out var k);

@@ -8,9 +8,13 @@ internal sealed class ConfigErrors(string file)
     public string File { get; } = file;
     public int Count => _errors.Count;
 
-    public void Add(Pos pos, string message) => _errors.Add(new ConfigError(File, pos.Line, pos.Column, message));
+    public void Add(Pos pos, string message) => _errors.Add(new ConfigError(File, pos.Line, pos.Column, OneLine(message)));
 
-    public void Add(ConfigError error) => _errors.Add(error);
+    public void Add(ConfigError error) => _errors.Add(error with { Message = OneLine(error.Message) });
+
+    /// <summary>Every error prints as one line, whatever text a message quotes.</summary>
+    private static string OneLine(string message) =>
+        message.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     /// <summary>Config-file errors by position, then errors in other files (env files) by file and position.</summary>
     public IReadOnlyList<ConfigError> Sorted() =>

@@ -21,11 +21,11 @@ public static class Duration
         error = kind switch
         {
             UnitParseError.None => null,
-            UnitParseError.MissingUnit => $"{Text.Quote(s)} needs a unit, such as \"5s\" ({Units})",
-            UnitParseError.UnknownUnit => $"{Text.Quote(s)} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
-            UnitParseError.Negative => $"{Text.Quote(s)} is negative",
-            UnitParseError.TooLarge => $"{Text.Quote(s)} is too large",
-            _ => $"{Text.Quote(s)} is not a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\"",
+            UnitParseError.MissingUnit => $"{Text.Quote(s ?? "")} needs a unit, such as \"5s\" ({Units})",
+            UnitParseError.UnknownUnit => $"{Text.Quote(s ?? "")} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
+            UnitParseError.Negative => $"{Text.Quote(s ?? "")} is negative",
+            UnitParseError.TooLarge => $"{Text.Quote(s ?? "")} is too large",
+            _ => $"{Text.Quote(s ?? "")} is not a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\"",
         };
         return kind == UnitParseError.None;
     }

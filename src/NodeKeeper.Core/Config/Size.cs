@@ -19,11 +19,11 @@ public static class Size
         error = kind switch
         {
             UnitParseError.None => null,
-            UnitParseError.MissingUnit => $"{Text.Quote(s)} needs a unit, such as \"800M\" ({Units})",
-            UnitParseError.UnknownUnit => $"{Text.Quote(s)} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
-            UnitParseError.Negative => $"{Text.Quote(s)} is negative",
-            UnitParseError.TooLarge => $"{Text.Quote(s)} is too large",
-            _ => $"{Text.Quote(s)} is not a size such as \"512K\", \"800M\" or \"2G\"",
+            UnitParseError.MissingUnit => $"{Text.Quote(s ?? "")} needs a unit, such as \"800M\" ({Units})",
+            UnitParseError.UnknownUnit => $"{Text.Quote(s ?? "")} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
+            UnitParseError.Negative => $"{Text.Quote(s ?? "")} is negative",
+            UnitParseError.TooLarge => $"{Text.Quote(s ?? "")} is too large",
+            _ => $"{Text.Quote(s ?? "")} is not a size such as \"512K\", \"800M\" or \"2G\"",
         };
         return kind == UnitParseError.None;
     }

@@ -33,6 +33,10 @@ internal static class Text
         return sb.ToString();
     }
 
+    /// <summary>A key as TOML would write it: bare when it can be, quoted otherwise.</summary>
+    public static string Key(string key) =>
+        key.Length > 0 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? key : Quote(key);
+
     /// <summary>
     /// Reads an unsigned decimal number (<c>5</c>, <c>1.5</c>, <c>.5</c>) at <paramref name="i"/>.
     /// Returns null with no error when it is well formed but too large for a decimal.

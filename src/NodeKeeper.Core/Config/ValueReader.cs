@@ -145,7 +145,7 @@ internal sealed class ValueReader(ConfigErrors errors)
             case UnitParseError.None:
                 if (bytes < min)
                 {
-                    Fail(s, $"{label} must be at least {minText}, got {got}");
+                    Fail(s, min == 1 ? $"{label} must be greater than 0, got {got}" : $"{label} must be at least {minText}, got {got}");
                     return false;
                 }
                 return true;

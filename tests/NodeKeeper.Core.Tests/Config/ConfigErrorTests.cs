@@ -36,6 +36,19 @@ public class ConfigErrorTests
     }
 
     [Fact]
+    public void Backslash_at_the_very_end_of_the_file_is_an_error_not_an_exception()
+    {
+        Errors(App("user = \"\\")).Should().NotBeEmpty().And.AllSatisfy(e => e.Should().StartWith("nodekeeper.toml:4:"));
+    }
+
+    [Fact]
+    public void Messages_quoting_odd_keys_stay_on_one_line()
+    {
+        Errors(App("env = { \"A\\nB\" = [1] }\n")).Should().Equal(
+            "nodekeeper.toml:4:18: env.\"A\\nB\" must be a string, number or boolean, got an array");
+    }
+
+    [Fact]
     public void Nesting_too_deep_is_an_error_not_an_exception()
     {
         Errors(App("args = " + new string('[', 200) + new string(']', 200) + "\n")).Should().Equal(
@@ -82,6 +95,7 @@ public class ConfigErrorTests
     [InlineData("log = { keep = 1001 }", "4:16: log.keep must be between 0 and 1000, got 1001")]
     [InlineData("listen_timeout = \"0s\"", "4:18: listen_timeout must be greater than 0, got \"0s\"")]
     [InlineData("max_old_space_size = \"512K\"", "4:22: max_old_space_size must be at least \"1M\", got \"512K\"")]
+    [InlineData("max_memory = \"0M\"", "4:14: max_memory must be greater than 0, got \"0M\"")]
     public void Out_of_range_value_shows_the_allowed_range(string line, string expected)
     {
         Errors(App(line + "\n")).Should().Equal("nodekeeper.toml:" + expected);

@@ -1,0 +1,73 @@
+using System.Net.Sockets;
+using System.Text;
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+public sealed class ControlSocketTests
+{
+    [Fact]
+    public async Task Socket_is_owner_only_and_another_uid_is_refused()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("ping").ContinueWith(_ => Task.CompletedTask); // no daemon yet: ping never starts one
+        (await home.RunAsync("ping")).Code.Should().Be(1);
+        await home.OkAsync("status");
+        var sock = Path.Combine(home.Home, "nk.sock");
+        File.GetUnixFileMode(sock).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.GetUnixFileMode(home.Home).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        // nobody cannot even reach the socket...
+        var plain = await home.RunAsUserAsync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], "status");
+        plain.Code.Should().Be(1, plain.ToString());
+        plain.Err.Should().Contain("permission denied");
+
+        // ...and when file permissions are bypassed (CAP_DAC_OVERRIDE), the daemon's peer check refuses it.
+        var capable = await home.RunAsUserAsync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "--inh-caps=+dac_override", "--ambient-caps=+dac_override"], "status");
+        capable.Code.Should().Be(1, capable.ToString());
+        capable.Err.Should().Contain("uid 65534 may not control this daemon");
+        (await home.RunAsync("ping")).Code.Should().Be(0, "the daemon serves on");
+    }
+
+    [Fact]
+    public async Task Malformed_oversized_and_unknown_requests_get_errors_and_the_daemon_serves_on()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("status");
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await s.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(home.Home, "nk.sock")));
+        await using var stream = new NetworkStream(s);
+        using var reader = new StreamReader(stream);
+
+        async Task<string> Send(byte[] line)
+        {
+            await stream.WriteAsync(line);
+            return (await reader.ReadLineAsync())!;
+        }
+        (await Send("this is not json\n"u8.ToArray())).Should().Contain("\"ok\":false").And.Contain("malformed");
+        (await Send("{\"id\":7,\"cmd\":\"explode\"}\n"u8.ToArray())).Should().Contain("unknown command");
+        (await Send([0xff, 0xfe, 0x80, (byte)'\n'])).Should().Contain("\"ok\":false");
+        (await Send("{\"id\":8,\"cmd\":\"ping\"}\n"u8.ToArray())).Should().Contain("\"ok\":true");
+
+        var huge = Encoding.ASCII.GetBytes(new string('x', 2 * 1024 * 1024));
+        try
+        {
+            await stream.WriteAsync(huge);
+            (await reader.ReadLineAsync()).Should().Contain("longer than");
+        }
+        catch (IOException) { /* the daemon may close before reading everything: also fine */ }
+        (await home.RunAsync("ping")).Code.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_second_daemon_on_the_same_home_refuses_to_start()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("status");
+        var second = await home.RunAsync("daemon");
+        second.Code.Should().Be(1);
+        second.Err.Should().Contain("already runs");
+        (await home.RunAsync("ping")).Code.Should().Be(0);
+    }
+}

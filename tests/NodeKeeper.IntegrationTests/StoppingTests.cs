@@ -1,0 +1,100 @@
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+public sealed class StoppingTests
+{
+    [Fact]
+    public async Task Stop_runs_the_apps_SIGTERM_handler()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("g", "graceful.js"));
+        await home.OkAsync("start", config);
+        var pid = (await home.InstanceAsync("g")).Pid!.Value;
+
+        await home.OkAsync("stop", "g");
+        var g = await home.InstanceAsync("g");
+        g.Status.Should().Be("stopped");
+        g.LastExit!.Reason.Should().Be("stopped");
+        g.LastExit.Code.Should().Be(0, "the handler exits 0");
+        Procs.IsAlive(pid).Should().BeFalse();
+        var log = File.ReadAllText(Path.Combine(home.Logs, "g.out.log"));
+        log.Should().Contain("SIGTERM received").And.Contain("clean exit");
+
+        await home.OkAsync("start", "g");
+        (await home.InstanceAsync("g")).Status.Should().Be("online");
+    }
+
+    [Fact]
+    public async Task App_that_ignores_SIGTERM_is_SIGKILLed_after_kill_timeout()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("s", "stubborn.js", "kill_timeout = \"700ms\""));
+        await home.OkAsync("start", config);
+        var pid = (await home.InstanceAsync("s")).Pid!.Value;
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await home.OkAsync("stop", "s");
+        watch.Elapsed.Should().BeGreaterThan(TimeSpan.FromMilliseconds(600), "SIGKILL waits for kill_timeout");
+        var s = await home.InstanceAsync("s");
+        s.LastExit!.Signal.Should().Be("SIGKILL");
+        Procs.IsAlive(pid).Should().BeFalse();
+        File.ReadAllText(Path.Combine(home.Logs, "s.out.log")).Should().Contain("ignoring SIGTERM");
+    }
+
+    [Fact]
+    public async Task Stop_ends_the_apps_children_and_detached_grandchildren()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("sp", "spawner.js", "kill_timeout = \"1s\""));
+        await home.OkAsync("start", config);
+        var line = await Eventually.Until(
+            () => Task.FromResult(File.Exists(Path.Combine(home.Logs, "sp.out.log")) ? File.ReadAllText(Path.Combine(home.Logs, "sp.out.log")) : ""),
+            t => t.Contains("detached"), TimeSpan.FromSeconds(10), "the spawner to print its children");
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
+        var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
+        Procs.IsAlive(child).Should().BeTrue();
+        Procs.IsAlive(detached).Should().BeTrue();
+        // The sampler must have seen the detached child once (it left the group by setsid).
+        await home.WaitForAsync("sp", i => i.MemoryBytes > 0, "sampled");
+        await Eventually.Until(() => (Procs.IsAlive(child), Procs.IsAlive(detached)) is (true, true), TimeSpan.FromSeconds(1), "children alive");
+
+        await home.OkAsync("stop", "sp");
+        Procs.IsAlive(child).Should().BeFalse("the plain child ends with the app");
+        Procs.IsAlive(detached).Should().BeFalse("the detached grandchild ends with the app");
+        Procs.IsZombie(child).Should().BeFalse("no zombie stays behind");
+        Procs.IsZombie(detached).Should().BeFalse("no zombie stays behind");
+    }
+
+    [Fact]
+    public async Task Nk_kill_stops_every_app_and_the_daemon()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("g", "graceful.js") + TestHome.App("sp", "spawner.js") + TestHome.App("w", "worker.js"));
+        await home.OkAsync("start", config);
+        Procs.OwnedBy(home.Home).Count.Should().BeGreaterThanOrEqualTo(6);
+
+        var kill = await home.OkAsync("kill");
+        kill.Err.Should().Contain("daemon stopped");
+        Procs.OwnedBy(home.Home).Should().BeEmpty("nk kill leaves no supervised process running");
+        File.ReadAllText(Path.Combine(home.Logs, "g.out.log")).Should().Contain("clean exit");
+        (await home.RunAsync("ping")).Code.Should().Be(1);
+        (await home.RunAsync("kill")).Code.Should().Be(0, "kill with no daemon is not an error");
+    }
+
+    [Fact]
+    public async Task SIGTERM_to_the_daemon_stops_every_app_gracefully_and_exits()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("g", "graceful.js") + TestHome.App("sp", "spawner.js"));
+        await home.OkAsync("start", config);
+        var daemon = home.DaemonPid();
+        daemon.Should().NotBeNull();
+
+        Procs.Signal(daemon!.Value, 15, home.Home);
+        await Eventually.Until(() => Procs.OwnedBy(home.Home).Count == 0, TimeSpan.FromSeconds(20), "the daemon and every app to end");
+        File.ReadAllText(Path.Combine(home.Logs, "g.out.log")).Should().Contain("clean exit");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("daemon stopped");
+    }
+}
