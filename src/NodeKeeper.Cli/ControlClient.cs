@@ -46,8 +46,15 @@ public sealed class ControlClient : IDisposable
     {
         request = request with { Id = ++_nextId };
         var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ProtocolJson.Default.Request);
-        await _stream.WriteAsync(bytes, ct);
-        await _stream.WriteAsync("\n"u8.ToArray(), ct);
+        try
+        {
+            await _stream.WriteAsync(bytes, ct);
+            await _stream.WriteAsync("\n"u8.ToArray(), ct);
+        }
+        catch (IOException)
+        {
+            // The daemon may have answered and closed before reading (it refuses a peer at once): read that answer.
+        }
         var line = await _reader.ReadLineAsync(ct)
             ?? throw new IOException("the daemon closed the connection without answering");
         return JsonSerializer.Deserialize(line, ProtocolJson.Default.Response)

@@ -23,7 +23,7 @@ public static class Waiter
                 if (row is null) { pending.Remove(t); failures.Add($"{t.Name}:{t.Instance} is gone"); continue; }
                 var launched = row.Starts > t.StartsBefore;
                 if (launched && row.Status == "online") { pending.Remove(t); continue; }
-                if (row.Status is "errored" or "stopped" || (launched && row.Status == "backoff"))
+                if (launched && row.Status is "errored" or "stopped" or "backoff")
                 {
                     pending.Remove(t);
                     failures.Add($"{t.Name}:{t.Instance} is {row.Status}, last exit: {Render.LastExit(row.LastExit)}");

@@ -96,21 +96,21 @@ public sealed class LifecycleTests
     {
         await using var home = new TestHome();
         File.WriteAllText(Path.Combine(home.Configs, ".env"), "FROM_FILE=file\nSHARED=file\n");
-        var config = home.WriteConfig(TestHome.App("w", "worker.js", "env_file = \".env\"\nenv = { SHARED = \"toml\", TICK_MS = \"60000\" }\nport = 4999\nready = \"spawn\"\nport_mode = \"increment\""));
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", "env_file = \".env\"\nenv = { SHARED = \"s3cr3t\", TICK_MS = \"60000\" }\nport = 4999\nready = \"spawn\"\nport_mode = \"increment\""));
         await home.OkAsync("start", config);
         var w = await home.InstanceAsync("w");
         var env = Procs.Environ(w.Pid!.Value);
-        env.Should().Contain("FROM_FILE", "file").And.Contain("SHARED", "toml").And.Contain("NK_APP", "w")
+        env.Should().Contain("FROM_FILE", "file").And.Contain("SHARED", "s3cr3t").And.Contain("NK_APP", "w")
             .And.Contain("NK_INSTANCE", "0").And.Contain("NODE_APP_INSTANCE", "0").And.Contain("PORT", "4999");
 
-        (await home.RunAsync("status")).Out.Should().NotContain("toml", "status never prints environment values");
-        (await home.OkAsync("describe", "w")).Out.Should().Contain("SHARED").And.NotContain("toml");
-        (await home.OkAsync("describe", "w", "--show-env")).Out.Should().Contain("SHARED=toml");
+        (await home.RunAsync("status")).Out.Should().NotContain("s3cr3t", "status never prints environment values");
+        (await home.OkAsync("describe", "w")).Out.Should().Contain("SHARED").And.NotContain("s3cr3t");
+        (await home.OkAsync("describe", "w", "--show-env")).Out.Should().Contain("SHARED=s3cr3t");
 
         // Unchanged: left alone. Changed: restarted with the new definition.
         await home.OkAsync("start", config);
         (await home.InstanceAsync("w")).Pid.Should().Be(w.Pid);
-        home.WriteConfig(File.ReadAllText(config).Replace("SHARED = \"toml\"", "SHARED = \"changed\""));
+        home.WriteConfig(File.ReadAllText(config).Replace("SHARED = \"s3cr3t\"", "SHARED = \"changed\""));
         await home.OkAsync("start", config);
         var w2 = await home.InstanceAsync("w");
         w2.Pid.Should().NotBe(w.Pid);

@@ -73,7 +73,7 @@ public sealed class StoppingTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("g", "graceful.js") + TestHome.App("sp", "spawner.js") + TestHome.App("w", "worker.js"));
         await home.OkAsync("start", config);
-        Procs.OwnedBy(home.Home).Count.Should().BeGreaterThanOrEqualTo(6);
+        await Eventually.Until(() => Procs.OwnedBy(home.Home).Count >= 6, TimeSpan.FromSeconds(10), "daemon, 3 apps and the spawner's 2 children");
 
         var kill = await home.OkAsync("kill");
         kill.Err.Should().Contain("daemon stopped");

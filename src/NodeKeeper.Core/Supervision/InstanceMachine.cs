@@ -21,17 +21,22 @@ public static class InstanceMachine
         (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),
         (InstanceStatus.Starting or InstanceStatus.Online, RestartRequested r) => BeginStop(s, StopIntent.Restart, r.Reason, spec),
 
+        // A launch that a stop overtook: keep the pid (the stop's signal reached it), or end the stop if it never ran.
+        (InstanceStatus.Stopping, Spawned sp) => Same(s with { Pid = sp.Pid, StartedAt = now }),
+        (InstanceStatus.Stopping, SpawnFailed) => OnRequestedExit(s, new Exited(null, null), spec, now),
+
         (InstanceStatus.Stopping, Exited x) => OnRequestedExit(s, x, spec, now),
         (InstanceStatus.Stopping, StopRequested) => Same(s with { Intent = StopIntent.Stop, PendingReason = ExitReasons.Stopped }),
-        (InstanceStatus.Stopping, RestartRequested r) when s.Intent == StopIntent.Stop
+        // Only the user overrides a stop or wakes a stopped app; max_memory, health and watch act on running ones.
+        (InstanceStatus.Stopping, RestartRequested { Reason: ExitReasons.Restart } r) when s.Intent == StopIntent.Stop
             => Same(s with { Intent = StopIntent.Restart, PendingReason = r.Reason }),
         (InstanceStatus.Stopping, TimerFired { Kind: TimerKind.Kill } t) when t.Generation == s.Generation
             => new Transition(s, [new KillTree()]),
 
         (InstanceStatus.Backoff, TimerFired { Kind: TimerKind.Backoff } t) when t.Generation == s.Generation => Launch(s, countRestart: true),
         (InstanceStatus.Backoff, StopRequested) => Next(s with { Status = InstanceStatus.Stopped, BackoffDelay = null }),
-        (InstanceStatus.Backoff, RestartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: true),
-        (InstanceStatus.Stopped or InstanceStatus.Errored, RestartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: true),
+        (InstanceStatus.Backoff or InstanceStatus.Stopped or InstanceStatus.Errored, RestartRequested { Reason: ExitReasons.Restart })
+            => Launch(s with { UnstableRuns = 0 }, countRestart: true),
 
         _ => Same(s),
     };

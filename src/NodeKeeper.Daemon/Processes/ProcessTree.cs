@@ -25,6 +25,13 @@ public static class ProcessTree
         return [.. result.Values];
     }
 
+    private static bool IsGone(ProcessId m)
+    {
+        if (ProcStat.Read(m.Pid) is not { } st || st.StartTime != m.StartTime) return true;
+        if (st.IsZombie) OrphanReaper.Reap(m.Pid);
+        return false;
+    }
+
     /// <summary>Sends a signal to every member of the tree.</summary>
     public static void Signal(IEnumerable<ProcessId> members, int signal)
     {
@@ -46,9 +53,9 @@ public static class ProcessTree
         var giveUp = DateTimeOffset.MaxValue;
         while (true)
         {
-            var alive = members.Where(m => m.IsAlive()).ToList();
-            foreach (var gone in members.Except(alive)) OrphanReaper.Reap(gone.Pid);
-            members = alive;
+            // A member is done once its /proc entry is gone: a zombie still has to be reaped, by its dying
+            // parent or, once reparented to the daemon, by us.
+            members = members.Where(m => !IsGone(m)).ToList();
             if (members.Count == 0) return;
             var now = clock.GetUtcNow();
             if (!killed && now >= killAt)
