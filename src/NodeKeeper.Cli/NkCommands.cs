@@ -20,7 +20,11 @@ public static class NkCommands
             foreach (var e in parsed.Errors) await Console.Error.WriteLineAsync($"nk: {e.Message} (see nk --help)");
             return Usage;
         }
-        try { return await parsed.InvokeAsync(); }
+        // The daemon handles SIGTERM itself (it stops every app, which may take kill_timeout); System.CommandLine
+        // would otherwise end the process 2 s after SIGTERM with exit code 143.
+        var invocation = new InvocationConfiguration();
+        if (parsed.CommandResult.Command.Name == "daemon") invocation.ProcessTerminationTimeout = null;
+        try { return await parsed.InvokeAsync(invocation); }
         catch (IOException ex)
         {
             await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {Path.Combine(NkHome.Path(), "daemon.log")}");

@@ -85,7 +85,6 @@ public static class DaemonHost
         {
             ctx.Logger.LogInformation("stopping every app");
             await supervisor.StopAllAsync(ct);
-            await supervisor.DisposeAsync();
         }
     }
 }

@@ -42,9 +42,7 @@ public sealed class LifecycleTests
         var config = home.WriteConfig(TestHome.App("crash", "crasher.js",
             "min_uptime = \"5s\"\nmax_restarts = 3\nrestart_delay = \"100ms\"\nmax_restart_delay = \"2s\""));
 
-        var start = await home.RunAsync("start", config);
-        start.Code.Should().Be(1, "an app that never stays up did not become ready");
-        start.Err.Should().Contain("crash");
+        await home.RunAsync("start", config, "--no-wait");
 
         var errored = await home.WaitForAsync("crash", i => i.Status == "errored", "errored", seconds: 30);
         errored.Starts.Should().Be(4, "max_restarts = 3 allows 3 restarts after the first start");

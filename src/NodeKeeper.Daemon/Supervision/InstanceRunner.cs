@@ -311,8 +311,11 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _events.Writer.TryComplete();
         _life.Cancel();
         foreach (var t in _timers.Values) t.Cancel();
