@@ -67,9 +67,10 @@ public static class Render
         if (d.RecentExits.Count > 0)
         {
             sb.Append("\nrecent exits:\n");
-            sb.Append(Table(["id", "at", "reason", "code", "signal"], d.RecentExits.Select(e => new[]
+            sb.Append(Table(["id", "at", "reason", "code", "signal", "restart in"], d.RecentExits.Select(e => new[]
             {
-                e.Instance.ToString(), e.At.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss"), e.Reason, e.Code?.ToString() ?? "-", e.Signal ?? "-",
+                e.Instance.ToString(), e.At.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff"), e.Reason, e.Code?.ToString() ?? "-", e.Signal ?? "-",
+                e.RestartDelayMs is { } ms ? Duration(ms) : "-",
             }).ToList()));
         }
         return sb.ToString();

@@ -52,10 +52,8 @@ public sealed class LifecycleTests
 
         var exits = (await home.DescribeAsync("crash")).RecentExits.OrderBy(e => e.At).ToList();
         exits.Should().HaveCount(4);
-        var gaps = exits.Zip(exits.Skip(1), (a, b) => b.At - a.At).ToList();
-        gaps[1].Should().BeGreaterThan(gaps[0], "the delay doubles after each unstable run");
-        gaps[2].Should().BeGreaterThan(gaps[1]);
-        gaps[2].Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(400));
+        exits.Select(e => e.RestartDelayMs).Should().Equal([100, 200, 400, null], "the delay doubles after each unstable run; the last leaves it errored");
+        exits.Zip(exits.Skip(1), (a, b) => b.At - a.At).Should().OnlyContain(gap => gap >= TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]
@@ -129,5 +127,64 @@ public sealed class LifecycleTests
         (await home.InstanceAsync("web")).Status.Should().Be("online");
         var mute = await home.WaitForAsync("mute", i => i.Status == "errored", "errored");
         mute.LastExit!.Reason.Should().Be("not_ready");
+    }
+}
+
+public sealed class OperationTests
+{
+    [Fact]
+    public async Task Restart_brings_every_instance_back_with_a_new_pid_and_delete_forgets_the_app()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", "instances = 2") + TestHome.App("g", "graceful.js"));
+        await home.OkAsync("start", config);
+        var before = await home.StatusAsync();
+
+        var restart = await home.OkAsync("restart", "w");
+        restart.Out.Should().Contain("w");
+        var after = await home.StatusAsync();
+        foreach (var i in after.Where(r => r.Name == "w"))
+        {
+            i.Status.Should().Be("online");
+            i.Restarts.Should().Be(1);
+            i.LastExit!.Reason.Should().Be("restart");
+            i.Pid.Should().NotBe(before.Single(b => b.Name == "w" && b.Instance == i.Instance).Pid);
+        }
+        after.Single(r => r.Name == "g").Pid.Should().Be(before.Single(b => b.Name == "g").Pid, "restart touches only the named app");
+
+        var pids = after.Where(r => r.Name == "w").Select(r => r.Pid!.Value).ToList();
+        await home.OkAsync("delete", "w");
+        (await home.StatusAsync()).Select(r => r.Name).Should().Equal("g");
+        pids.Should().OnlyContain(p => !Procs.IsAlive(p));
+        (await home.RunAsync("describe", "w")).Code.Should().Be(1);
+
+        await home.OkAsync("stop", "all");
+        (await home.StatusAsync()).Should().OnlyContain(r => r.Status == "stopped");
+    }
+
+    [Fact]
+    public async Task Logs_follow_prints_new_lines_as_they_come()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", "env = { TICK_MS = \"100\" }"));
+        await home.OkAsync("start", config);
+        var psi = new System.Diagnostics.ProcessStartInfo(Repo.Nk, ["logs", "w", "--follow", "--lines", "0", "--out"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        psi.Environment["NODEKEEPER_HOME"] = home.Home;
+        using var follower = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var lines = new List<string>();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            while (lines.Count < 3 && await follower.StandardOutput.ReadLineAsync(cts.Token) is { } line) lines.Add(line);
+            lines.Should().HaveCount(3).And.OnlyContain(l => l.Contains("job"));
+        }
+        finally
+        {
+            follower.Kill();
+            await follower.WaitForExitAsync();
+        }
     }
 }

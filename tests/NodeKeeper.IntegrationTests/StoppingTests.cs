@@ -11,6 +11,7 @@ public sealed class StoppingTests
         var config = home.WriteConfig(TestHome.App("g", "graceful.js"));
         await home.OkAsync("start", config);
         var pid = (await home.InstanceAsync("g")).Pid!.Value;
+        await home.WaitForLogAsync("g", "started");
 
         await home.OkAsync("stop", "g");
         var g = await home.InstanceAsync("g");
@@ -32,6 +33,7 @@ public sealed class StoppingTests
         var config = home.WriteConfig(TestHome.App("s", "stubborn.js", "kill_timeout = \"700ms\""));
         await home.OkAsync("start", config);
         var pid = (await home.InstanceAsync("s")).Pid!.Value;
+        await home.WaitForLogAsync("s", "started");
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
         await home.OkAsync("stop", "s");
@@ -48,9 +50,7 @@ public sealed class StoppingTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("sp", "spawner.js", "kill_timeout = \"1s\""));
         await home.OkAsync("start", config);
-        var line = await Eventually.Until(
-            () => Task.FromResult(File.Exists(Path.Combine(home.Logs, "sp.out.log")) ? File.ReadAllText(Path.Combine(home.Logs, "sp.out.log")) : ""),
-            t => t.Contains("detached"), TimeSpan.FromSeconds(10), "the spawner to print its children");
+        var line = await home.WaitForLogAsync("sp", "detached");
         var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
         var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
@@ -73,6 +73,8 @@ public sealed class StoppingTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("g", "graceful.js") + TestHome.App("sp", "spawner.js") + TestHome.App("w", "worker.js"));
         await home.OkAsync("start", config);
+        await home.WaitForLogAsync("g", "started");
+        await home.WaitForLogAsync("sp", "detached");
         await Eventually.Until(() => Procs.OwnedBy(home.Home).Count >= 6, TimeSpan.FromSeconds(10), "daemon, 3 apps and the spawner's 2 children");
 
         var kill = await home.OkAsync("kill");
@@ -89,11 +91,21 @@ public sealed class StoppingTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("g", "graceful.js") + TestHome.App("sp", "spawner.js"));
         await home.OkAsync("start", config);
+        await home.WaitForLogAsync("g", "started");
+        await home.WaitForLogAsync("sp", "detached");
         var daemon = home.DaemonPid();
         daemon.Should().NotBeNull();
 
         Procs.Signal(daemon!.Value, 15, home.Home);
-        await Eventually.Until(() => Procs.OwnedBy(home.Home).Count == 0, TimeSpan.FromSeconds(20), "the daemon and every app to end");
+        try
+        {
+            await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Select(Procs.Describe).ToList()), left => left.Count == 0,
+                TimeSpan.FromSeconds(20), "the daemon and every app to end");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + "\ndaemon.log:\n" + File.ReadAllText(Path.Combine(home.Home, "daemon.log")), ex);
+        }
         File.ReadAllText(Path.Combine(home.Logs, "g.out.log")).Should().Contain("clean exit");
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("daemon stopped");
     }

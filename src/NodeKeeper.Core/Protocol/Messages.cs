@@ -107,8 +107,8 @@ public sealed record AppDescription
     public long LogDroppedLines { get; init; }
 }
 
-/// <summary>An exit in an app's history.</summary>
-public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At);
+/// <summary>An exit in an app's history, with the backoff delay chosen after it (null when not restarted after a delay).</summary>
+public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At, long? RestartDelayMs);
 
 /// <summary>Source-generated JSON for every record that crosses the socket or is printed with --json.</summary>
 [JsonSourceGenerationOptions(

@@ -1,7 +1,4 @@
 namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>The latest /proc sample of an instance's process tree.</summary>
-public sealed record InstanceMetrics(double CpuPercent, long MemoryBytes, int? OpenFiles, int? MaxOpenFiles)
-{
-    public static readonly InstanceMetrics Empty = new(0, 0, null, null);
-}
+public sealed record InstanceMetrics(double CpuPercent, long MemoryBytes, int? OpenFiles, int? MaxOpenFiles);

@@ -25,7 +25,7 @@ public sealed class InstanceRunner : IAsyncDisposable
     private readonly Dictionary<TimerKind, CancellationTokenSource> _timers = new();
     private readonly Lock _treeLock = new();
     private HashSet<ProcessId> _knownTree = [];
-    private readonly List<ExitInfo> _history = [];
+    private readonly List<(ExitInfo Exit, TimeSpan? Delay)> _history = [];
     private TaskCompletionSource _changed = NewSignal();
     private RunningProcess? _process;
     private CancellationTokenSource? _readiness;
@@ -41,12 +41,13 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     public int Index { get; }
     public InstanceState State { get; private set; } = InstanceState.New;
-    public InstanceMetrics Metrics { get; private set; } = InstanceMetrics.Empty;
+    /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
+    public InstanceMetrics? Metrics { get; private set; }
     public StderrTail StderrTail { get; } = new();
     public ProcessId? Process => _process?.Id;
 
-    /// <summary>Exits of this instance, newest last.</summary>
-    public IReadOnlyList<ExitInfo> History { get { lock (_history) return [.. _history]; } }
+    /// <summary>Exits of this instance, newest last, each with the backoff delay chosen after it (null: none).</summary>
+    public IReadOnlyList<(ExitInfo Exit, TimeSpan? Delay)> History { get { lock (_history) return [.. _history]; } }
 
     public void Run() => _loop = Task.Run(() => LoopAsync(_life.Token));
 
@@ -83,7 +84,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         State = t.State;
         if (t.State.LastExit is { } exit && !ReferenceEquals(exit, before.LastExit))
         {
-            lock (_history) { _history.Add(exit); if (_history.Count > HistorySize) _history.RemoveAt(0); }
+            lock (_history) { _history.Add((exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null)); if (_history.Count > HistorySize) _history.RemoveAt(0); }
             _log.LogInformation("{App}:{Index} exited (code {Code}, signal {Signal}, reason {Reason})",
                 _app.Name, Index, exit.Code, exit.Signal, exit.Reason);
         }
@@ -118,7 +119,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         var errFile = _app.Err;
         StderrTail.Clear();
         lock (_treeLock) _knownTree = [];
-        Metrics = InstanceMetrics.Empty;
+        Metrics = null;
         try
         {
             var launch = new LaunchSpec(file, args, spec.Cwd, env,
@@ -283,7 +284,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         var s = State;
         var now = _ctx.Clock.GetUtcNow();
         var running = s.HasProcess && s.Pid is not null;
-        var m = running ? Metrics : InstanceMetrics.Empty;
+        var m = running ? Metrics : null;
         return new InstanceInfo
         {
             Name = _app.Name,
@@ -292,12 +293,12 @@ public sealed class InstanceRunner : IAsyncDisposable
             Status = s.Status.Wire(),
             Restarts = s.Restarts,
             UptimeMs = running && s.StartedAt is { } at ? (long)(now - at).TotalMilliseconds : 0,
-            CpuPercent = running ? Math.Round(m.CpuPercent, 1) : null,
-            MemoryBytes = running ? m.MemoryBytes : null,
+            CpuPercent = m is null ? null : Math.Round(m.CpuPercent, 1),
+            MemoryBytes = m?.MemoryBytes,
             HeapUsedBytes = null,
             EventLoopLagMs = null,
-            OpenFiles = running ? m.OpenFiles : null,
-            MaxOpenFiles = running ? m.MaxOpenFiles : null,
+            OpenFiles = m?.OpenFiles,
+            MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
             LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
             Starts = s.Starts,

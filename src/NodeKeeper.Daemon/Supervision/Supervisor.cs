@@ -129,7 +129,8 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         var env = new SortedDictionary<string, string?>(StringComparer.Ordinal);
         foreach (var (k, v) in s.MergedEnv()) env[k] = showEnv ? v : null;
         var exits = app.Instances
-            .SelectMany(i => i.History.Select(e => new RecentExit(i.Index, e.Code, e.Signal, e.Reason, e.At)))
+            .SelectMany(i => i.History.Select(h => new RecentExit(i.Index, h.Exit.Code, h.Exit.Signal, h.Exit.Reason, h.Exit.At,
+                h.Delay is { } d ? (long)d.TotalMilliseconds : null)))
             .OrderByDescending(e => e.At).Take(20).ToList();
         return new AppDescription
         {

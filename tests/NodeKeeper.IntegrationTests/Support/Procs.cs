@@ -23,6 +23,19 @@ public static class Procs
         catch (IOException) { return false; }
     }
 
+    /// <summary>"pid state ppid cmdline" of a process, for failure messages.</summary>
+    public static string Describe(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+            return $"{pid} {fields[0]} ppid={fields[1]} {cmd}";
+        }
+        catch (IOException) { return $"{pid} gone"; }
+    }
+
     /// <summary>The environment of a process, or empty when it cannot be read.</summary>
     public static Dictionary<string, string> Environ(int pid)
     {

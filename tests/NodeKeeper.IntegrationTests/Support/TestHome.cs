@@ -89,6 +89,14 @@ public sealed class TestHome : IAsyncDisposable
         return JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.AppDescription)!;
     }
 
+    /// <summary>Polls an app's log until it contains the text; returns the log.</summary>
+    public Task<string> WaitForLogAsync(string app, string text, string stream = "out", int seconds = 15)
+    {
+        var path = Path.Combine(Logs, $"{app}.{stream}.log");
+        return Eventually.Until(() => Task.FromResult(File.Exists(path) ? File.ReadAllText(path) : ""),
+            t => t.Contains(text), TimeSpan.FromSeconds(seconds), $"\"{text}\" in {path}");
+    }
+
     /// <summary>Writes a config file into this test's config folder and returns its path.</summary>
     public string WriteConfig(string toml, string file = "nodekeeper.toml")
     {
