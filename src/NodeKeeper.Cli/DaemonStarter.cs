@@ -51,7 +51,7 @@ public static class DaemonStarter
         };
         // Run through `dotnet nk.dll` when nk itself was started that way.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            psi.ArgumentList.Add(typeof(DaemonStarter).Assembly.Location);
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "nk.dll"));
         psi.ArgumentList.Add("daemon");
         psi.ArgumentList.Add("--background");
         psi.Environment["NODEKEEPER_HOME"] = home;

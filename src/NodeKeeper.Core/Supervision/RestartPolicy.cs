@@ -5,10 +5,14 @@ namespace NodeKeeper.Core.Supervision;
 /// <summary>The backoff schedule: restart_delay doubled per unstable run in a row, capped at max_restart_delay.</summary>
 public static class RestartPolicy
 {
-    /// <summary>The delay before the next start after <paramref name="unstableRuns"/> unstable runs in a row (0 after a stable run).</summary>
+    /// <summary>
+    /// The delay before the next start after <paramref name="unstableRuns"/> unstable runs in a row. After a stable run
+    /// (0) the app starts again at once: every millisecond it is down is a 502 behind a proxy.
+    /// </summary>
     public static TimeSpan Delay(AppSpec spec, int unstableRuns)
     {
-        if (unstableRuns <= 1) return Min(spec.RestartDelay, spec.MaxRestartDelay);
+        if (unstableRuns <= 0) return TimeSpan.Zero;
+        if (unstableRuns == 1) return Min(spec.RestartDelay, spec.MaxRestartDelay);
         var ticks = (double)spec.RestartDelay.Ticks * Math.Pow(2, Math.Min(unstableRuns - 1, 62));
         return ticks >= spec.MaxRestartDelay.Ticks ? spec.MaxRestartDelay : TimeSpan.FromTicks((long)ticks);
     }

@@ -104,7 +104,7 @@ public class BackoffScheduleTests
 
         d.Status.Should().Be(InstanceStatus.Backoff);
         d.State.UnstableRuns.Should().Be(0);
-        d.TimerCommand().Delay.Should().Be(TimeSpan.FromMilliseconds(100));
+        d.TimerCommand().Delay.Should().Be(TimeSpan.Zero, "a stable run restarts at once");
 
         d.Fire(TimerKind.Backoff).Spawn().AdvanceMs(10).Exit(1);
         d.State.UnstableRuns.Should().Be(1);

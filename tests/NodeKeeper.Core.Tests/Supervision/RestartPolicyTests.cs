@@ -12,7 +12,7 @@ public class RestartPolicyTests
     };
 
     [Theory]
-    [InlineData(0, 100)]
+    [InlineData(0, 0)]
     [InlineData(1, 100)]
     [InlineData(2, 200)]
     [InlineData(3, 400)]
@@ -26,16 +26,15 @@ public class RestartPolicyTests
     }
 
     [Fact]
-    public void Delay_after_a_stable_run_is_restart_delay()
+    public void A_stable_run_restarts_at_once()
     {
-        RestartPolicy.Delay(Spec(250, 15_000), 0).Should().Be(TimeSpan.FromMilliseconds(250));
+        RestartPolicy.Delay(Spec(250, 15_000), 0).Should().Be(TimeSpan.Zero);
     }
 
     [Fact]
     public void Delay_never_exceeds_max_restart_delay_even_when_restart_delay_is_larger()
     {
         var spec = Spec(5000, 1000);
-        RestartPolicy.Delay(spec, 0).Should().Be(TimeSpan.FromSeconds(1));
         RestartPolicy.Delay(spec, 1).Should().Be(TimeSpan.FromSeconds(1));
         RestartPolicy.Delay(spec, 2).Should().Be(TimeSpan.FromSeconds(1));
     }

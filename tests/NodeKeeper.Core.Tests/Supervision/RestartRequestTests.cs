@@ -72,7 +72,7 @@ public class RestartRequestTests
         d.Status.Should().Be(InstanceStatus.Backoff, "max_memory goes through the restart policy");
         d.State.LastExit.Should().Be(new ExitInfo(null, "SIGTERM", ExitReasons.MaxMemory, Driver.T0.AddMinutes(10).AddMilliseconds(50)));
         d.State.UnstableRuns.Should().Be(0, "ten minutes is a stable run");
-        d.TimerCommand().Delay.Should().Be(TimeSpan.FromMilliseconds(100));
+        d.TimerCommand().Delay.Should().Be(TimeSpan.Zero, "a stable run restarts at once");
 
         d.Fire(TimerKind.Backoff);
 
