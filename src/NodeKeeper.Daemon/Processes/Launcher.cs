@@ -24,8 +24,8 @@ public static class Launcher
             .WithArguments(spec.Arguments)
             .WithWorkingDirectory(spec.WorkingDirectory)
             .WithEnvironmentVariables(env)
-            .WithStandardOutputPipe(PipeTarget.Create(spec.Stdout))
-            .WithStandardErrorPipe(PipeTarget.Create(spec.Stderr))
+            .WithStandardOutputPipe(PipeTarget.Create((s, ct) => spec.Stdout(Enlarged(s), ct)))
+            .WithStandardErrorPipe(PipeTarget.Create((s, ct) => spec.Stderr(Enlarged(s), ct)))
             .WithValidation(CommandResultValidation.None);
 
         Task? exited = null;
@@ -62,6 +62,19 @@ public static class Launcher
         Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
         return new RunningProcess(new ProcessId(pid, start), exited ?? completed, completed, ipc);
     }
+
+    /// <summary>
+    /// A 1 MiB pipe instead of 64 KiB: the app writes with blocking pipes (the preload), so a burst larger than the
+    /// pipe would make it wait for the daemon to be scheduled; with room for a burst it never notices the reader.
+    /// </summary>
+    private static Stream Enlarged(Stream s)
+    {
+        if (s is System.IO.Pipes.PipeStream pipe)
+            Native.SetPipeCapacity((int)pipe.SafePipeHandle.DangerousGetHandle(), PipeCapacity);
+        return s;
+    }
+
+    public const int PipeCapacity = 1024 * 1024;
 
     private static async Task<int> Complete(CommandTask<CommandResult> task, int pid)
     {

@@ -29,11 +29,4 @@ public static class OrphanReaper
             if (ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self) Native.TryReap(pid);
         }
     }
-
-    /// <summary>Reaps every zombie orphan in a snapshot.</summary>
-    public static void ReapAll(ProcSnapshot snap)
-    {
-        foreach (var pid in snap.ChildrenOf(Self))
-            if (snap.ByPid[pid].IsZombie) Reap(pid);
-    }
 }

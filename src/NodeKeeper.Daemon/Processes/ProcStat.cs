@@ -9,24 +9,31 @@ public readonly record struct ProcStat(
     /// <summary>Reads one process; null when it is gone or unreadable.</summary>
     public static ProcStat? Read(int pid)
     {
-        try { return Parse(pid, File.ReadAllText($"/proc/{pid}/stat")); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        Span<byte> buf = stackalloc byte[1024];
+        var n = Native.ReadSmallFile($"/proc/{pid}/stat", buf);
+        return n <= 0 ? null : Parse(pid, buf[..n]);
     }
 
-    private static long Field(ReadOnlySpan<char> f, Span<Range> parts, int i) => long.Parse(f[parts[i]]);
-
-    /// <summary>Parses a stat line; the command name may hold spaces and parentheses, so fields start after the last ')'.</summary>
-    public static ProcStat? Parse(int pid, string text)
+    /// <summary>Parses stat bytes; fields start after the last ')' (the command name may hold anything).</summary>
+    public static ProcStat? Parse(int pid, ReadOnlySpan<byte> text)
     {
-        var close = text.LastIndexOf(')');
+        var close = text.LastIndexOf((byte)')');
         if (close < 0 || close + 2 >= text.Length) return null;
-        var f = text.AsSpan(close + 2);
-        Span<Range> parts = stackalloc Range[24];
-        var n = f.Split(parts, ' ');
-        if (n < 22) return null;
-        return new ProcStat(pid, f[parts[0]][0], (int)Field(f, parts, 1), (int)Field(f, parts, 2), (int)Field(f, parts, 3),
-            Field(f, parts, 11), Field(f, parts, 12), Field(f, parts, 19), Field(f, parts, 21));
+        var f = text[(close + 2)..];
+        Span<long> v = stackalloc long[22];
+        var field = 0;
+        var state = (char)f[0];
+        long current = 0;
+        var negative = false;
+        for (var i = 2; i < f.Length && field < 21; i++)
+        {
+            var b = f[i];
+            if (b == (byte)' ' || b == (byte)'\n') { v[++field] = negative ? -current : current; current = 0; negative = false; }
+            else if (b == (byte)'-') negative = true;
+            else current = current * 10 + (b - (byte)'0');
+        }
+        if (field < 21) return null;
+        return new ProcStat(pid, state, (int)v[1], (int)v[2], (int)v[3], v[11], v[12], v[19], v[21]);
     }
 }
 
@@ -87,7 +94,4 @@ public sealed class ProcSnapshot
             }
         return result;
     }
-
-    /// <summary>Direct children of a process.</summary>
-    public IReadOnlyList<int> ChildrenOf(int pid) => _children.TryGetValue(pid, out var l) ? l : [];
 }

@@ -6,16 +6,20 @@ using NodeKeeper.Daemon.Supervision;
 namespace NodeKeeper.Daemon.Processes;
 
 /// <summary>
-/// Once a second, one pass over /proc: CPU, resident memory and open files of every instance's tree,
+/// Once a second, a pass over the instances' process trees in /proc: CPU, resident memory and open files of every instance's tree,
 /// the max_memory check, and reaping of orphans reparented to the daemon.
 /// </summary>
 public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : BackgroundService
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    /// <summary>How often max_memory is checked; the full metrics are taken every <see cref="FullEvery"/> ticks (once a second).</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
+    private const int FullEvery = 4;
     private static readonly long PageSize = Native.PageSize();
     private static readonly double TicksPerSecond = Native.ClockTicksPerSecond();
     private readonly Dictionary<ProcessId, (long Ticks, long At)> _previous = new();
     private readonly Dictionary<ProcessId, int?> _limits = new();
+    private const int ReapEveryTicks = 5 * FullEvery;
+    private long _ticks;
 
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
@@ -30,23 +34,32 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         }
     }
 
-    /// <summary>One sampling pass.</summary>
+    /// <summary>One sampling pass: only the instances' own trees are read, never the whole of /proc.</summary>
     public void SampleOnce()
     {
-        var snap = ProcSnapshot.Take();
-        OrphanReaper.ReapAll(snap);
+        ++_ticks;
+        if (_ticks % ReapEveryTicks == 0) ReapOrphans();
+        var full = _ticks % FullEvery == 0;
         var now = ctx.Clock.GetTimestamp();
         var seen = new HashSet<ProcessId>();
         foreach (var app in supervisor.Apps)
         foreach (var instance in app.Instances)
         {
-            if (instance.Process is not { } root || !snap.ByPid.TryGetValue(root.Pid, out var rootStat) || rootStat.StartTime != root.StartTime)
+            // Between full samples only the instances with a memory limit are looked at, so a fast leak is caught early.
+            if (!full && app.Spec.MaxMemory is null) continue;
+            if (instance.Process is not { } root || ProcStat.Read(root.Pid) is not { } rootStat
+                || rootStat.StartTime != root.StartTime || rootStat.IsZombie)
                 continue;
             seen.Add(root);
-            var tree = snap.TreeOf(root.Pid).Where(s => !s.IsZombie).ToList();
+            var tree = ProcChildren.Tree(rootStat);
             long ticks = 0, rss = 0;
             foreach (var st in tree) { ticks += st.UserTicks + st.SystemTicks; rss += st.RssPages * PageSize; }
 
+            if (!full)
+            {
+                CheckMemory(app, instance, rss);
+                continue;
+            }
             double cpu = 0;
             if (_previous.TryGetValue(root, out var prev))
             {
@@ -56,15 +69,27 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             _previous[root] = (ticks, now);
             if (!_limits.TryGetValue(root, out var limit)) _limits[root] = limit = ReadOpenFilesLimit(root.Pid);
             var metrics = new InstanceMetrics(cpu, rss, OpenFiles(root.Pid), limit);
-            instance.UpdateMetrics(metrics, tree.Select(s => new ProcessId(s.Pid, s.StartTime)));
+            instance.UpdateMetrics(metrics, tree.Count > 1 ? tree.Select(t => new ProcessId(t.Pid, t.StartTime)) : []);
 
-            if (app.Spec.MaxMemory is { } max && rss > max && instance.State.Status is InstanceStatus.Online or InstanceStatus.Starting)
-            {
-                ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
-                instance.Post(new RestartRequested(ExitReasons.MaxMemory));
-            }
+            CheckMemory(app, instance, rss);
         }
-        foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
+        if (full && _previous.Count != seen.Count)
+            foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
+    }
+
+    private void CheckMemory(AppRuntime app, InstanceRunner instance, long rss)
+    {
+        if (app.Spec.MaxMemory is not { } max || rss <= max || instance.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting))
+            return;
+        ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
+        instance.Post(new RestartRequested(ExitReasons.MaxMemory));
+    }
+
+    /// <summary>Reaps zombies reparented to the daemon (it is a child subreaper); ending an app reaps its own at once.</summary>
+    private static void ReapOrphans()
+    {
+        foreach (var pid in ProcChildren.OfDaemon())
+            if (ProcStat.Read(pid) is { IsZombie: true }) OrphanReaper.Reap(pid);
     }
 
     private static int? OpenFiles(int pid)

@@ -1,0 +1,421 @@
+#!/usr/bin/env node
+// NodeKeeper's benchmarks against PM2 and the bare node process, on this machine, in one run.
+//
+//   node bench/bench.js [--runs N] [--only nodekeeper|pm2] [--scenarios a,b] [--smoke] [--out DIR]
+//
+// bench/run.sh installs PM2 into bench/.peers, publishes nk into bench/.nk and calls this script.
+// Each supervisor gets a private home (NODEKEEPER_HOME, PM2_HOME) under a temp folder, loopback ports
+// only, and every process started here is stopped by pid at the end (checked by its environment).
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const http = require('http');
+const net = require('net');
+const { spawn, spawnSync } = require('child_process');
+
+const here = __dirname;
+const repo = path.resolve(here, '..');
+const args = parseArgs(process.argv.slice(2));
+const smoke = !!args.smoke;
+const runs = Number(args.runs || (smoke ? 1 : 5));
+const outDir = path.resolve(args.out || path.join(here, 'results'));
+const nkBin = process.env.NK_BIN || path.join(here, '.nk', 'nk');
+const pm2Bin = process.env.PM2_BIN || path.join(here, '.peers', 'node_modules', '.bin', 'pm2');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-bench-'));
+const only = args.only ? String(args.only).split(',') : null;
+const wanted = args.scenarios ? String(args.scenarios).split(',') : null;
+const TICKS = 100; // USER_HZ of /proc/PID/stat
+const PAGE = 4096;
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) continue;
+    const key = a.slice(2);
+    if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[key] = argv[++i];
+    else out[key] = true;
+  }
+  return out;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN; };
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const log = (...m) => console.error('[bench]', ...m);
+
+// ---------- /proc ----------
+function stat(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], ppid: +f[1], ticks: +f[11] + +f[12], start: +f[19], rss: +f[21] * PAGE };
+  } catch { return null; }
+}
+const alive = (pid) => { const s = stat(pid); return !!s && s.state !== 'Z'; };
+function children(pid) {
+  const out = [];
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const c = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (c) out.push(...c.split(' ').map(Number));
+    }
+  } catch { /* gone */ }
+  return out;
+}
+function treeRss(pid) {
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) { const p = stack.pop(); const s = stat(p); if (s && s.state !== 'Z') { total += s.rss; stack.push(...children(p)); } }
+  return total;
+}
+function environ(pid) {
+  try { return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'); } catch { return []; }
+}
+/** Every live process whose environment carries one of these VAR=value pairs: what this bench started. */
+function ownedBy(pairs) {
+  const found = [];
+  for (const d of fs.readdirSync('/proc')) {
+    const pid = Number(d);
+    if (!pid || pid <= 1 || pid === process.pid || !alive(pid)) continue;
+    const env = environ(pid);
+    if (pairs.some((p) => env.includes(p))) found.push(pid);
+  }
+  return found;
+}
+function killOwned(pairs) {
+  for (const pid of ownedBy(pairs)) {
+    if (pid <= 1) continue;
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+// ---------- HTTP probing ----------
+function get(port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', (e) => resolve({ error: e.code || e.message }));
+    req.on('timeout', () => { req.destroy(); resolve({ error: 'timeout' }); });
+  });
+}
+function freePort() {
+  return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+}
+
+// ---------- supervisors ----------
+function run(bin, argv, env) {
+  const t0 = now();
+  const r = spawnSync(bin, argv, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { ms: now() - t0, code: r.status, out: r.stdout || '', err: r.stderr || '' };
+}
+
+function toml(apps) {
+  return apps.map((a) => {
+    const lines = ['[[app]]', `name = ${JSON.stringify(a.name)}`, `script = ${JSON.stringify(a.script)}`];
+    if (a.port) lines.push(`port = ${a.port}`);
+    if (a.maxMemory) lines.push(`max_memory = "${a.maxMemory}"`);
+    if (a.env) lines.push(`env = { ${Object.entries(a.env).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`).join(', ')} }`);
+    if (a.minUptime) lines.push(`min_uptime = "${a.minUptime}"`);
+    if (a.once) lines.push('restart = "never"');
+    lines.push(`log = { out = ${JSON.stringify(a.out)}, err = ${JSON.stringify(a.err)}, max_size = "4G" }`);
+    return lines.join('\n');
+  }).join('\n\n') + '\n';
+}
+
+class NodeKeeper {
+  constructor(dir) { this.name = 'nodekeeper'; this.home = path.join(dir, 'nk-home'); this.env = { NODEKEEPER_HOME: this.home }; this.dir = dir; }
+  start(apps, wait = true) {
+    const file = path.join(this.dir, 'nodekeeper.toml');
+    fs.writeFileSync(file, toml(apps));
+    const r = run(nkBin, ['start', file, ...(wait ? [] : ['--no-wait'])], this.env);
+    if (r.code !== 0 && wait) throw new Error(`nk start failed: ${r.err}`);
+    return r;
+  }
+  status() { return JSON.parse(run(nkBin, ['status', '--json'], this.env).out || '[]'); }
+  statusCommand() { return run(nkBin, ['status', '--json'], this.env); }
+  pid(name) { const i = this.status().find((x) => x.name === name); return i && i.status === 'online' ? i.pid : null; }
+  daemonPids() { try { const p = Number(fs.readFileSync(path.join(this.home, 'nk.pid'), 'utf8')); return alive(p) ? [p] : []; } catch { return []; } }
+  stop() { run(nkBin, ['kill'], this.env); killOwned([`NODEKEEPER_HOME=${this.home}`]); }
+  outLog(name) { return path.join(this.dir, `${name}.out.log`); }
+}
+
+class Pm2 {
+  constructor(dir) { this.name = 'pm2'; this.home = path.join(dir, 'pm2-home'); this.env = { PM2_HOME: this.home }; this.dir = dir; }
+  start(apps) {
+    const file = path.join(this.dir, 'ecosystem.config.js');
+    const eco = {
+      apps: apps.map((a) => ({
+        name: a.name, script: a.script, env: a.env || {}, out_file: a.out, error_file: a.err,
+        ...(a.maxMemory ? { max_memory_restart: a.maxMemory } : {}), ...(a.minUptime ? { min_uptime: a.minUptime } : {}),
+        merge_logs: true, autorestart: !a.once,
+      })),
+    };
+    fs.writeFileSync(file, `module.exports = ${JSON.stringify(eco, null, 2)};\n`);
+    const r = run(pm2Bin, ['start', file], this.env);
+    if (r.code !== 0) throw new Error(`pm2 start failed: ${r.err}`);
+    return r;
+  }
+  status() { try { return JSON.parse(run(pm2Bin, ['jlist'], this.env).out || '[]'); } catch { return []; } }
+  statusCommand() { return run(pm2Bin, ['jlist'], this.env); }
+  pid(name) { const i = this.status().find((x) => x.name === name); return i && i.pm2_env.status === 'online' ? i.pid : null; }
+  daemonPids() { try { const p = Number(fs.readFileSync(path.join(this.home, 'pm2.pid'), 'utf8')); return alive(p) ? [p] : []; } catch { return []; } }
+  stop() { run(pm2Bin, ['kill'], this.env); killOwned([`PM2_HOME=${this.home}`]); }
+}
+
+function supervisors(tag) {
+  const list = [];
+  const mk = (Cls, name) => {
+    if (only && !only.includes(name)) return;
+    const dir = path.join(work, `${tag}-${name}`);
+    fs.mkdirSync(dir, { recursive: true });
+    list.push(new Cls(dir));
+  };
+  mk(NodeKeeper, 'nodekeeper');
+  if (!smoke) mk(Pm2, 'pm2');
+  return list;
+}
+function app(sv, name, script, extra = {}) {
+  return { name, script: path.join(extra.examples ? path.join(repo, 'examples') : path.join(here, 'apps'), script),
+    out: path.join(sv.dir, `${name}.out.log`), err: path.join(sv.dir, `${name}.err.log`), ...extra };
+}
+async function waitFor(fn, timeoutMs, what) {
+  const until = now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+async function allOnline(sv, count) {
+  return waitFor(() => { const s = sv.status(); return s.length >= count && s.every((i) => (i.status || i.pm2_env.status) === 'online'); }, 30000, `${count} apps online under ${sv.name}`);
+}
+
+// ---------- scenarios ----------
+const results = [];
+function record(scenario, metric, values, target) { results.push({ scenario, metric, ...values, target }); log(scenario, metric, JSON.stringify(values)); }
+
+async function cliLatencyAndFootprint() {
+  const n = smoke ? 2 : 10;
+  const idleMs = smoke ? 2000 : 30000;
+  const latency = {};
+  const rss = {};
+  const cpu = {};
+  const svs = supervisors('idle');
+  for (const sv of svs) {
+    const apps = Array.from({ length: n }, (_, i) => app(sv, `w${i}`, 'worker.js', { examples: true, env: { TICK_MS: 60000 } }));
+    sv.start(apps);
+    await allOnline(sv, n);
+    for (let i = 0; i < 3; i++) sv.statusCommand();
+    const times = [];
+    for (let i = 0; i < (smoke ? 3 : 15); i++) times.push(sv.statusCommand().ms);
+    latency[sv.name] = median(times);
+  }
+  // Idle together, in one window: the daemons' RSS and CPU seconds.
+  await sleep(smoke ? 200 : 3000);
+  const before = Object.fromEntries(svs.map((sv) => [sv.name, sv.daemonPids().map((p) => stat(p).ticks)]));
+  await sleep(idleMs);
+  for (const sv of svs) {
+    const pids = sv.daemonPids();
+    rss[sv.name] = pids.reduce((a, p) => a + stat(p).rss, 0) / 1048576;
+    cpu[sv.name] = pids.reduce((a, p, i) => a + (stat(p).ticks - (before[sv.name][i] || 0)), 0) * (1000 / TICKS);
+    sv.stop();
+  }
+  record('cli_latency', `status --json vs jlist, ${n} apps (ms)`, latency, 'nk <= 1/10 of pm2');
+  record('daemon_footprint', `daemon RSS, ${n} apps (MiB)`, rss, 'nk <= 1/2 of pm2 and <= 31 MiB');
+  record('daemon_footprint', `daemon CPU over ${idleMs / 1000} s idle (ms)`, cpu, 'nk <= 20 ms');
+}
+
+async function bareNodeStart(port) {
+  const times = [];
+  for (let r = 0; r < Math.max(3, runs); r++) {
+    const t0 = now();
+    const child = spawn(process.execPath, [path.join(repo, 'examples', 'http-server.js')], { env: { ...process.env, PORT: port, NK_BENCH: work }, stdio: 'ignore' });
+    await waitFor(async () => (await get(port, 200)).status === 200, 10000, 'bare node to answer');
+    times.push(now() - t0);
+    child.kill('SIGKILL');
+    await waitFor(() => !alive(child.pid), 5000, 'bare node to end');
+  }
+  return median(times);
+}
+
+async function restartLatency() {
+  const port = await freePort();
+  const latency = { node: await bareNodeStart(port) };
+  const refused = { node: 0 };
+  for (const sv of supervisors('restart')) {
+    sv.start([app(sv, 'web', 'http-server.js', { examples: true, port, env: { PORT: port } })]);
+    await allOnline(sv, 1);
+    await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
+    const times = [];
+    let refusedTotal = 0;
+    for (let r = 0; r < runs; r++) {
+      const old = sv.pid('web');
+      const t0 = now();
+      process.kill(old, 'SIGKILL');
+      for (;;) {
+        const res = await get(port, 500);
+        if (res.status === 200 && !res.body.includes(`"pid":${old}`)) break;
+        if (res.error === 'ECONNREFUSED') refusedTotal++;
+        if (now() - t0 > 20000) throw new Error(`${sv.name}: web did not come back`);
+        await sleep(2);
+      }
+      times.push(now() - t0);
+      await waitFor(() => sv.pid('web'), 10000, 'online again');
+      await sleep(smoke ? 100 : 2500); // past min_uptime: every kill is a stable run
+    }
+    latency[sv.name] = median(times);
+    refused[sv.name] = refusedTotal / runs;
+    sv.stop();
+  }
+  record('restart_latency', 'kill -9 to first HTTP 200 of the new pid (ms; node = bare start)', latency, 'nk <= node + 20 ms');
+  record('restart_latency', 'refused connections per restart', refused, '');
+}
+
+async function logThroughput() {
+  const lines = smoke ? 20000 : 500000;
+  const elapsed = {};
+  const lost = {};
+  const script = path.join(here, 'apps', 'log-writer.js');
+  const resultFile = path.join(work, 'log-writer.result');
+  const readResult = () => Number(fs.readFileSync(resultFile, 'utf8'));
+  const countLines = (f) => { let n = 0; const b = fs.readFileSync(f); for (let i = 0; i < b.length; i++) if (b[i] === 10) n++; return n; };
+  const base = { file: [], pipe: [] };
+  for (let r = 0; r < runs; r++) {
+    const out = path.join(work, 'direct.log');
+    spawnSync('sh', ['-c', `"${process.execPath}" "${script}" > "${out}"`], { env: { ...process.env, LINES: lines, RESULT_FILE: resultFile } });
+    base.file.push(readResult());
+    spawnSync('sh', ['-c', `"${process.execPath}" "${script}" | cat > "${out}"`], { env: { ...process.env, LINES: lines, RESULT_FILE: resultFile } });
+    base.pipe.push(readResult());
+  }
+  elapsed['node, to a file'] = median(base.file);
+  elapsed['node, piped to cat'] = median(base.pipe);
+  for (const sv of supervisors('logs')) {
+    const times = [];
+    const losses = [];
+    for (let r = 0; r < runs; r++) {
+      fs.rmSync(resultFile, { force: true });
+      const a = app(sv, `logw${r}`, 'log-writer.js', { once: true, env: { LINES: lines, RESULT_FILE: resultFile } });
+      fs.rmSync(a.out, { force: true });
+      sv.start([a], false);
+      await waitFor(() => fs.existsSync(resultFile) && fs.readFileSync(resultFile, 'utf8').length > 0, 120000, 'log-writer to finish');
+      times.push(readResult());
+      await waitFor(() => fs.existsSync(a.out) && countLines(a.out) >= lines, 15000, 'every line in the log').catch(() => {});
+      losses.push(lines - (fs.existsSync(a.out) ? countLines(a.out) : 0));
+      sv.stop();
+    }
+    elapsed[sv.name] = median(times);
+    lost[sv.name] = Math.max(...losses);
+  }
+  record('log_throughput', `app's own time to write ${lines} lines (ms)`, elapsed, 'nk <= 1.05 x node piped to cat');
+  record('log_throughput', 'lines lost (worst run)', lost, '0');
+}
+
+async function crashLoop() {
+  const windowMs = smoke ? 3000 : 20000;
+  const starts = {};
+  const final = {};
+  const delays = {};
+  for (const sv of supervisors('crash')) {
+    const file = path.join(sv.dir, 'starts.txt');
+    fs.writeFileSync(file, '');
+    sv.start([app(sv, 'crash', 'starts.js', { env: { STARTS_FILE: file, CRASH_AFTER_MS: 50 } })], false);
+    await sleep(windowMs);
+    const t = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+    starts[sv.name] = t.length;
+    const s = sv.status()[0];
+    final[sv.name] = s ? (s.status || s.pm2_env.status) : 'gone';
+    delays[sv.name] = t.slice(1).map((x, i) => x - t[i]).join('/');
+    sv.stop();
+  }
+  record('crash_loop', `starts in ${windowMs / 1000} s of an app exiting 1 after 50 ms`, starts, '');
+  record('crash_loop', 'final state', final, '');
+  record('crash_loop', 'ms between starts', delays, '');
+}
+
+async function memoryLimit() {
+  const limitMb = 200;
+  const reaction = {};
+  const peak = {};
+  for (const sv of supervisors('memory')) {
+    sv.start([app(sv, 'grow', 'grower.js', { maxMemory: `${limitMb}M`, env: { STEP_MB: 2, STEP_MS: 100 } })]);
+    await allOnline(sv, 1);
+    const pid = sv.pid('grow');
+    let crossed = null;
+    let max = 0;
+    const t0 = now();
+    while (alive(pid) && now() - t0 < (smoke ? 20000 : 45000)) {
+      const r = treeRss(pid);
+      max = Math.max(max, r);
+      if (crossed === null && r > limitMb * 1048576) crossed = now();
+      await sleep(10);
+    }
+    reaction[sv.name] = crossed === null ? NaN : (alive(pid) ? Infinity : now() - crossed);
+    peak[sv.name] = max / 1048576;
+    sv.stop();
+  }
+  record('memory_limit', `from crossing ${limitMb} MiB to the restart (ms)`, reaction, 'nk <= 1000 ms');
+  record('memory_limit', `peak RSS with a ${limitMb} MiB limit (MiB)`, peak, `nk <= ${Math.round(limitMb * 1.15)} MiB`);
+}
+
+// ---------- report ----------
+function fmt(v) { return typeof v === 'number' ? (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) : String(v)) : (v ?? '-'); }
+function ratio(r) {
+  const nk = r.nodekeeper;
+  const ref = r.pm2;
+  return typeof nk === 'number' && typeof ref === 'number' && ref !== 0 && Number.isFinite(nk) && Number.isFinite(ref) ? nk / ref : null;
+}
+function writeReport() {
+  fs.mkdirSync(outDir, { recursive: true });
+  const cols = ['node, to a file', 'node, piped to cat', 'node', 'nodekeeper', 'pm2'];
+  const used = cols.filter((c) => results.some((r) => r[c] !== undefined));
+  const head = `| scenario | metric | ${used.join(' | ')} | nk / pm2 | target |\n|${'---|'.repeat(used.length + 4)}\n`;
+  const rows = results.map((r) => `| ${r.scenario} | ${r.metric} | ${used.map((c) => fmt(r[c])).join(' | ')} | ${ratio(r) === null ? '-' : ratio(r).toFixed(3)} | ${r.target || ''} |`).join('\n');
+  const meta = `Run ${new Date().toISOString()} on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +
+    `pm2 ${smoke ? '-' : run(pm2Bin, ['--version'], { PM2_HOME: path.join(work, 'pm2-version') }).out.trim().split('\n').pop()}, ${runs} run(s) per figure (medians).\n\n`;
+  fs.writeFileSync(path.join(outDir, smoke ? 'smoke.md' : 'latest.md'), `# NodeKeeper vs PM2\n\n${meta}${head}${rows}\n`);
+  fs.writeFileSync(path.join(outDir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify(results, null, 2));
+  if (!smoke) fs.writeFileSync(path.join(outDir, 'ratios.svg'), svg(results.filter((r) => ratio(r) !== null)));
+  log(`wrote ${outDir}`);
+}
+function svg(rows) {
+  const w = 760; const rowH = 26; const left = 330; const h = 60 + rows.length * rowH;
+  const max = Math.max(1.2, ...rows.map(ratio));
+  const scale = (v) => Math.log10(v * 100 + 1) / Math.log10(max * 100 + 1) * (w - left - 60);
+  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const bars = rows.map((r, i) => {
+    const v = ratio(r); const y = 40 + i * rowH;
+    return `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${esc(r.scenario)}: ${esc(r.metric.slice(0, 38))}</text>` +
+      `<rect x="${left}" y="${y + 3}" width="${Math.max(1, scale(v)).toFixed(1)}" height="16" fill="${v <= 1 ? '#2a9d8f' : '#e76f51'}"/>` +
+      `<text x="${left + scale(v) + 6}" y="${y + 15}" font-size="12">${v.toFixed(3)}</text>`;
+  }).join('\n');
+  const one = left + scale(1);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">\n` +
+    `<text x="10" y="22" font-size="15" font-weight="bold">NodeKeeper / PM2, same machine, same run (lower is better; log scale)</text>\n` +
+    `<line x1="${one}" y1="34" x2="${one}" y2="${h - 10}" stroke="#555" stroke-dasharray="4 3"/><text x="${one + 3}" y="${h - 12}" font-size="11">= PM2</text>\n${bars}\n</svg>\n`;
+}
+
+async function main() {
+  const all = { cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop, memory_limit: memoryLimit };
+  if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
+  if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
+  try {
+    for (const [name, fn] of Object.entries(all)) {
+      if (wanted && !wanted.includes(name)) continue;
+      log(`scenario ${name}`);
+      await fn();
+    }
+    writeReport();
+  } finally {
+    // Whatever is left (a failed scenario) goes, by pid, checked by its environment.
+    killOwned([`NK_BENCH=${work}`, ...fs.readdirSync(work).flatMap((d) => [`NODEKEEPER_HOME=${path.join(work, d, 'nk-home')}`, `PM2_HOME=${path.join(work, d, 'pm2-home')}`])]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => { console.error(`[bench] failed: ${e.stack || e}`); process.exit(1); });
