@@ -47,6 +47,9 @@ public static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial nint read(int fd, byte* buf, nint count);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int poll(long* fds, nuint nfds, int timeout);
+
     [LibraryImport("libc")]
     private static partial long sysconf(int name);
 
@@ -150,5 +153,14 @@ public static partial class Native
             return total;
         }
         finally { close(fd); }
+    }
+
+    /// <summary>Waits until fd is readable (data or EOF) or the timeout passes; true when readable.</summary>
+    public static unsafe bool WaitReadable(int fd, int timeoutMs)
+    {
+        // struct pollfd { int fd; short events; short revents; } packed in one 64-bit word.
+        long pfd = (uint)fd | (1L /*POLLIN*/ << 32);
+        var n = poll(&pfd, 1, timeoutMs);
+        return n != 0;
     }
 }
