@@ -67,6 +67,13 @@ public static partial class Native
         return kill(-pgid, signal) == 0;
     }
 
+    /// <summary>True while any process is in the group (kill(-pgid, 0) does not fail with ESRCH).</summary>
+    public static bool GroupExists(int pgid)
+    {
+        if (pgid <= 1) return false;
+        return kill(-pgid, 0) == 0 || Marshal.GetLastPInvokeError() != 3 /*ESRCH*/;
+    }
+
     /// <summary>Makes orphaned descendants reparent to this process rather than to init.</summary>
     public static bool BecomeChildSubreaper() => prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
 
@@ -148,6 +155,8 @@ public static partial class Native
                     var n = read(fd, p + total, buffer.Length - total);
                     if (n <= 0) break;
                     total += (int)n;
+                    // procfs hands over a small file in one read; a short read means the end (saves a syscall).
+                    if (total < buffer.Length) break;
                 }
             }
             return total;

@@ -21,11 +21,28 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     private const int ReapEveryTicks = 5 * FullEvery;
     private long _ticks;
 
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override Task ExecuteAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(Interval, ctx.Clock);
-        while (await timer.WaitForNextTickAsync(ct))
+        // A thread of its own that sleeps between passes: no timer and no thread-pool work, so an idle daemon's
+        // thread pool (and its gate thread, which otherwise polls every 500 ms) stays asleep.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
+            try { Loop(ct); }
+            finally { done.TrySetResult(); }
+        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "sampler" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void Loop(CancellationToken ct)
+    {
+        while (true)
+        {
+            // Once a second; four times a second only while some app has a memory limit to enforce.
+            var fast = supervisor.Apps.Any(a => a.Spec.MaxMemory is not null);
+            if (ct.WaitHandle.WaitOne(fast ? Interval : Interval * FullEvery)) return;
+            if (!fast) _ticks += FullEvery - 1;
             try { SampleOnce(); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
             {

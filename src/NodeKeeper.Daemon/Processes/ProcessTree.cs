@@ -46,7 +46,11 @@ public static class ProcessTree
     /// </summary>
     public static async Task EndAsync(int root, IEnumerable<ProcessId> known, int signal, DateTimeOffset killAt, TimeProvider clock, CancellationToken ct)
     {
-        var members = Members(root, known);
+        // The common case, an app that leaves nothing behind, must not delay its restart by a scan of /proc:
+        // an empty process group and no known descendant alive means there is nothing to end.
+        var knownList = known.ToList();
+        if (!Native.GroupExists(root) && knownList.All(k => !k.IsAlive())) return;
+        var members = Members(root, knownList);
         if (members.Count == 0) return;
         Signal(members, signal);
         var killed = false;
