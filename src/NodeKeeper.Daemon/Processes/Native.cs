@@ -48,6 +48,9 @@ public static partial class Native
     private static unsafe partial nint read(int fd, byte* buf, nint count);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint pread(int fd, byte* buf, nint count, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial int poll(long* fds, nuint nfds, int timeout);
 
     [LibraryImport("libc")]
@@ -171,5 +174,14 @@ public static partial class Native
         long pfd = (uint)fd | (1L /*POLLIN*/ << 32);
         var n = poll(&pfd, 1, timeoutMs);
         return n != 0;
+    }
+
+    /// <summary>Opens a file read-only (close-on-exec); -1 when it cannot be opened.</summary>
+    public static int OpenForReading(string path) => open(path, 0x80000 /*O_RDONLY|O_CLOEXEC*/);
+
+    /// <summary>Reads from offset 0 in one call (enough for a small procfs file); -1 on error.</summary>
+    public static unsafe int ReadAt(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer) return (int)pread(fd, p, buffer.Length, 0);
     }
 }

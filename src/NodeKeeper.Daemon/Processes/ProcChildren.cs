@@ -4,7 +4,7 @@ namespace NodeKeeper.Daemon.Processes;
 public static class ProcChildren
 {
     /// <summary>The root and every descendant reachable through the children lists of their threads.</summary>
-    public static List<ProcStat> Tree(ProcStat root)
+    public static List<ProcStat> Tree(ProcStat root, ProcFiles files)
     {
         var result = new List<ProcStat> { root };
         Span<byte> buf = stackalloc byte[4096];
@@ -12,10 +12,10 @@ public static class ProcChildren
         {
             var pid = result[i].Pid;
             // Children forked by the main thread; node forks from its event-loop thread.
-            var n = Native.ReadSmallFile($"/proc/{pid}/task/{pid}/children", buf);
+            var n = files.Read($"/proc/{pid}/task/{pid}/children", buf);
             if (n <= 0) continue;
             foreach (var child in ParsePids(buf[..n]))
-                if (ProcStat.Read(child) is { IsZombie: false } st) result.Add(st);
+                if (files.Stat(child) is { IsZombie: false } st) result.Add(st);
         }
         return result;
     }

@@ -20,6 +20,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     private readonly Dictionary<ProcessId, int?> _limits = new();
     private const int ReapEveryTicks = 5 * FullEvery;
     private long _ticks;
+    private readonly ProcFiles _files = new();
 
     protected override Task ExecuteAsync(CancellationToken ct)
     {
@@ -29,7 +30,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         var thread = new Thread(() =>
         {
             try { Loop(ct); }
-            finally { done.TrySetResult(); }
+            finally { _files.Dispose(); done.TrySetResult(); }
         }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "sampler" };
         thread.Start();
         return done.Task;
@@ -64,11 +65,11 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         {
             // Between full samples only the instances with a memory limit are looked at, so a fast leak is caught early.
             if (!full && app.Spec.MaxMemory is null) continue;
-            if (instance.Process is not { } root || ProcStat.Read(root.Pid) is not { } rootStat
+            if (instance.Process is not { } root || _files.Stat(root.Pid) is not { } rootStat
                 || rootStat.StartTime != root.StartTime || rootStat.IsZombie)
                 continue;
             seen.Add(root);
-            var tree = ProcChildren.Tree(rootStat);
+            var tree = ProcChildren.Tree(rootStat, _files);
             long ticks = 0, rss = 0;
             foreach (var st in tree) { ticks += st.UserTicks + st.SystemTicks; rss += st.RssPages * PageSize; }
 
@@ -90,6 +91,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
 
             CheckMemory(app, instance, rss);
         }
+        if (full) _files.EndPass();
         if (full && _previous.Count != seen.Count)
             foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
     }
