@@ -82,6 +82,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             },
             IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
             User = Pick(a => a.User)?.Value,
+            Host = Pick(a => a.Host)?.Value,
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),
                 log?.Err ?? Path.Combine(ctx.LogDirectory, name + ".err.log"),

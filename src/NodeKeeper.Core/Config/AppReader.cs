@@ -11,7 +11,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
         "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "max_memory",
-        "max_open_files", "health", "watch", "ignore_watch", "user", "log",
+        "max_open_files", "health", "watch", "ignore_watch", "user", "log", "host",
     ];
 
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
@@ -152,6 +152,13 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 break;
             case "user":
                 if (values.String(e, key, out var user)) app.User = new(user, pos);
+                break;
+            case "host":
+                if (values.String(e, key, out var host))
+                {
+                    if (host == "localhost" || System.Net.IPAddress.TryParse(host, out _)) app.Host = new(host, pos);
+                    else values.Fail(e.Value, $"host must be an IP address such as \"127.0.0.1\" or \"::\" (or \"localhost\"), got {Text.Quote(host)}");
+                }
                 break;
             case "log":
                 if (ReadLog(e) is { } log) app.Log = new(log, pos);

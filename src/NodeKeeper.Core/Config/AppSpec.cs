@@ -56,6 +56,8 @@ public sealed record AppSpec
     public IReadOnlyList<string> Watch { get; init; } = [];
     public IReadOnlyList<string> IgnoreWatch { get; init; } = [];
     public string? User { get; init; }
+    /// <summary>Where the daemon binds a shared port (NodeKeeper extension); null: every interface, as node's listen(PORT).</summary>
+    public string? Host { get; init; }
     public required LogSpec Log { get; init; }
 
     /// <summary>The environment an instance gets from the config: env file first, then env.</summary>

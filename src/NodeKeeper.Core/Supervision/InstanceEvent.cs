@@ -9,8 +9,8 @@ public sealed record StartRequested : InstanceEvent;
 /// <summary>The process was launched.</summary>
 public sealed record Spawned(int Pid) : InstanceEvent;
 
-/// <summary>The process could not be launched at all.</summary>
-public sealed record SpawnFailed(string Error) : InstanceEvent;
+/// <summary>The process could not be launched at all; Reason classifies why (default crash).</summary>
+public sealed record SpawnFailed(string Error, string? Reason = null) : InstanceEvent;
 
 /// <summary>The instance became ready (it listens, or said 'ready').</summary>
 public sealed record ReadyReported : InstanceEvent;

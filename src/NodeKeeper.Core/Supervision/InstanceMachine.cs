@@ -12,7 +12,7 @@ public static class InstanceMachine
         (InstanceStatus.Stopped or InstanceStatus.Errored, StartRequested) => Launch(s with { UnstableRuns = 0 }, countRestart: false),
 
         (InstanceStatus.Starting, Spawned sp) => OnSpawned(s, sp, spec, now),
-        (InstanceStatus.Starting, SpawnFailed) => AfterExit(s, new ExitInfo(null, null, ExitReasons.Crash, now), spec, now),
+        (InstanceStatus.Starting, SpawnFailed f) => AfterExit(s, new ExitInfo(null, null, f.Reason ?? ExitReasons.Crash, now), spec, now),
         (InstanceStatus.Starting, ReadyReported) => Next(s with { Status = InstanceStatus.Online }),
         (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
             => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec),

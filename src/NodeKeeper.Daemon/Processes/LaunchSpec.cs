@@ -1,6 +1,6 @@
 namespace NodeKeeper.Daemon.Processes;
 
-/// <summary>Everything needed to start one instance's process.</summary>
+/// <summary>Everything needed to start one instance's process. InheritedFd (a shared listening socket) is passed as is.</summary>
 public sealed record LaunchSpec(
     string FileName,
     IReadOnlyList<string> Arguments,
@@ -8,4 +8,5 @@ public sealed record LaunchSpec(
     IReadOnlyDictionary<string, string> Environment,
     Func<Stream, CancellationToken, Task> Stdout,
     Func<Stream, CancellationToken, Task> Stderr,
-    bool WithIpcChannel);
+    bool WithIpcChannel,
+    int? InheritedFd = null);

@@ -32,10 +32,11 @@ public static class Launcher
         CommandTask<CommandResult> task;
         try
         {
-            // Only this child may inherit the channel's fd: others spawned meanwhile would keep it open.
+            // Only this child may inherit the channel's (and the shared socket's) fd: others spawned meanwhile would keep them open.
             lock (OrphanReaper.SpawnLock)
             {
                 if (childFd >= 0) Native.SetInheritable(childFd, true);
+                if (spec.InheritedFd is { } shared) Native.SetInheritable(shared, true);
                 try
                 {
                     task = command.ExecuteAsync(null, p =>
@@ -47,6 +48,7 @@ public static class Launcher
                 finally
                 {
                     if (childFd >= 0) Native.CloseFd(childFd);
+                    if (spec.InheritedFd is { } inherited) Native.SetInheritable(inherited, false);
                 }
             }
         }

@@ -1,4 +1,6 @@
+using System.Net.Sockets;
 using NodeKeeper.Core.Config;
+using NodeKeeper.Daemon.Listeners;
 using NodeKeeper.Daemon.Logs;
 
 namespace NodeKeeper.Daemon.Supervision;
@@ -25,6 +27,39 @@ public sealed class AppRuntime : IAsyncDisposable
     public LogFile Out { get; private set; }
     public LogFile Err { get; private set; }
     public IReadOnlyList<InstanceRunner> Instances => _instances;
+
+    private readonly Lock _listenerLock = new();
+    private SharedListener? _listener;
+
+    /// <summary>True when the daemon owns the app's port and its instances accept on the daemon's socket.</summary>
+    public bool SharesPort => Spec.Port is not null && Spec.PortMode == PortMode.Shared;
+
+    /// <summary>The app's shared listening socket, bound on first use and then held across restarts.</summary>
+    public (SharedListener? Listener, string? Error) AcquireListener()
+    {
+        lock (_listenerLock)
+        {
+            if (_listener is not null && _listener.Port == Spec.Port && _listener.Host == Spec.Host) return (_listener, null);
+            _listener?.Dispose();
+            _listener = null;
+            var port = Spec.Port!.Value;
+            var (listener, error) = SharedListener.Bind(port, Spec.Host);
+            if (listener is not null) return (_listener = listener, null);
+            return (null, error == SocketError.AddressAlreadyInUse
+                ? $"port {port} is taken{PortOwner.Describe(port)}: stop that process or change `port` in {ConfigPath ?? "the config"}"
+                : $"cannot listen on port {port}: {error}");
+        }
+    }
+
+    /// <summary>Lets go of the port (the app was stopped or deleted, or its port changed).</summary>
+    public void ReleaseListener()
+    {
+        lock (_listenerLock)
+        {
+            _listener?.Dispose();
+            _listener = null;
+        }
+    }
 
     /// <summary>Adds instances up to n (they start stopped); returns those removed when shrinking.</summary>
     private List<InstanceRunner> Resize(int n)
@@ -58,6 +93,7 @@ public sealed class AppRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var i in _instances) await i.DisposeAsync();
+        ReleaseListener();
         await Out.DisposeAsync();
         await Err.DisposeAsync();
     }

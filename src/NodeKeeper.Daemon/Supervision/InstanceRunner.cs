@@ -102,7 +102,11 @@ public sealed class InstanceRunner : IAsyncDisposable
         switch (c)
         {
             case Launch: LaunchProcess(); break;
-            case SignalTree s: SignalTree(Signals.Number(s.Signal) ?? 15); break;
+            case SignalTree s:
+                var number = Signals.Number(s.Signal) ?? 15;
+                if (_app.SharesPort && _process is { Ipc: not null } p) _ = RetireAsync(p, number);
+                else SignalTree(number);
+                break;
             case KillTree: SignalTree(Native.SIGKILL); break;
             case StartTimer t: Arm(t); break;
             case WatchReadiness: StartReadinessWatch(); break;
@@ -120,12 +124,25 @@ public sealed class InstanceRunner : IAsyncDisposable
         StderrTail.Clear();
         lock (_treeLock) _knownTree = [];
         Metrics = null;
+        int? sharedFd = null;
+        if (_app.SharesPort)
+        {
+            var (listener, error) = _app.AcquireListener();
+            if (listener is null)
+            {
+                Refuse(spec, error!, ExitReasons.EaddrInUse);
+                return;
+            }
+            sharedFd = listener.Fd;
+            env["NK_LISTEN_FD"] = listener.Fd.ToString();
+        }
         try
         {
             var launch = new LaunchSpec(file, args, spec.Cwd, env,
                 (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None),
                 (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None),
-                WithIpcChannel: true);
+                WithIpcChannel: true,
+                InheritedFd: sharedFd);
             var p = Launcher.Start(launch);
             _process = p;
             Post(new Spawned(p.Pid));
@@ -134,12 +151,18 @@ public sealed class InstanceRunner : IAsyncDisposable
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
-            var line = $"nk: cannot start {spec.Name}: {ex.Message}\n";
-            errFile.Write(Encoding.UTF8.GetBytes(line));
-            StderrTail.Append(Encoding.UTF8.GetBytes(line));
-            _log.LogWarning("{App}:{Index}: cannot start: {Error}", spec.Name, Index, ex.Message);
-            Post(new SpawnFailed(ex.Message));
+            Refuse(spec, ex.Message, null);
         }
+    }
+
+    /// <summary>A launch that cannot happen: the reason goes to the app's error log, and the machine hears of it.</summary>
+    private void Refuse(AppSpec spec, string error, string? reason)
+    {
+        var line = Encoding.UTF8.GetBytes($"nk: cannot start {spec.Name}: {error}\n");
+        _app.Err.Write(line);
+        StderrTail.Append(line);
+        _log.LogWarning("{App}:{Index}: cannot start: {Error}", spec.Name, Index, error);
+        Post(new SpawnFailed(error, reason));
     }
 
     private async Task WatchExitAsync(RunningProcess p)
@@ -194,16 +217,45 @@ public sealed class InstanceRunner : IAsyncDisposable
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
     }
 
+    private TaskCompletionSource? _drained;
+
+    /// <summary>
+    /// Stops a shared-port instance without dropping a request: the preload closes its listener (new connections go
+    /// to other instances or wait in the backlog), the app finishes what it holds and says "drained", and only then
+    /// gets kill_signal. Half of kill_timeout is the most the draining may take; SIGKILL still comes at kill_timeout.
+    /// </summary>
+    private async Task RetireAsync(RunningProcess p, int signal)
+    {
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _drained = drained;
+        try
+        {
+            await p.Ipc!.SendAsync("{\"nk\":\"close\"}\n"u8.ToArray(), SocketFlags.None);
+            await drained.Task.WaitAsync(_app.Spec.KillTimeout / 2);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
+        if (ReferenceEquals(_process, p)) SignalTree(signal);
+    }
+
     private void OnIpcMessage(string json)
     {
-        // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects).
-        if (json == "\"ready\"" && _app.Spec.Ready == ReadyMode.Message) Post(new ReadyReported());
+        if (json.StartsWith("{\"nk\":\"drained\"", StringComparison.Ordinal)) { _drained?.TrySetResult(); return; }
+        // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects); the preload
+        // reports {"nk":"listening"} once the app listens (on the shared socket, where probing the port proves nothing).
+        var ready = _app.Spec.Ready switch
+        {
+            ReadyMode.Message => json == "\"ready\"",
+            ReadyMode.Listen => json.StartsWith("{\"nk\":\"listening\"", StringComparison.Ordinal),
+            _ => false,
+        };
+        if (ready) Post(new ReadyReported());
     }
 
     private void StartReadinessWatch()
     {
         var spec = _app.Spec;
-        if (spec.Ready != ReadyMode.Listen || InstanceLaunch.Port(spec, Index) is not { } port) return;
+        // In shared mode the daemon's socket always accepts: the preload's report over IPC is the readiness.
+        if (spec.Ready != ReadyMode.Listen || _app.SharesPort || InstanceLaunch.Port(spec, Index) is not { } port) return;
         CancelReadiness();
         var cts = new CancellationTokenSource();
         _readiness = cts;

@@ -35,6 +35,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 else if (!SameDefinition(app.Spec, spec))
                 {
                     await StopInstancesAsync(app.Instances, ct);
+                    if (spec.Port != app.Spec.Port || spec.PortMode != app.Spec.PortMode || spec.Host != app.Spec.Host) app.ReleaseListener();
                     foreach (var gone in await app.RedefineAsync(spec, configPath)) await gone.DisposeAsync();
                     touched.AddRange(Post(app.Instances, app, new StartRequested()));
                 }
@@ -97,6 +98,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         try
         {
             await Task.WhenAll(apps.Select(a => StopInstancesAsync(a.Instances, ct)));
+            foreach (var a in apps) a.ReleaseListener();
             return new Response { Id = id, Ok = true, Message = $"stopped {string.Join(", ", apps.Select(a => a.Name))}" };
         }
         finally { _gate.Release(); }

@@ -1,6 +1,6 @@
 'use strict';
-// NodeKeeper's preload, loaded with `node --require` into every supervised app.
-//
+// NodeKeeper's preload, loaded with `node --require` into every supervised app (CommonJS and ESM alike).
+
 // 1. Node writes stdout/stderr to a pipe asynchronously and drops what is still queued when the app
 //    calls process.exit() or dies of an uncaught exception. Blocking pipes keep every line; the daemon
 //    drains them continuously, so this costs the app nothing.
@@ -11,3 +11,57 @@ for (const stream of [process.stdout, process.stderr]) {
 
 // 2. The IPC channel to the daemon (NODE_CHANNEL_FD) must never keep an app alive by itself.
 if (process.channel && typeof process.channel.unref === 'function') process.channel.unref();
+
+function tell(message) {
+  if (typeof process.send === 'function' && process.connected) {
+    try { process.send(message); } catch (_) { /* the daemon went away: nothing to tell */ }
+  }
+}
+
+// 3. port_mode = "shared": the daemon owns the listening socket (NK_LISTEN_FD) and every instance accepts
+//    on it. An unmodified app's listen(PORT) — any call form, http, https, express, fastify, net — is
+//    redirected to that socket; server.address() and the listen callback behave as usual; other ports are
+//    left alone. Either way the daemon hears when the app listens.
+const net = require('net');
+const sharedFd = process.env.NK_LISTEN_FD !== undefined ? Number(process.env.NK_LISTEN_FD) : undefined;
+const sharedPort = process.env.PORT !== undefined ? Number(process.env.PORT) : undefined;
+// The app's own child processes must not try to use the socket (they inherit it, Node cannot prevent that).
+delete process.env.NK_LISTEN_FD;
+
+function requestedPort(args) {
+  const first = args[0];
+  if (first !== null && typeof first === 'object') {
+    if (first._handle || first.handle || first.fd !== undefined || first.path !== undefined) return undefined;
+    return first.port !== undefined ? Number(first.port) : undefined;
+  }
+  if (typeof first === 'number') return first;
+  if (typeof first === 'string' && /^\d+$/.test(first)) return Number(first);
+  return undefined;
+}
+
+const sharedServers = new Set();
+const originalListen = net.Server.prototype.listen;
+net.Server.prototype.listen = function listen(...args) {
+  const port = requestedPort(args);
+  this.once('listening', () => tell({ nk: 'listening', port: port === undefined ? null : port }));
+  if (sharedFd === undefined || port === undefined || port !== sharedPort) return originalListen.apply(this, args);
+  sharedServers.add(this);
+  const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
+  return callback ? originalListen.call(this, { fd: sharedFd }, callback) : originalListen.call(this, { fd: sharedFd });
+};
+
+// 4. Retiring an instance (restart, reload, stop) without dropping a request: on the daemon's word the app
+//    stops accepting on the shared socket (the next connection goes to another instance, or waits in the
+//    backlog for the replacement), finishes what it holds, and says so; only then does it get kill_signal.
+function drain() {
+  const open = [...sharedServers].filter((s) => s.listening);
+  sharedServers.clear();
+  if (open.length === 0) { tell({ nk: 'drained' }); return; }
+  let left = open.length;
+  for (const server of open) server.close(() => { if (--left === 0) tell({ nk: 'drained' }); });
+}
+if (process.channel) {
+  process.on('message', (message) => { if (message && message.nk === 'close') drain(); });
+  // Listening for messages refs the channel: unref it again so it never keeps the app alive.
+  process.channel.unref();
+}

@@ -342,3 +342,17 @@ public class ConfigErrorTests
         }
     }
 }
+
+public class HostKeyTests
+{
+    [Fact]
+    public void Host_is_an_ip_address_or_localhost()
+    {
+        ConfigKit.Errors(ConfigKit.App("host = \"example.com\"\n")).Should().ContainSingle()
+            .Which.Should().StartWith("nodekeeper.toml:4:8: host must be an IP address");
+        ConfigKit.LoadApp(ConfigKit.App("host = \"127.0.0.1\"\n")).Host.Should().Be("127.0.0.1");
+        ConfigKit.LoadApp(ConfigKit.App("host = \"::\"\n")).Host.Should().Be("::");
+        ConfigKit.LoadApp(ConfigKit.App("host = \"localhost\"\n")).Host.Should().Be("localhost");
+        ConfigKit.LoadApp(ConfigKit.App()).Host.Should().BeNull();
+    }
+}
