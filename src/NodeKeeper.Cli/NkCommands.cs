@@ -59,6 +59,21 @@ public static class NkCommands
         }
         {
             var n = names();
+            var nw = noWait();
+            var cmd = new Command("reload", "zero-downtime: replace instances one at a time, each once its replacement is ready") { n, nw };
+            cmd.SetAction((p, ct) => ReloadAsync(p.GetValue(n) ?? [], !p.GetValue(nw), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var name = new Argument<string>("name") { Description = "the app" };
+            var count = new Argument<int>("instances") { Description = "how many instances" };
+            var nw = noWait();
+            var cmd = new Command("scale", "change the number of instances") { name, count, nw };
+            cmd.SetAction((p, ct) => ScaleAsync(p.GetValue(name)!, p.GetValue(count), !p.GetValue(nw), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
             var j = json();
             var cmd = new Command("status", "show every instance") { n, j };
             cmd.Aliases.Add("ls");
@@ -215,6 +230,39 @@ public static class NkCommands
         var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
         Console.Out.Write(Render.StatusTable(status.Instances ?? []));
         return Ok;
+    }
+
+    private static async Task<int> ReloadAsync(string[] names, bool wait, CancellationToken ct)
+    {
+        if (names.Length == 0) return await Error("reload needs app names or all (e.g. nk reload all)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        // Reload re-reads each app's definition from the config file it came from.
+        var status = await SendAsync(client, new Request { Cmd = Commands.Status, Names = names }, ct);
+        if (status is null) return Failed;
+        var specs = new List<AppSpec>();
+        foreach (var app in (status.Instances ?? []).Select(i => i.Name).Distinct())
+        {
+            var d = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [app] }, ct);
+            if (d?.App?.ConfigPath is not { } path || !File.Exists(path)) continue;
+            var loaded = LoadConfig(path);
+            if (loaded is null) return Usage;
+            specs.AddRange(loaded.Apps.Where(a => a.Name == app));
+        }
+        var r = await SendAsync(client, new Request { Cmd = Commands.Reload, Names = names, Apps = specs }, ct);
+        if (r is null) return Failed;
+        return await WaitAndShowAsync(client, r, wait, ct);
+    }
+
+    private static async Task<int> ScaleAsync(string name, int count, bool wait, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Scale, Names = [name], Count = count }, ct);
+        if (r is null) return Failed;
+        return await WaitAndShowAsync(client, r, wait, ct);
     }
 
     private static async Task<int> StatusAsync(string[] names, bool asJson, CancellationToken ct)

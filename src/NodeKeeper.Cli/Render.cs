@@ -16,7 +16,7 @@ public static class Render
             r.Restarts.ToString(), r.Pid is null ? "-" : Duration(r.UptimeMs),
             r.CpuPercent is { } c ? $"{c:0.#}%" : "-", r.MemoryBytes is { } m ? Bytes(m) : "-",
             r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : f.ToString()) : "-",
-            r.Port?.ToString() ?? "-", LastExit(r.LastExit),
+            r.Port is { } port ? (r.PortMode == "increment" ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit),
         }).ToList();
         return Table(header, table);
     }

@@ -15,6 +15,8 @@ public static class Commands
     public const string Status = "status";
     public const string Describe = "describe";
     public const string Kill = "kill";
+    public const string Reload = "reload";        // Names, optional Apps (new definitions)
+    public const string Scale = "scale";          // Names (one), Count
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -29,6 +31,8 @@ public sealed record Request
     public string? ConfigPath { get; init; }
     public bool Prune { get; init; }
     public bool ShowEnv { get; init; }
+    /// <summary>With scale: the number of instances.</summary>
+    public int? Count { get; init; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
@@ -70,6 +74,10 @@ public sealed record InstanceInfo
     public int? OpenFiles { get; init; }
     public int? MaxOpenFiles { get; init; }
     public int? Port { get; init; }
+    /// <summary>"shared" or "increment" when the app has a port (NodeKeeper extension).</summary>
+    public string? PortMode { get; init; }
+    /// <summary>True once the instance counts as ready (online) (NodeKeeper extension).</summary>
+    public bool Ready { get; init; }
     public LastExit? LastExit { get; init; }
     /// <summary>Processes launched so far (NodeKeeper extension).</summary>
     public int Starts { get; init; }

@@ -121,6 +121,11 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
             case Commands.Start: return await supervisor.StartAsync(req.Id, targets, ct);
             case Commands.Stop: return await supervisor.StopAsync(req.Id, targets, ct);
             case Commands.Restart: return await supervisor.RestartAsync(req.Id, targets, ct);
+            case Commands.Reload: return await supervisor.ReloadAsync(req.Id, targets, req.Apps, ct);
+            case Commands.Scale:
+                if (req.Names is not { Count: 1 } || targets.Count != 1 || req.Count is not (>= 0 and <= 1024) )
+                    return Response.Fail(req.Id, "scale takes one app name and a number of instances from 0 to 1024");
+                return await supervisor.ScaleAsync(req.Id, targets[0], req.Count.Value, ct);
             case Commands.Delete: return await supervisor.DeleteAsync(req.Id, targets, ct);
             case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets) };
             case Commands.Describe:

@@ -75,6 +75,33 @@ public sealed class AppRuntime : IAsyncDisposable
         return removed;
     }
 
+    /// <summary>A runner for slot <paramref name="index"/> that will take over from <paramref name="old"/> (reload); not listed yet.</summary>
+    public InstanceRunner Replacement(int index, InstanceRunner old)
+    {
+        var r = new InstanceRunner(this, index, _ctx, old);
+        r.Run();
+        return r;
+    }
+
+    /// <summary>Puts a reload's replacement in its slot.</summary>
+    public void Swap(int index, InstanceRunner replacement) => _instances[index] = replacement;
+
+    /// <summary>Takes a new definition while instances keep running (reload); the number of instances is changed by Scale.</summary>
+    public void Adopt(AppSpec spec, string? configPath)
+    {
+        Spec = spec with { Instances = _instances.Count };
+        ConfigPath = configPath ?? ConfigPath;
+    }
+
+    /// <summary>Grows to n instances (the new ones are stopped) or removes those above n (the caller stops them first).</summary>
+    public (List<InstanceRunner> Added, List<InstanceRunner> Removed) Scale(int n)
+    {
+        var before = _instances.Count;
+        var removed = Resize(n);
+        Spec = Spec with { Instances = n };
+        return (_instances.Skip(before).ToList(), removed);
+    }
+
     /// <summary>Takes a new definition while the app is stopped (log files reopened if their paths changed).</summary>
     public async Task<List<InstanceRunner>> RedefineAsync(AppSpec spec, string? configPath)
     {

@@ -31,12 +31,18 @@ public sealed class InstanceRunner : IAsyncDisposable
     private CancellationTokenSource? _readiness;
     private Task _loop = Task.CompletedTask;
 
-    public InstanceRunner(AppRuntime app, int index, DaemonContext ctx)
+    public InstanceRunner(AppRuntime app, int index, DaemonContext ctx, InstanceRunner? replacing = null)
     {
         _app = app;
         Index = index;
         _ctx = ctx;
         _log = ctx.Logger;
+        if (replacing is not null)
+        {
+            // A reload's replacement carries on the instance's counts and history: for the user it is one instance.
+            State = InstanceState.New with { Restarts = replacing.State.Restarts + 1, LastExit = replacing.State.LastExit };
+            lock (replacing._history) _history.AddRange(replacing._history);
+        }
     }
 
     public int Index { get; }
@@ -352,6 +358,8 @@ public sealed class InstanceRunner : IAsyncDisposable
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
+            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode == PortMode.Increment ? "increment" : "shared",
+            Ready = s.Status == InstanceStatus.Online,
             LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
             Starts = s.Starts,
             UnstableRuns = s.UnstableRuns,

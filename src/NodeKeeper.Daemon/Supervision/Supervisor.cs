@@ -32,6 +32,12 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                     lock (_apps) _apps.Add(app);
                     touched.AddRange(Post(app.Instances, app, new StartRequested()));
                 }
+                else if (!SameDefinition(app.Spec, spec) && CanReloadInPlace(app.Spec, spec))
+                {
+                    var (reloaded, error) = await ReloadAppAsync(app, spec, configPath, ct);
+                    if (error is not null) return Response.Fail(id, error);
+                    touched.AddRange(reloaded);
+                }
                 else if (!SameDefinition(app.Spec, spec))
                 {
                     await StopInstancesAsync(app.Instances, ct);
@@ -91,6 +97,89 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         }
         finally { _gate.Release(); }
     }
+
+    /// <summary>
+    /// Zero-downtime reload, one instance at a time: start the replacement, wait until it is ready, then retire the old
+    /// one (it drains first in shared mode). A replacement that does not become ready is stopped, the old instances
+    /// keep serving, and the error says why. New definitions (env included) are taken when given.
+    /// </summary>
+    public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, IReadOnlyList<AppSpec>? specs, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var touched = new List<Touched>();
+            foreach (var app in apps)
+            {
+                var spec = specs?.FirstOrDefault(s => s.Name == app.Name) ?? app.Spec;
+                if (!CanReloadInPlace(app.Spec, spec))
+                {
+                    await StopInstancesAsync(app.Instances, ct);
+                    app.ReleaseListener();
+                    foreach (var gone in await app.RedefineAsync(spec, app.ConfigPath)) await gone.DisposeAsync();
+                    touched.AddRange(Post(app.Instances, app, new StartRequested()));
+                    continue;
+                }
+                var (reloaded, error) = await ReloadAppAsync(app, spec, null, ct);
+                if (error is not null) return Response.Fail(id, error);
+                touched.AddRange(reloaded);
+            }
+            return new Response { Id = id, Ok = true, Touched = touched, Message = $"reloaded {string.Join(", ", apps.Select(a => a.Name))}" };
+        }
+        finally { _gate.Release(); }
+    }
+
+    private async Task<(List<Touched> Touched, string? Error)> ReloadAppAsync(AppRuntime app, AppSpec spec, string? configPath, CancellationToken ct)
+    {
+        app.Adopt(spec, configPath);
+        var touched = new List<Touched>();
+        for (var i = 0; i < app.Instances.Count; i++)
+        {
+            var old = app.Instances[i];
+            if (!Running(old))
+            {
+                touched.AddRange(Post([old], app, new StartRequested()));
+                continue;
+            }
+            var fresh = app.Replacement(i, old);
+            fresh.Post(new StartRequested());
+            await fresh.WaitAsync(s => s.Status == InstanceStatus.Online
+                || s.Starts > 0 && s.Status is InstanceStatus.Backoff or InstanceStatus.Errored or InstanceStatus.Stopped, ct);
+            if (fresh.State.Status != InstanceStatus.Online)
+            {
+                var why = fresh.State.LastExit is { } e ? $"{e.Reason}{(e.Code is { } c ? $" (code {c})" : e.Signal is { } sg ? $" ({sg})" : "")}" : "not ready";
+                await StopInstancesAsync([fresh], ct);
+                await fresh.DisposeAsync();
+                return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
+            }
+            app.Swap(i, fresh);
+            await StopInstancesAsync([old], ct);
+            await old.DisposeAsync();
+        }
+        var (added, removed) = app.Scale(spec.Instances);
+        await StopInstancesAsync(removed, ct);
+        foreach (var r in removed) await r.DisposeAsync();
+        touched.AddRange(Post(added, app, new StartRequested()));
+        return (touched, null);
+    }
+
+    /// <summary>`nk scale NAME N`: new instances start; the highest ones stop gracefully.</summary>
+    public async Task<Response> ScaleAsync(int id, AppRuntime app, int count, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var (added, removed) = app.Scale(count);
+            await StopInstancesAsync(removed, ct);
+            foreach (var r in removed) await r.DisposeAsync();
+            return new Response { Id = id, Ok = true, Touched = Post(added, app, new StartRequested()).ToList(), Message = $"{app.Name}: {count} instance(s)" };
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>A new definition can replace the old one instance by instance unless the port or the log files change.</summary>
+    private static bool CanReloadInPlace(AppSpec old, AppSpec spec) =>
+        old.Port == spec.Port && old.PortMode == spec.PortMode && old.Host == spec.Host && old.Log == spec.Log;
 
     public async Task<Response> StopAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {

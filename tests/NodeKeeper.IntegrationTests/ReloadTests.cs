@@ -1,0 +1,124 @@
+using System.Net.Sockets;
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+public sealed class ReloadTests
+{
+    private static async Task<string?> GetFresh(int port)
+    {
+        using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.ConnectionClose = true;
+        try { return await http.GetStringAsync($"http://127.0.0.1:{port}/"); }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return null; }
+    }
+
+    /// <summary>Requests on fresh connections until stopped; counts what was served and what failed.</summary>
+    private sealed class Load : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _task;
+        public int Served;
+        public int Failed;
+
+        public Load(int port) => _task = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+                if (await GetFresh(port) is null) Interlocked.Increment(ref Failed);
+                else Interlocked.Increment(ref Served);
+        });
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _task;
+        }
+    }
+
+    [Fact]
+    public async Task Reload_of_two_instances_under_load_fails_no_request_and_replaces_every_pid_with_the_new_env()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ VERSION = \"1\" }}"));
+        await home.OkAsync("start", config);
+        var before = (await home.StatusAsync()).Select(r => r.Pid!.Value).ToList();
+
+        var load = new Load(port);
+        await Eventually.Until(() => Volatile.Read(ref load.Served) > 20, TimeSpan.FromSeconds(10), "load to flow");
+        home.WriteConfig(File.ReadAllText(config).Replace("VERSION = \"1\"", "VERSION = \"2\""));
+        var reload = await home.OkAsync("reload", "web");
+        var served = Volatile.Read(ref load.Served);
+        await Eventually.Until(() => Volatile.Read(ref load.Served) > served + 20, TimeSpan.FromSeconds(10), "the new instances to serve");
+        await load.DisposeAsync();
+
+        load.Failed.Should().Be(0, $"a reload drops nothing ({load.Served} served)");
+        var after = await home.StatusAsync();
+        after.Should().HaveCount(2).And.OnlyContain(r => r.Status == "online" && r.Restarts == 1);
+        after.Select(r => r.Pid!.Value).Should().NotIntersectWith(before, "every pid is replaced");
+        after.Should().OnlyContain(r => Procs.Environ(r.Pid!.Value)["VERSION"] == "2", "reload re-reads the definition");
+        before.Should().OnlyContain(p => !Procs.IsAlive(p));
+        reload.Out.Should().Contain("web");
+    }
+
+    [Fact]
+    public async Task Start_with_a_changed_app_reloads_it_without_failing_a_request()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ VERSION = \"1\" }}"));
+        await home.OkAsync("start", config);
+        var load = new Load(port);
+        await Eventually.Until(() => Volatile.Read(ref load.Served) > 20, TimeSpan.FromSeconds(10), "load to flow");
+        home.WriteConfig(File.ReadAllText(config).Replace("VERSION = \"1\"", "VERSION = \"2\""));
+        await home.OkAsync("start", config);
+        await load.DisposeAsync();
+        load.Failed.Should().Be(0);
+        (await home.StatusAsync()).Should().OnlyContain(r => Procs.Environ(r.Pid!.Value)["VERSION"] == "2");
+    }
+
+    [Fact]
+    public async Task A_reload_whose_new_version_cannot_start_keeps_the_old_instances_serving_and_exits_1()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nmax_restarts = 0\nlisten_timeout = \"2s\""));
+        await home.OkAsync("start", config);
+        var before = (await home.StatusAsync()).Select(r => r.Pid!.Value).Order().ToList();
+
+        home.WriteConfig(File.ReadAllText(config).Replace("http-server.js", "crasher.js"));
+        var reload = await home.RunAsync("reload", "web");
+        reload.Code.Should().Be(1, reload.ToString());
+        reload.Err.Should().Contain("did not become ready").And.Contain("old instances keep serving");
+        (await home.StatusAsync()).Select(r => r.Pid!.Value).Order().Should().Equal(before);
+        (await GetFresh(port)).Should().StartWith("hello");
+    }
+
+    [Fact]
+    public async Task Scale_grows_and_shrinks_from_the_highest_index()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", "instances = 2"));
+        await home.OkAsync("start", config);
+        await home.OkAsync("scale", "w", "3");
+        (await home.StatusAsync()).Select(r => (r.Instance, r.Status)).Should().Equal((0, "online"), (1, "online"), (2, "online"));
+        var doomed = (await home.StatusAsync()).Where(r => r.Instance > 0).Select(r => r.Pid!.Value).ToList();
+        await home.OkAsync("scale", "w", "1");
+        (await home.StatusAsync()).Select(r => r.Instance).Should().Equal(0);
+        doomed.Should().OnlyContain(p => !Procs.IsAlive(p));
+        (await home.RunAsync("scale", "w", "many")).Code.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Ready_message_waits_for_process_send_ready()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("rm", "ready-message.js", $"port = {port}\nready = \"message\"\nhost = \"127.0.0.1\"\nenv = {{ READY_AFTER_MS = \"700\" }}"));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await home.OkAsync("start", config);
+        watch.Elapsed.Should().BeGreaterThan(TimeSpan.FromMilliseconds(600), "online only once the app said ready");
+        (await home.InstanceAsync("rm")).Status.Should().Be("online");
+    }
+}
