@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>Through a real nginx (Debian's package; .ci/run installs it), started by the test on loopback with its own config.</summary>
+public sealed class NginxTests
+{
+    private sealed class Nginx : IAsyncDisposable
+    {
+        private readonly Process _process;
+        public int Port { get; }
+
+        public Nginx(string dir, int appPort)
+        {
+            Port = FreePort.Next();
+            Directory.CreateDirectory(Path.Combine(dir, "logs"));
+            var conf = Path.Combine(dir, "nginx.conf");
+            File.WriteAllText(conf, $$"""
+                daemon off;
+                master_process off;
+                pid {{dir}}/nginx.pid;
+                error_log {{dir}}/logs/error.log warn;
+                events { worker_connections 512; }
+                http {
+                  access_log off;
+                  client_body_temp_path {{dir}}/body;
+                  proxy_temp_path {{dir}}/proxy;
+                  fastcgi_temp_path {{dir}}/fastcgi;
+                  uwsgi_temp_path {{dir}}/uwsgi;
+                  scgi_temp_path {{dir}}/scgi;
+                  upstream app { server 127.0.0.1:{{appPort}}; keepalive 16; }
+                  server {
+                    listen 127.0.0.1:{{Port}};
+                    location / {
+                      proxy_pass http://app;
+                      proxy_http_version 1.1;
+                      proxy_set_header Connection "";
+                      proxy_next_upstream error timeout http_502;
+                    }
+                  }
+                }
+                """);
+            _process = Process.Start(new ProcessStartInfo("nginx", ["-c", conf, "-p", dir]) { UseShellExecute = false })!;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // Our own child, by its pid.
+            if (!_process.HasExited) _process.Kill();
+            await _process.WaitForExitAsync();
+            _process.Dispose();
+        }
+    }
+
+    private static async Task<int> Status(HttpClient http, int port)
+    {
+        try { return (int)(await http.GetAsync($"http://127.0.0.1:{port}/")).StatusCode; }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return -1; }
+    }
+
+    [Fact]
+    public async Task Nginx_sees_no_502_while_the_app_reloads_or_restarts_after_a_crash()
+    {
+        await using var home = new TestHome();
+        var appPort = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {appPort}\ninstances = 2\nhost = \"127.0.0.1\""));
+        await home.OkAsync("start", config);
+        await using var nginx = new Nginx(Path.Combine(home.Configs, "nginx"), appPort);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await Eventually.Until(() => Status(http, nginx.Port), s => s == 200, TimeSpan.FromSeconds(10), "nginx to proxy");
+
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
+        using var stop = new CancellationTokenSource();
+        var load = Task.Run(async () => { while (!stop.IsCancellationRequested) statuses.Add(await Status(http, nginx.Port)); });
+        await Eventually.Until(() => statuses.Count > 20, TimeSpan.FromSeconds(10), "load through nginx");
+
+        await home.OkAsync("reload", "web");
+        var victim = (await home.InstanceAsync("web", 0)).Pid!.Value;
+        Procs.Signal(victim, 9, home.Home);
+        await home.WaitForAsync("web", i => i.Status == "online" && i.Pid != victim, "back after the crash");
+        var count = statuses.Count;
+        await Eventually.Until(() => statuses.Count > count + 20, TimeSpan.FromSeconds(10), "more load after the restart");
+        await stop.CancelAsync();
+        await load;
+
+        statuses.Count(s => s == 502).Should().Be(0, $"{statuses.Count} requests through nginx");
+        statuses.Should().OnlyContain(s => s == 200);
+    }
+}
