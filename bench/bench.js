@@ -117,7 +117,8 @@ function run(bin, argv, env) {
 function toml(apps) {
   return apps.map((a) => {
     const lines = ['[[app]]', `name = ${JSON.stringify(a.name)}`, `script = ${JSON.stringify(a.script)}`];
-    if (a.port) lines.push(`port = ${a.port}`);
+    if (a.port) lines.push(`port = ${a.port}`, 'host = "127.0.0.1"');
+    if (a.instances) lines.push(`instances = ${a.instances}`);
     if (a.maxMemory) lines.push(`max_memory = "${a.maxMemory}"`);
     if (a.env) lines.push(`env = { ${Object.entries(a.env).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`).join(', ')} }`);
     if (a.minUptime) lines.push(`min_uptime = "${a.minUptime}"`);
@@ -152,6 +153,7 @@ class Pm2 {
       apps: apps.map((a) => ({
         name: a.name, script: a.script, env: a.env || {}, out_file: a.out, error_file: a.err,
         ...(a.maxMemory ? { max_memory_restart: a.maxMemory } : {}), ...(a.minUptime ? { min_uptime: a.minUptime } : {}),
+        ...(a.instances ? { instances: a.instances, exec_mode: 'cluster' } : {}),
         merge_logs: true, autorestart: !a.once,
       })),
     };
@@ -363,6 +365,74 @@ async function memoryLimit() {
   record('memory_limit', `peak RSS with a ${limitMb} MiB limit (MiB)`, peak, `nk <= ${Math.round(limitMb * 1.15)} MiB`);
 }
 
+/** Requests on fresh connections from `workers` loops until stopped: served, and failed (error or not 200). */
+function loadLoop(port, workers = 4) {
+  const state = { served: 0, failed: 0, stop: false };
+  const loops = Array.from({ length: workers }, async () => {
+    while (!state.stop) {
+      const r = await get(port, 5000);
+      if (r.status === 200) state.served++;
+      else { state.failed++; if (process.env.BENCH_DEBUG) log('failed request:', r.status || r.error); }
+    }
+  });
+  state.end = async () => { state.stop = true; await Promise.all(loops); return state; };
+  return state;
+}
+
+async function downtime(scenario, instances, action) {
+  const failed = {};
+  const served = {};
+  for (const sv of supervisors(scenario)) {
+    const port = await freePort();
+    sv.start([app(sv, 'web', 'http-server.js', { examples: true, port, instances, env: { PORT: port } })]);
+    await allOnline(sv, instances);
+    await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
+    let f = 0; let n = 0;
+    for (let r = 0; r < runs; r++) {
+      const load = loadLoop(port);
+      await sleep(500);
+      run(sv.name === 'pm2' ? pm2Bin : nkBin, [action, 'web'], sv.env);
+      await allOnline(sv, instances);
+      await sleep(1000);
+      const res = await load.end();
+      f += res.failed; n += res.served;
+    }
+    failed[sv.name] = f / runs;
+    served[sv.name] = n / runs;
+    sv.stop();
+  }
+  record(scenario, `failed requests per ${action} under load (${instances} instance${instances > 1 ? 's' : ''})`, failed, 'nk = 0');
+  record(scenario, `requests served per run`, served, '');
+}
+const restartDowntime = () => downtime('restart_downtime', 1, 'restart');
+const reloadDowntime = () => downtime('reload_downtime', 2, 'reload');
+
+async function clusterThroughput() {
+  const autocannon = path.join(here, '.peers', 'node_modules', '.bin', 'autocannon');
+  const seconds = smoke ? 2 : 10;
+  const rps = {};
+  const bench = (port) => {
+    const r = spawnSync(autocannon, ['-j', '-c', '50', '-d', String(seconds), `http://127.0.0.1:${port}/`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    return JSON.parse(r.stdout).requests.average;
+  };
+  {
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(repo, 'examples', 'http-server.js')], { env: { ...process.env, PORT: port, NK_BENCH: work }, stdio: 'ignore' });
+    await waitFor(async () => (await get(port, 200)).status === 200, 10000, 'bare node');
+    rps.node = bench(port);
+    child.kill('SIGKILL');
+  }
+  for (const sv of supervisors('cluster')) {
+    const port = await freePort();
+    sv.start([app(sv, 'web', 'http-server.js', { examples: true, port, instances: 2, env: { PORT: port } })]);
+    await allOnline(sv, 2);
+    await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
+    rps[sv.name] = bench(port);
+    sv.stop();
+  }
+  record('cluster_throughput', `requests/s, 2 instances (node: 1 process), 50 connections, ${seconds} s`, rps, 'nk >= pm2');
+}
+
 // ---------- report ----------
 function fmt(v) { return typeof v === 'number' ? (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) : String(v)) : (v ?? '-'); }
 function ratio(r) {
@@ -401,7 +471,10 @@ function svg(rows) {
 }
 
 async function main() {
-  const all = { cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop, memory_limit: memoryLimit };
+  const all = {
+    cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
+    memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
+  };
   if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
   if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
   try {

@@ -53,12 +53,26 @@ net.Server.prototype.listen = function listen(...args) {
 // 4. Retiring an instance (restart, reload, stop) without dropping a request: on the daemon's word the app
 //    stops accepting on the shared socket (the next connection goes to another instance, or waits in the
 //    backlog for the replacement), finishes what it holds, and says so; only then does it get kill_signal.
+//    An HTTP server's own close() would also end its "idle" connections at once, and a connection the
+//    kernel has just handed over counts as idle until its request arrives: that is a reset for the client.
+//    So only the listener is closed; responses from now on say `Connection: close`, and the connections
+//    still idle a moment later (keep-alive ones with no request) are ended.
+const IDLE_GRACE_MS = 250;
 function drain() {
   const open = [...sharedServers].filter((s) => s.listening);
   sharedServers.clear();
   if (open.length === 0) { tell({ nk: 'drained' }); return; }
   let left = open.length;
-  for (const server of open) server.close(() => { if (--left === 0) tell({ nk: 'drained' }); });
+  const done = () => { if (--left === 0) tell({ nk: 'drained' }); };
+  for (const server of open) {
+    if (typeof server.closeIdleConnections === 'function') {
+      server.prependListener('request', (req, res) => { if (!res.headersSent) res.setHeader('Connection', 'close'); });
+      net.Server.prototype.close.call(server, done);
+      setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+    } else {
+      server.close(done);
+    }
+  }
 }
 if (process.channel) {
   process.on('message', (message) => { if (message && message.nk === 'close') drain(); });
