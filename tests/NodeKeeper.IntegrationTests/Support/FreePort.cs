@@ -3,23 +3,49 @@ using System.Net.Sockets;
 
 namespace NodeKeeper.IntegrationTests.Support;
 
-/// <summary>Loopback ports no other test uses.</summary>
+/// <summary>
+/// Loopback ports no other test uses, picked below the kernel's ephemeral range: a port from that range can be
+/// taken meanwhile by the local end of some test's outgoing connection, and the app's bind would then fail.
+/// </summary>
 public static class FreePort
 {
     private static readonly HashSet<int> Handed = [];
+    private static readonly Random Pick = new();
 
     public static int Next()
     {
+        var (low, _) = EphemeralRange();
         lock (Handed)
         {
             while (true)
             {
-                using var l = new TcpListener(IPAddress.Loopback, 0);
-                l.Start();
-                var port = ((IPEndPoint)l.LocalEndpoint).Port;
-                l.Stop();
-                if (Handed.Add(port)) return port;
+                var port = Pick.Next(10000, Math.Max(10001, low - 1));
+                if (Handed.Contains(port) || !Bindable(port)) continue;
+                Handed.Add(port);
+                return port;
             }
         }
+    }
+
+    private static bool Bindable(int port)
+    {
+        try
+        {
+            using var l = new TcpListener(IPAddress.IPv6Any, port);
+            l.Server.DualMode = true;
+            l.Start();
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
+    private static (int Low, int High) EphemeralRange()
+    {
+        try
+        {
+            var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            return (int.Parse(parts[0]), int.Parse(parts[1]));
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException) { return (32768, 60999); }
     }
 }
