@@ -391,7 +391,8 @@ async function downtime(scenario, instances, action) {
     for (let r = 0; r < runs; r++) {
       const load = loadLoop(port);
       await sleep(500);
-      run(sv.name === 'pm2' ? pm2Bin : nkBin, [action, 'web'], sv.env);
+      // Asynchronously: the load loops run in this process and must not stall while the command runs.
+      await new Promise((resolve) => spawn(sv.name === 'pm2' ? pm2Bin : nkBin, [action, 'web'], { env: { ...process.env, ...sv.env }, stdio: 'ignore' }).on('exit', resolve));
       await allOnline(sv, instances);
       await sleep(1000);
       const res = await load.end();
@@ -447,11 +448,15 @@ function writeReport() {
   const head = `| scenario | metric | ${used.join(' | ')} | nk / pm2 | target |\n|${'---|'.repeat(used.length + 4)}\n`;
   const rows = results.map((r) => `| ${r.scenario} | ${r.metric} | ${used.map((c) => fmt(r[c])).join(' | ')} | ${ratio(r) === null ? '-' : ratio(r).toFixed(3)} | ${r.target || ''} |`).join('\n');
   const meta = `Run ${new Date().toISOString()} on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +
-    `pm2 ${smoke ? '-' : run(pm2Bin, ['--version'], { PM2_HOME: path.join(work, 'pm2-version') }).out.trim().split('\n').pop()}, ${runs} run(s) per figure (medians).\n\n`;
+    `pm2 ${pm2Version()}, ${runs} run(s) per figure (medians).\n\n`;
   fs.writeFileSync(path.join(outDir, smoke ? 'smoke.md' : 'latest.md'), `# NodeKeeper vs PM2\n\n${meta}${head}${rows}\n`);
   fs.writeFileSync(path.join(outDir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify(results, null, 2));
   if (!smoke) fs.writeFileSync(path.join(outDir, 'ratios.svg'), svg(results.filter((r) => ratio(r) !== null)));
   log(`wrote ${outDir}`);
+}
+/** PM2's version from its package (running `pm2 --version` would start a PM2 daemon). */
+function pm2Version() {
+  try { return JSON.parse(fs.readFileSync(path.join(here, '.peers', 'node_modules', 'pm2', 'package.json'), 'utf8')).version; } catch { return '-'; }
 }
 function svg(rows) {
   const w = 760; const rowH = 26; const left = 330; const h = 60 + rows.length * rowH;
@@ -477,6 +482,8 @@ async function main() {
   };
   if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
   if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
+  // Interrupted (Ctrl-C, a closed pipe): still end every process this run started.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']) process.on(sig, () => { cleanup(); process.exit(1); });
   try {
     for (const [name, fn] of Object.entries(all)) {
       if (wanted && !wanted.includes(name)) continue;
@@ -485,10 +492,15 @@ async function main() {
     }
     writeReport();
   } finally {
-    // Whatever is left (a failed scenario) goes, by pid, checked by its environment.
-    killOwned([`NK_BENCH=${work}`, ...fs.readdirSync(work).flatMap((d) => [`NODEKEEPER_HOME=${path.join(work, d, 'nk-home')}`, `PM2_HOME=${path.join(work, d, 'pm2-home')}`])]);
-    fs.rmSync(work, { recursive: true, force: true });
+    cleanup();
   }
+}
+
+/** Whatever is left (a failed or interrupted scenario) goes, by pid, checked by its environment. */
+function cleanup() {
+  if (!fs.existsSync(work)) return;
+  killOwned([`NK_BENCH=${work}`, ...fs.readdirSync(work).flatMap((d) => [`NODEKEEPER_HOME=${path.join(work, d, 'nk-home')}`, `PM2_HOME=${path.join(work, d, 'pm2-home')}`])]);
+  fs.rmSync(work, { recursive: true, force: true });
 }
 
 main().catch((e) => { console.error(`[bench] failed: ${e.stack || e}`); process.exit(1); });

@@ -46,6 +46,7 @@ net.Server.prototype.listen = function listen(...args) {
   this.once('listening', () => tell({ nk: 'listening', port: port === undefined ? null : port }));
   if (sharedFd === undefined || port === undefined || port !== sharedPort) return originalListen.apply(this, args);
   sharedServers.add(this);
+  track(this);
   const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
   return callback ? originalListen.call(this, { fd: sharedFd }, callback) : originalListen.call(this, { fd: sharedFd });
 };
@@ -54,24 +55,38 @@ net.Server.prototype.listen = function listen(...args) {
 //    stops accepting on the shared socket (the next connection goes to another instance, or waits in the
 //    backlog for the replacement), finishes what it holds, and says so; only then does it get kill_signal.
 //    An HTTP server's own close() would also end its "idle" connections at once, and a connection the
-//    kernel has just handed over counts as idle until its request arrives: that is a reset for the client.
-//    So only the listener is closed; responses from now on say `Connection: close`, and the connections
-//    still idle a moment later (keep-alive ones with no request) are ended.
-const IDLE_GRACE_MS = 250;
+//    kernel has just handed over counts as idle until its request arrives: that is a reset for a client
+//    that is slow to send. So only the listener is closed; every response from now on says
+//    `Connection: close`; keep-alive connections that have been served and wait for a next request are
+//    ended; a connection that has not sent its first request yet is left to send it.
+const served = Symbol('nk.served');
+const active = Symbol('nk.active');
+let draining = false;
+function track(server) {
+  if (typeof server.closeIdleConnections !== 'function' || server[served]) return;
+  server[served] = new Set();
+  server.prependListener('request', (req, res) => {
+    const socket = req.socket;
+    socket[active] = (socket[active] || 0) + 1;
+    server[served].add(socket);
+    socket.once('close', () => server[served].delete(socket));
+    if (draining && !res.headersSent) res.setHeader('Connection', 'close');
+    res.once('finish', () => {
+      socket[active]--;
+      if (draining && socket[active] === 0) socket.end();
+    });
+  });
+}
 function drain() {
   const open = [...sharedServers].filter((s) => s.listening);
   sharedServers.clear();
+  draining = true;
   if (open.length === 0) { tell({ nk: 'drained' }); return; }
   let left = open.length;
   const done = () => { if (--left === 0) tell({ nk: 'drained' }); };
   for (const server of open) {
-    if (typeof server.closeIdleConnections === 'function') {
-      server.prependListener('request', (req, res) => { if (!res.headersSent) res.setHeader('Connection', 'close'); });
-      net.Server.prototype.close.call(server, done);
-      setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
-    } else {
-      server.close(done);
-    }
+    net.Server.prototype.close.call(server, done);
+    if (server[served]) for (const socket of server[served]) if (!socket[active]) socket.end();
   }
 }
 if (process.channel) {
