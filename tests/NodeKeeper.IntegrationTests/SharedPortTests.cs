@@ -89,6 +89,18 @@ public sealed class SharedPortTests
     }
 
     [Fact]
+    public async Task An_express_style_app_and_instances_max_run_unchanged_in_shared_mode()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("ex", "express-style.js", $"port = {port}\ninstances = \"max\"\nhost = \"127.0.0.1\""));
+        await home.OkAsync("start", config);
+        (await home.StatusAsync()).Should().HaveCount(Environment.ProcessorCount, "\"max\" is one instance per core");
+        (await GetFresh(port)).Should().Contain("\"path\":\"/\"");
+        (await home.WaitForLogAsync("ex", "express-style app on")).Should().Contain($"on {port}", "server.address() reports the port");
+    }
+
+    [Fact]
     public async Task A_taken_port_leaves_the_app_errored_with_reason_eaddrinuse_and_says_who_holds_it()
     {
         await using var home = new TestHome();
