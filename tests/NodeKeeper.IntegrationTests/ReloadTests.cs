@@ -1,19 +1,9 @@
-using System.Net.Sockets;
 using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 
 public sealed class ReloadTests
 {
-    private static async Task<string?> GetFresh(int port)
-    {
-        using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero };
-        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
-        http.DefaultRequestHeaders.ConnectionClose = true;
-        try { return await http.GetStringAsync($"http://127.0.0.1:{port}/"); }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return null; }
-    }
-
     /// <summary>Requests on fresh connections until stopped; counts what was served and what failed.</summary>
     private sealed class Load : IAsyncDisposable
     {
@@ -25,7 +15,7 @@ public sealed class ReloadTests
         public Load(int port) => _task = Task.Run(async () =>
         {
             while (!_stop.IsCancellationRequested)
-                if (await GetFresh(port) is null) Interlocked.Increment(ref Failed);
+                if (await FreshHttp.Get(port) is null) Interlocked.Increment(ref Failed);
                 else Interlocked.Increment(ref Served);
         });
 
@@ -92,7 +82,7 @@ public sealed class ReloadTests
         reload.Code.Should().Be(1, reload.ToString());
         reload.Err.Should().Contain("did not become ready").And.Contain("old instances keep serving");
         (await home.StatusAsync()).Select(r => r.Pid!.Value).Order().Should().Equal(before);
-        (await GetFresh(port)).Should().StartWith("hello");
+        (await FreshHttp.Get(port)).Should().StartWith("hello");
     }
 
     [Fact]

@@ -6,20 +6,6 @@ namespace NodeKeeper.IntegrationTests;
 
 public sealed class SharedPortTests
 {
-    /// <summary>One request on a fresh connection; null when it failed (refused, reset, timeout).</summary>
-    private static async Task<string?> GetFresh(int port) => (await Request(port)).Body;
-
-    /// <summary>One request on a fresh connection: the body, or whether the connection was refused.</summary>
-    private static async Task<(string? Body, bool Refused)> Request(int port)
-    {
-        using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero };
-        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
-        http.DefaultRequestHeaders.ConnectionClose = true;
-        try { return (await http.GetStringAsync($"http://127.0.0.1:{port}/"), false); }
-        catch (HttpRequestException ex) { return (null, ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused }); }
-        catch (TaskCanceledException) { return (null, false); }
-    }
-
     [Fact]
     public async Task Two_instances_in_shared_mode_both_answer_on_the_one_port()
     {
@@ -33,7 +19,7 @@ public sealed class SharedPortTests
 
         var seen = new HashSet<string>();
         for (var i = 0; i < 400 && seen.Count < 2; i++)
-            if (await GetFresh(port) is { } body) seen.Add(body.Contains("instance 0") ? "0" : body.Contains("instance 1") ? "1" : body);
+            if (await FreshHttp.Get(port) is { } body) seen.Add(body.Contains("instance 0") ? "0" : body.Contains("instance 1") ? "1" : body);
         seen.Should().BeEquivalentTo(["0", "1"], "the kernel hands connections on the one socket to both instances");
     }
 
@@ -56,7 +42,7 @@ public sealed class SharedPortTests
         {
             while (!stop.IsCancellationRequested)
             {
-                var (body, wasRefused) = await Request(port);
+                var (body, wasRefused) = await FreshHttp.Request(port);
                 if (body is not null) Interlocked.Increment(ref served);
                 else if (wasRefused) Interlocked.Increment(ref refused);
                 else Interlocked.Increment(ref failures);
@@ -84,7 +70,7 @@ public sealed class SharedPortTests
         var port = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("esm", "esm-server.mjs", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\""));
         await home.OkAsync("start", config);
-        var body = await GetFresh(port);
+        var body = await FreshHttp.Get(port);
         body.Should().StartWith("esm ").And.Contain($"port {port}", "server.address() reports the port");
     }
 
@@ -96,7 +82,7 @@ public sealed class SharedPortTests
         var config = home.WriteConfig(TestHome.App("ex", "express-style.js", $"port = {port}\ninstances = \"max\"\nhost = \"127.0.0.1\""));
         await home.OkAsync("start", config);
         (await home.StatusAsync()).Should().HaveCount(Environment.ProcessorCount, "\"max\" is one instance per core");
-        (await GetFresh(port)).Should().Contain("\"path\":\"/\"");
+        (await FreshHttp.Get(port)).Should().Contain("\"path\":\"/\"");
         (await home.WaitForLogAsync("ex", "express-style app on")).Should().Contain($"on {port}", "server.address() reports the port");
     }
 
@@ -125,8 +111,8 @@ public sealed class SharedPortTests
         while (!PortFree(port + 1)) port = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nport_mode = \"increment\""));
         await home.OkAsync("start", config);
-        (await GetFresh(port)).Should().Contain("instance 0");
-        (await GetFresh(port + 1)).Should().Contain("instance 1");
+        (await FreshHttp.Get(port)).Should().Contain("instance 0");
+        (await FreshHttp.Get(port + 1)).Should().Contain("instance 1");
     }
 
     private static bool PortFree(int port)
