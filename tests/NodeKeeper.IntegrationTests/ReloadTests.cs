@@ -73,7 +73,7 @@ public sealed class ReloadTests
     {
         await using var home = new TestHome();
         var port = FreePort.Next();
-        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nmax_restarts = 0\nlisten_timeout = \"2s\""));
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nmin_uptime = \"10ms\"\nlisten_timeout = \"2s\""));
         await home.OkAsync("start", config);
         var before = (await home.StatusAsync()).Select(r => r.Pid!.Value).Order().ToList();
 
@@ -83,6 +83,13 @@ public sealed class ReloadTests
         reload.Err.Should().Contain("did not become ready").And.Contain("old instances keep serving");
         (await home.StatusAsync()).Select(r => r.Pid!.Value).Order().Should().Equal(before);
         (await FreshHttp.Get(port)).Should().StartWith("hello");
+
+        // The failed reload changed nothing: an old instance that crashes comes back as the version it was.
+        Procs.Signal(before[0], 9, home.Home);
+        await Eventually.Until(() => home.StatusAsync(), rows => rows.All(r => r.Status == "online" && r.Pid != before[0]),
+            TimeSpan.FromSeconds(20), "the crashed instance back online");
+        (await home.StatusAsync()).Should().OnlyContain(r => Procs.Environ(r.Pid!.Value).Count > 0
+            && File.ReadAllText($"/proc/{r.Pid}/cmdline").Contains("http-server.js"));
     }
 
     [Fact]

@@ -131,6 +131,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     private async Task<(List<Touched> Touched, string? Error)> ReloadAppAsync(AppRuntime app, AppSpec spec, string? configPath, CancellationToken ct)
     {
+        var previous = app.Spec;
         app.Adopt(spec, configPath);
         var touched = new List<Touched>();
         for (var i = 0; i < app.Instances.Count; i++)
@@ -150,6 +151,8 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 var why = fresh.State.LastExit is { } e ? $"{e.Reason}{(e.Code is { } c ? $" (code {c})" : e.Signal is { } sg ? $" ({sg})" : "")}" : "not ready";
                 await StopInstancesAsync([fresh], ct);
                 await fresh.DisposeAsync();
+                // Instances not yet replaced keep the definition they run, also when they restart later.
+                if (i == 0) app.Adopt(previous, null);
                 return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
             }
             app.Swap(i, fresh);
