@@ -5,6 +5,24 @@ namespace NodeKeeper.Core.Config;
 /// <summary>Why a duration or size string was rejected.</summary>
 internal enum UnitParseError { None, Invalid, MissingUnit, UnknownUnit, Negative, TooLarge }
 
+/// <summary>The words for a duration or size that did not parse, shared by both.</summary>
+internal static class UnitParseErrors
+{
+    public static string? Describe(UnitParseError kind, string? s, string? badUnit, string units, string withUnit, string example)
+    {
+        var q = Text.Quote(s ?? "");
+        return kind switch
+        {
+            UnitParseError.None => null,
+            UnitParseError.MissingUnit => $"{q} needs a unit, such as {withUnit} ({units})",
+            UnitParseError.UnknownUnit => $"{q} has an unknown unit {Text.Quote(badUnit ?? "")} (use {units})",
+            UnitParseError.Negative => $"{q} is negative",
+            UnitParseError.TooLarge => $"{q} is too large",
+            _ => $"{q} is not {example}",
+        };
+    }
+}
+
 /// <summary>
 /// Durations as written in nodekeeper.toml: a number with a unit, <c>"250ms"</c>, <c>"5s"</c>,
 /// <c>"1.5s"</c>, <c>"2m"</c>, <c>"1h"</c>, <c>"1d"</c>, or a sequence of them (<c>"1h30m"</c>).
@@ -18,15 +36,7 @@ public static class Duration
     public static bool TryParse(string s, out TimeSpan value, out string? error)
     {
         var kind = Parse(s, out value, out var badUnit);
-        error = kind switch
-        {
-            UnitParseError.None => null,
-            UnitParseError.MissingUnit => $"{Text.Quote(s ?? "")} needs a unit, such as \"5s\" ({Units})",
-            UnitParseError.UnknownUnit => $"{Text.Quote(s ?? "")} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
-            UnitParseError.Negative => $"{Text.Quote(s ?? "")} is negative",
-            UnitParseError.TooLarge => $"{Text.Quote(s ?? "")} is too large",
-            _ => $"{Text.Quote(s ?? "")} is not a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\"",
-        };
+        error = UnitParseErrors.Describe(kind, s, badUnit, Units, "\"5s\"", "a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\"");
         return kind == UnitParseError.None;
     }
 

@@ -16,15 +16,7 @@ public static class Size
     public static bool TryParse(string s, out long bytes, out string? error)
     {
         var kind = Parse(s, out bytes, out var badUnit);
-        error = kind switch
-        {
-            UnitParseError.None => null,
-            UnitParseError.MissingUnit => $"{Text.Quote(s ?? "")} needs a unit, such as \"800M\" ({Units})",
-            UnitParseError.UnknownUnit => $"{Text.Quote(s ?? "")} has an unknown unit {Text.Quote(badUnit ?? "")} (use {Units})",
-            UnitParseError.Negative => $"{Text.Quote(s ?? "")} is negative",
-            UnitParseError.TooLarge => $"{Text.Quote(s ?? "")} is too large",
-            _ => $"{Text.Quote(s ?? "")} is not a size such as \"512K\", \"800M\" or \"2G\"",
-        };
+        error = UnitParseErrors.Describe(kind, s, badUnit, Units, "\"800M\"", "a size such as \"512K\", \"800M\" or \"2G\"");
         return kind == UnitParseError.None;
     }
 

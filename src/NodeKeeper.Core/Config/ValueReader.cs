@@ -104,29 +104,14 @@ internal sealed class ValueReader(ConfigErrors errors)
             Fail(e.Value, $"{label} must be {what} such as \"5s\", got {Got(e.Value)}");
             return false;
         }
-        var got = Got(s);
-        switch (Config.Duration.Parse(s.String, out value, out _))
+        var kind = Config.Duration.Parse(s.String, out value, out _);
+        if (kind == UnitParseError.None && positive && value <= TimeSpan.Zero)
         {
-            case UnitParseError.None:
-                if (positive && value <= TimeSpan.Zero)
-                {
-                    Fail(s, $"{label} must be greater than 0, got {got}");
-                    return false;
-                }
-                return true;
-            case UnitParseError.MissingUnit:
-                Fail(s, $"{label} must be a duration with a unit such as \"5s\", got {got}");
-                return false;
-            case UnitParseError.Negative:
-                Fail(s, $"{label} must not be negative, got {got}");
-                return false;
-            case UnitParseError.TooLarge:
-                Fail(s, $"{label} is too large, got {got}");
-                return false;
-            default:
-                Fail(s, $"{label} must be a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\", got {got}");
-                return false;
+            Fail(s, $"{label} must be greater than 0, got {Got(s)}");
+            return false;
         }
+        return UnitValue(s, kind, label,
+            $"a duration with a unit such as \"5s\"", "a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\"");
     }
 
     /// <summary>A size string such as "800M", in bytes; must be at least <paramref name="min"/> (written as <paramref name="minText"/>).</summary>
@@ -139,29 +124,29 @@ internal sealed class ValueReader(ConfigErrors errors)
             Fail(e.Value, $"{label} must be {what} such as \"800M\", got {Got(e.Value)}");
             return false;
         }
-        var got = Got(s);
-        switch (Config.Size.Parse(s.String, out bytes, out _))
+        var kind = Config.Size.Parse(s.String, out bytes, out _);
+        if (kind == UnitParseError.None && bytes < min)
         {
-            case UnitParseError.None:
-                if (bytes < min)
-                {
-                    Fail(s, min == 1 ? $"{label} must be greater than 0, got {got}" : $"{label} must be at least {minText}, got {got}");
-                    return false;
-                }
-                return true;
-            case UnitParseError.MissingUnit:
-                Fail(s, $"{label} must be a size with a unit such as \"800M\" (K, M, G or T), got {got}");
-                return false;
-            case UnitParseError.Negative:
-                Fail(s, $"{label} must not be negative, got {got}");
-                return false;
-            case UnitParseError.TooLarge:
-                Fail(s, $"{label} is too large, got {got}");
-                return false;
-            default:
-                Fail(s, $"{label} must be a size such as \"512K\", \"800M\" or \"2G\", got {got}");
-                return false;
+            Fail(s, min == 1 ? $"{label} must be greater than 0, got {Got(s)}" : $"{label} must be at least {minText}, got {Got(s)}");
+            return false;
         }
+        return UnitValue(s, kind, label,
+            "a size with a unit such as \"800M\" (K, M, G or T)", "a size such as \"512K\", \"800M\" or \"2G\"");
+    }
+
+    /// <summary>Reports a duration or size that did not parse; true when it did.</summary>
+    private bool UnitValue(TScalar s, UnitParseError kind, string label, string withUnit, string example)
+    {
+        var message = kind switch
+        {
+            UnitParseError.None => null,
+            UnitParseError.MissingUnit => $"{label} must be {withUnit}",
+            UnitParseError.Negative => $"{label} must not be negative",
+            UnitParseError.TooLarge => $"{label} is too large",
+            _ => $"{label} must be {example}",
+        };
+        if (message is not null) Fail(s, $"{message}, got {Got(s)}");
+        return message is null;
     }
 
     /// <summary>One of a fixed set of strings.</summary>
