@@ -64,6 +64,20 @@ public sealed class SharedPortTests
     }
 
     [Fact]
+    public async Task Many_requests_on_one_keep_alive_connection_leave_the_preload_quiet()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\""));
+        await home.OkAsync("start", config);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 });
+        for (var i = 0; i < 30; i++) (await http.GetStringAsync($"http://127.0.0.1:{port}/")).Should().StartWith("hello");
+        await home.OkAsync("stop", "web");
+        var err = Path.Combine(home.Logs, "web.err.log");
+        (File.Exists(err) ? File.ReadAllText(err) : "").Should().NotContain("MaxListenersExceededWarning", "the preload adds its listeners once per connection");
+    }
+
+    [Fact]
     public async Task An_ESM_app_runs_unchanged_in_shared_mode()
     {
         await using var home = new TestHome();

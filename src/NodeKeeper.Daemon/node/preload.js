@@ -67,9 +67,13 @@ function track(server) {
   server[served] = new Set();
   server.prependListener('request', (req, res) => {
     const socket = req.socket;
-    socket[active] = (socket[active] || 0) + 1;
-    server[served].add(socket);
-    socket.once('close', () => server[served].delete(socket));
+    if (socket[active] === undefined) {
+      // Once per connection, not per request: a keep-alive connection carries thousands of them.
+      socket[active] = 0;
+      server[served].add(socket);
+      socket.once('close', () => server[served].delete(socket));
+    }
+    socket[active]++;
     if (draining && !res.headersSent) res.setHeader('Connection', 'close');
     res.once('finish', () => {
       socket[active]--;
