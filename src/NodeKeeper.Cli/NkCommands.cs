@@ -22,13 +22,18 @@ public static class NkCommands
         }
         // The daemon handles SIGTERM itself (it stops every app, which may take kill_timeout); System.CommandLine
         // would otherwise end the process 2 s after SIGTERM with exit code 143.
-        var invocation = new InvocationConfiguration();
+        // An exception is reported below as one line, not as System.CommandLine's stack trace.
+        var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (parsed.CommandResult.Command.Name == "daemon") invocation.ProcessTerminationTimeout = null;
         try { return await parsed.InvokeAsync(invocation); }
         catch (IOException ex)
         {
             await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {Path.Combine(NkHome.Path(), "daemon.log")}");
             return Failed;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130; // Ctrl-C: the shell's code for SIGINT
         }
     }
 

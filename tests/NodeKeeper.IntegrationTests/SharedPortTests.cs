@@ -78,6 +78,78 @@ public sealed class SharedPortTests
     }
 
     [Fact]
+    public async Task An_https_app_runs_unchanged_on_the_shared_port()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var keyFile = Path.Combine(home.Configs, "key.pem");
+        var certFile = Path.Combine(home.Configs, "cert.pem");
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(certFile, cert.ExportCertificatePem());
+        var config = home.WriteConfig(TestHome.App("tls", "https-server.js",
+            $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ TLS_KEY_FILE = \"{keyFile}\", TLS_CERT_FILE = \"{certFile}\" }}"));
+        await home.OkAsync("start", config);
+
+        using var https = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetCertHashString() == cert.GetCertHashString() },
+        });
+        (await https.GetStringAsync($"https://127.0.0.1:{port}/")).Should().StartWith("https from pid");
+        (await home.WaitForLogAsync("tls", "https on")).Should().Contain($"https on {port}", "server.address() reports the port");
+        (await home.StatusAsync()).Should().HaveCount(2).And.OnlyContain(r => r.Status == "online" && r.Ready == true);
+    }
+
+    [Fact]
+    public async Task A_net_server_gets_the_shared_port_and_its_other_ports_are_left_alone()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var admin = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("echo", "tcp-echo.js", $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ ADMIN_PORT = \"{admin}\" }}"));
+        await home.OkAsync("start", config);
+        var pid = (await home.InstanceAsync("echo")).Pid!.Value;
+
+        using (var echo = new TcpClient())
+        {
+            await echo.ConnectAsync(IPAddress.Loopback, port);
+            var stream = echo.GetStream();
+            await stream.WriteAsync("ping\n"u8.ToArray());
+            var buffer = new byte[5];
+            await stream.ReadExactlyAsync(buffer);
+            System.Text.Encoding.ASCII.GetString(buffer).Should().Be("ping\n");
+        }
+        await home.WaitForLogAsync("echo", $"admin on {admin}");
+        using var adminClient = new TcpClient();
+        await adminClient.ConnectAsync(IPAddress.Loopback, admin);
+        (await new StreamReader(adminClient.GetStream()).ReadLineAsync()).Should().Be($"admin {pid}", "the app listens on its other port itself");
+        PortOwnerPids(admin).Should().Contain(pid, "the app, not the daemon, holds its other port");
+    }
+
+    /// <summary>The pids holding a listening TCP socket on 127.0.0.1:port, from /proc/net/tcp and each pid's fds.</summary>
+    private static List<int> PortOwnerPids(int port)
+    {
+        var inodes = File.ReadAllLines("/proc/net/tcp").Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f[1].EndsWith($":{port:X4}") && f[3] == "0A")
+            .Select(f => $"socket:[{f[9]}]").ToHashSet();
+        var pids = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var p)) continue;
+            try
+            {
+                if (Directory.EnumerateFiles(Path.Combine(dir, "fd")).Any(fd => inodes.Contains(new FileInfo(fd).LinkTarget ?? ""))) pids.Add(p);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        }
+        return pids;
+    }
+
+    [Fact]
     public async Task An_ESM_app_runs_unchanged_in_shared_mode()
     {
         await using var home = new TestHome();

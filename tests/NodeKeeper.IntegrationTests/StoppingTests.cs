@@ -109,4 +109,42 @@ public sealed class StoppingTests
         File.ReadAllText(Path.Combine(home.Logs, "g.out.log")).Should().Contain("clean exit");
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("daemon stopped");
     }
+
+    /// <summary>
+    /// SIGTERM while `nk reload` waits for a replacement to become ready, or for an old instance to finish: the daemon
+    /// stops both generations gracefully, leaves nothing behind, and the reload says it was cut short.
+    /// </summary>
+    [Theory]
+    [InlineData("the replacement starts")]
+    [InlineData("the old instance stops")]
+    public async Task SIGTERM_to_the_daemon_during_a_reload_stops_old_and_new_instances(string during)
+    {
+        await using var home = new TestHome();
+        var starting = during == "the replacement starts";
+        var app = starting
+            ? TestHome.App("r", "ready-message.js", $"port = {FreePort.Next()}\nhost = \"127.0.0.1\"\nready = \"message\"\nlisten_timeout = \"30s\"\nenv = {{ READY_AFTER_MS = \"100\" }}")
+            : TestHome.App("r", "graceful.js", "kill_timeout = \"20s\"\nenv = { SHUTDOWN_MS = \"3000\" }");
+        var config = home.WriteConfig(app);
+        await home.OkAsync("start", config);
+        var old = (await home.InstanceAsync("r")).Pid!.Value;
+        // The new version is slow to become ready; the old one is slow to finish (it still runs the old env).
+        home.WriteConfig(starting ? app.Replace("\"100\"", "\"30000\"") : app.Replace("\"3000\"", "\"0\""));
+
+        var reload = home.RunAsync("reload", "r");
+        var nodes = () => Task.FromResult(Procs.OwnedBy(home.Home).Where(p => Procs.Describe(p).Contains("node ")).ToList());
+        await Eventually.Until(nodes, n => n.Count == 2, TimeSpan.FromSeconds(10), "the replacement to run beside the old instance");
+        if (!starting) await home.WaitForLogAsync("r", "SIGTERM received");
+        Procs.Signal(home.DaemonPid()!.Value, 15, home.Home);
+
+        await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Select(Procs.Describe).ToList()), left => left.Count == 0,
+            TimeSpan.FromSeconds(30), "the daemon and both generations to end");
+        var result = await reload;
+        if (starting)
+        {
+            result.Code.Should().NotBe(0);
+            result.Err.Should().Contain("shutting down").And.NotContain("   at ", "one line, not a stack trace");
+        }
+        if (!starting) File.ReadAllText(Path.Combine(home.Logs, "r.out.log")).Should().Contain($"graceful {old}: clean exit");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("daemon stopped");
+    }
 }

@@ -64,7 +64,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
                     start = i + 1;
                     var response = await HandleAsync(line.GetBuffer().AsMemory(0, (int)line.Length), ct);
                     line.SetLength(0);
-                    await WriteAsync(stream, response, ct);
+                    // Answered even when the daemon is shutting down, so the client hears why.
+                    await WriteAsync(stream, response, ct.IsCancellationRequested ? CancellationToken.None : ct);
                 }
                 line.Write(buffer, start, n - start);
                 if (line.Length > MaxLine)
@@ -91,7 +92,10 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
         catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
         if (req is null) return Response.Fail(0, "malformed request: null");
         try { return await DispatchAsync(req, ct); }
-        catch (OperationCanceledException) { throw; }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return Response.Fail(req.Id, $"the daemon is shutting down: {req.Cmd} was cut short, and every app is being stopped");
+        }
         catch (Exception ex)
         {
             ctx.Logger.LogError(ex, "request {Cmd} failed", req.Cmd);

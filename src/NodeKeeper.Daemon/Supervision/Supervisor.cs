@@ -40,7 +40,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 }
                 else if (!SameDefinition(app.Spec, spec))
                 {
-                    await StopInstancesAsync(app.Instances, ct);
+                    await StopInstancesAsync(app.Instances);
                     if (spec.Port != app.Spec.Port || spec.PortMode != app.Spec.PortMode || spec.Host != app.Spec.Host) app.ReleaseListener();
                     foreach (var gone in await app.RedefineAsync(spec, configPath)) await gone.DisposeAsync();
                     touched.AddRange(Post(app.Instances, app, new StartRequested()));
@@ -114,7 +114,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 var spec = specs?.FirstOrDefault(s => s.Name == app.Name) ?? app.Spec;
                 if (!CanReloadInPlace(app.Spec, spec))
                 {
-                    await StopInstancesAsync(app.Instances, ct);
+                    await StopInstancesAsync(app.Instances);
                     app.ReleaseListener();
                     foreach (var gone in await app.RedefineAsync(spec, app.ConfigPath)) await gone.DisposeAsync();
                     touched.AddRange(Post(app.Instances, app, new StartRequested()));
@@ -144,23 +144,34 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             }
             var fresh = app.Replacement(i, old);
             fresh.Post(new StartRequested());
-            await fresh.WaitAsync(s => s.Status == InstanceStatus.Online
-                || s.Starts > 0 && s.Status is InstanceStatus.Backoff or InstanceStatus.Errored or InstanceStatus.Stopped, ct);
+            try
+            {
+                await fresh.WaitAsync(s => s.Status == InstanceStatus.Online
+                    || s.Starts > 0 && s.Status is InstanceStatus.Backoff or InstanceStatus.Errored or InstanceStatus.Stopped, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                // The daemon is shutting down: the replacement is not the app's yet, so it is ours to stop.
+                await StopInstancesAsync([fresh]);
+                await fresh.DisposeAsync();
+                if (i == 0) app.Adopt(previous, null);
+                throw;
+            }
             if (fresh.State.Status != InstanceStatus.Online)
             {
                 var why = fresh.State.LastExit is { } e ? $"{e.Reason}{(e.Code is { } c ? $" (code {c})" : e.Signal is { } sg ? $" ({sg})" : "")}" : "not ready";
-                await StopInstancesAsync([fresh], ct);
+                await StopInstancesAsync([fresh]);
                 await fresh.DisposeAsync();
                 // Instances not yet replaced keep the definition they run, also when they restart later.
                 if (i == 0) app.Adopt(previous, null);
                 return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
             }
             app.Swap(i, fresh);
-            await StopInstancesAsync([old], ct);
+            await StopInstancesAsync([old]);
             await old.DisposeAsync();
         }
         var (added, removed) = app.Scale(spec.Instances);
-        await StopInstancesAsync(removed, ct);
+        await StopInstancesAsync(removed);
         foreach (var r in removed) await r.DisposeAsync();
         touched.AddRange(Post(added, app, new StartRequested()));
         return (touched, null);
@@ -173,7 +184,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         try
         {
             var (added, removed) = app.Scale(count);
-            await StopInstancesAsync(removed, ct);
+            await StopInstancesAsync(removed);
             foreach (var r in removed) await r.DisposeAsync();
             return new Response { Id = id, Ok = true, Touched = Post(added, app, new StartRequested()).ToList(), Message = $"{app.Name}: {count} instance(s)" };
         }
@@ -189,7 +200,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
-            await Task.WhenAll(apps.Select(a => StopInstancesAsync(a.Instances, ct)));
+            await Task.WhenAll(apps.Select(a => StopInstancesAsync(a.Instances)));
             foreach (var a in apps) a.ReleaseListener();
             return new Response { Id = id, Ok = true, Message = $"stopped {string.Join(", ", apps.Select(a => a.Name))}" };
         }
@@ -211,7 +222,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     public async Task StopAllAsync(CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
-        try { await Task.WhenAll(Apps.Select(a => StopInstancesAsync(a.Instances, ct))); }
+        try { await Task.WhenAll(Apps.Select(a => StopInstancesAsync(a.Instances))); }
         finally { _gate.Release(); }
     }
 
@@ -254,16 +265,20 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         return list;
     }
 
-    private static async Task StopInstancesAsync(IEnumerable<InstanceRunner> instances, CancellationToken ct)
+    /// <summary>
+    /// Stops instances and waits until they have ended. Never cut short (a stop is bounded by kill_timeout): an instance
+    /// a cancelled request has already taken out of its app must not be left running when the daemon shuts down.
+    /// </summary>
+    private static async Task StopInstancesAsync(IEnumerable<InstanceRunner> instances)
     {
         var list = instances.ToList();
         foreach (var i in list) i.Post(new StopRequested());
-        await Task.WhenAll(list.Select(i => i.WaitAsync(s => s.Status is InstanceStatus.Stopped or InstanceStatus.Errored, ct)));
+        await Task.WhenAll(list.Select(i => i.WaitAsync(s => s.Status is InstanceStatus.Stopped or InstanceStatus.Errored, CancellationToken.None)));
     }
 
     private async Task RemoveAsync(AppRuntime app, CancellationToken ct)
     {
-        await StopInstancesAsync(app.Instances, ct);
+        await StopInstancesAsync(app.Instances);
         lock (_apps) _apps.Remove(app);
         await app.DisposeAsync();
     }
