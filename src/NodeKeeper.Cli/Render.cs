@@ -12,13 +12,16 @@ public static class Render
         var header = new[] { "name", "id", "pid", "status", "restarts", "uptime", "cpu", "memory", "files", "port", "last exit" };
         var table = rows.Select(r => new[]
         {
-            r.Name, r.Instance.ToString(), r.Pid?.ToString() ?? "-", r.Status + (r.BackoffMs is { } b ? $" ({Duration(b)})" : ""),
+            r.Name, r.Instance.ToString(), r.Pid?.ToString() ?? "-",
+            r.Status + (r.BackoffMs is { } b ? $" ({Duration(b)})" : "") + (r.Warnings is { Count: > 0 } ? " !" : ""),
             r.Restarts.ToString(), r.Pid is null ? "-" : Duration(r.UptimeMs),
-            r.CpuPercent is { } c ? $"{c:0.#}%" : "-", r.MemoryBytes is { } m ? Bytes(m) : "-",
+            r.CpuPercent is { } c ? $"{c:0.#}%" : "-",
+            (r.MemoryBytes is { } m ? Bytes(m) : "-") + (r.MemoryGrowthMbPerMin is { } g ? $" +{g:0.#}MB/min" : ""),
             r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : f.ToString()) : "-",
             r.Port is { } port ? (r.PortMode == "increment" ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit),
         }).ToList();
-        return Table(header, table);
+        var warnings = rows.SelectMany(r => (r.Warnings ?? []).Select(w => $"! {r.Name}:{r.Instance} {w}\n"));
+        return Table(header, table) + string.Concat(warnings);
     }
 
     public static string Table(string[] header, List<string[]> rows)
@@ -64,6 +67,9 @@ public static class Render
         Kv("err log", d.ErrLog);
         if (d.LogDroppedLines > 0) Kv("dropped lines", d.LogDroppedLines);
         sb.Append('\n').Append(StatusTable(d.InstanceList));
+        foreach (var i in d.InstanceList.Where(i => i.HeapUsedBytes is not null))
+            sb.Append($"{i.Instance}: heap {Bytes(i.HeapUsedBytes!.Value)} used, {Bytes(i.HeapTotalBytes ?? 0)} total, {Bytes(i.HeapLimitBytes ?? 0)} limit; "
+                + $"event loop delay p50 {i.EventLoopP50Ms:0.##} ms, p99 {i.EventLoopLagMs:0.##} ms; {i.ActiveHandles?.ToString() ?? "?"} active handles\n");
         if (d.RecentExits.Count > 0)
         {
             sb.Append("\nrecent exits:\n");

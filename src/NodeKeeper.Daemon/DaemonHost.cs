@@ -60,6 +60,7 @@ public static class DaemonHost
         // Stopped in reverse order: the apps stop last, after the socket and the sampler.
         builder.Services.AddHostedService<AppsShutdown>();
         builder.Services.AddHostedService<ProcessSampler>();
+        builder.Services.AddHostedService<HealthMonitor>();
         builder.Services.AddHostedService<ControlServer>();
 
         using var host = builder.Build();

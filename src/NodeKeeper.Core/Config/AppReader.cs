@@ -15,7 +15,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     ];
 
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
-    private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures"];
+    private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
 
@@ -242,6 +242,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         string? url = null;
         TimeSpan interval = TimeSpan.FromSeconds(10), timeout = TimeSpan.FromSeconds(2);
         int failures = 3;
+        TimeSpan? maxLag = null;
         bool ok = true;
         foreach (var item in table.Entries)
         {
@@ -269,6 +270,10 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                     ok &= values.Integer(item, "health.failures", 1, 1000, out var f);
                     failures = (int)f;
                     break;
+                case "max_lag":
+                    ok &= values.Duration(item, "health.max_lag", positive: true, out var lag);
+                    maxLag = lag;
+                    break;
                 default:
                     values.UnknownKey(item, "in health", HealthKeys);
                     ok = false;
@@ -280,7 +285,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             values.Fail(e.Value, "health is missing required key \"url\"");
             ok = false;
         }
-        return ok && url is not null ? new HealthSpec(url, interval, timeout, failures) : null;
+        return ok && url is not null ? new HealthSpec(url, interval, timeout, failures, maxLag) : null;
     }
 
     private LogSetting? ReadLog(TEntry e)

@@ -9,8 +9,12 @@ public enum PortMode { Shared, Increment }
 /// <summary>When an instance counts as online.</summary>
 public enum ReadyMode { Listen, Message, Spawn }
 
-/// <summary>An HTTP health probe.</summary>
-public sealed record HealthSpec(string Url, TimeSpan Interval, TimeSpan Timeout, int Failures);
+/// <summary>
+/// An HTTP health probe, and the watch on each instance's event loop that comes with it: no report from the preload
+/// for timeout × failures, or (with max_lag, a NodeKeeper extension) a p99 delay above max_lag in `failures` reports
+/// in a row, is a failed check of that instance.
+/// </summary>
+public sealed record HealthSpec(string Url, TimeSpan Interval, TimeSpan Timeout, int Failures, TimeSpan? MaxLag = null);
 
 /// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>
 public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps);

@@ -71,6 +71,17 @@ public sealed record InstanceInfo
     public long? MemoryBytes { get; init; }
     public long? HeapUsedBytes { get; init; }
     public double? EventLoopLagMs { get; init; }
+    /// <summary>V8 heap size and its limit (max_old_space_size or node's default), from the preload (NodeKeeper extension).</summary>
+    public long? HeapTotalBytes { get; init; }
+    public long? HeapLimitBytes { get; init; }
+    /// <summary>Median event-loop delay over the last report interval (NodeKeeper extension).</summary>
+    public double? EventLoopP50Ms { get; init; }
+    /// <summary>Active handles and requests keeping the event loop alive (NodeKeeper extension).</summary>
+    public int? ActiveHandles { get; init; }
+    /// <summary>Resident memory growth in MiB per minute while a steady upward trend (a leak) is seen; null otherwise (NodeKeeper extension).</summary>
+    public double? MemoryGrowthMbPerMin { get; init; }
+    /// <summary>What needs the operator's eye now: open files near the limit, memory growth, a lagging event loop (NodeKeeper extension).</summary>
+    public List<string>? Warnings { get; init; }
     public int? OpenFiles { get; init; }
     public int? MaxOpenFiles { get; init; }
     public int? Port { get; init; }
@@ -118,6 +129,18 @@ public sealed record AppDescription
 /// <summary>An exit in an app's history, with the backoff delay chosen after it (null when not restarted after a delay).</summary>
 public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At, long? RestartDelayMs);
 
+/// <summary>The preload's report over the IPC channel, every second (see preload.js, section 5).</summary>
+public sealed record PreloadReport
+{
+    public long HeapUsed { get; init; }
+    public long HeapTotal { get; init; }
+    public long HeapLimit { get; init; }
+    public double LagP50 { get; init; }
+    public double LagP99 { get; init; }
+    public double LagMax { get; init; }
+    public int? Handles { get; init; }
+}
+
 /// <summary>Source-generated JSON for every record that crosses the socket or is printed with --json.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -128,4 +151,5 @@ public sealed record RecentExit(int Instance, int? Code, string? Signal, string 
 [JsonSerializable(typeof(Response))]
 [JsonSerializable(typeof(List<InstanceInfo>))]
 [JsonSerializable(typeof(AppDescription))]
+[JsonSerializable(typeof(PreloadReport))]
 public sealed partial class ProtocolJson : JsonSerializerContext;

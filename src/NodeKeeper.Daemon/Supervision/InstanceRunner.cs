@@ -3,6 +3,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Diagnosis;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Supervision;
 using NodeKeeper.Daemon.Logs;
@@ -17,6 +18,7 @@ namespace NodeKeeper.Daemon.Supervision;
 public sealed class InstanceRunner : IAsyncDisposable
 {
     private const int HistorySize = 20;
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
     private readonly AppRuntime _app;
     private readonly DaemonContext _ctx;
     private readonly ILogger _log;
@@ -51,6 +53,18 @@ public sealed class InstanceRunner : IAsyncDisposable
     public InstanceMetrics? Metrics { get; private set; }
     public StderrTail StderrTail { get; } = new();
     public ProcessId? Process => _process?.Id;
+    /// <summary>The preload's latest report on this run (heap, event-loop delay, handles) and when it came.</summary>
+    public PreloadReport? Report { get; private set; }
+    /// <summary>Whether this run has the IPC channel (the preload's reports come over it).</summary>
+    public bool HasIpc => _process?.Ipc is not null;
+    /// <summary>Why the health monitor restarts this instance, for the exit it causes.</summary>
+    public string? HealthEvidence { get; set; }
+    public DateTimeOffset? ReportAt { get; private set; }
+    /// <summary>Resident memory and heap of this run, watched for a steady rise (a leak).</summary>
+    private readonly GrowthTrend _rssTrend = GrowthTrend.Default();
+    private readonly GrowthTrend _heapTrend = GrowthTrend.Default();
+    public GrowthEstimate? MemoryGrowth { get { lock (_rssTrend) return _rssTrend.Estimate(); } }
+    public GrowthEstimate? HeapGrowth { get { lock (_heapTrend) return _heapTrend.Estimate(); } }
 
     /// <summary>Exits of this instance, newest last, each with the backoff delay chosen after it (null: none).</summary>
     public IReadOnlyList<(ExitInfo Exit, TimeSpan? Delay)> History { get { lock (_history) return [.. _history]; } }
@@ -130,6 +144,10 @@ public sealed class InstanceRunner : IAsyncDisposable
         StderrTail.Clear();
         lock (_treeLock) _knownTree = [];
         Metrics = null;
+        Report = null;
+        ReportAt = null;
+        lock (_rssTrend) _rssTrend.Reset();
+        lock (_heapTrend) _heapTrend.Reset();
         int? sharedFd = null;
         if (_app.SharesPort)
         {
@@ -246,6 +264,7 @@ public sealed class InstanceRunner : IAsyncDisposable
     private void OnIpcMessage(string json)
     {
         if (json.StartsWith("{\"nk\":\"drained\"", StringComparison.Ordinal)) { _drained?.TrySetResult(); return; }
+        if (json.StartsWith("{\"nk\":\"metrics\"", StringComparison.Ordinal)) { OnReport(json); return; }
         // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects); the preload
         // reports {"nk":"listening"} once the app listens (on the shared socket, where probing the port proves nothing).
         var ready = _app.Spec.Ready switch
@@ -255,6 +274,18 @@ public sealed class InstanceRunner : IAsyncDisposable
             _ => false,
         };
         if (ready) Post(new ReadyReported());
+    }
+
+    private void OnReport(string json)
+    {
+        PreloadReport? report;
+        try { report = System.Text.Json.JsonSerializer.Deserialize(json, ProtocolJson.Default.PreloadReport); }
+        catch (System.Text.Json.JsonException) { return; }
+        if (report is null) return;
+        var now = _ctx.Clock.GetUtcNow();
+        Report = report;
+        ReportAt = now;
+        lock (_heapTrend) _heapTrend.Add(now, report.HeapUsed);
     }
 
     private void StartReadinessWatch()
@@ -329,6 +360,9 @@ public sealed class InstanceRunner : IAsyncDisposable
     public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree)
     {
         Metrics = metrics;
+        // The first seconds of a run are its warm-up, not a trend.
+        if (State.StartedAt is { } at && _ctx.Clock.GetUtcNow() - at > WarmUp)
+            lock (_rssTrend) _rssTrend.Add(_ctx.Clock.GetUtcNow(), metrics.MemoryBytes);
         lock (_treeLock)
         {
             _knownTree.RemoveWhere(k => !k.IsAlive());
@@ -353,8 +387,14 @@ public sealed class InstanceRunner : IAsyncDisposable
             UptimeMs = running && s.StartedAt is { } at ? (long)(now - at).TotalMilliseconds : 0,
             CpuPercent = m is null ? null : Math.Round(m.CpuPercent, 1),
             MemoryBytes = m?.MemoryBytes,
-            HeapUsedBytes = null,
-            EventLoopLagMs = null,
+            HeapUsedBytes = running ? Report?.HeapUsed : null,
+            EventLoopLagMs = running ? Report?.LagP99 : null,
+            HeapTotalBytes = running ? Report?.HeapTotal : null,
+            HeapLimitBytes = running ? Report?.HeapLimit : null,
+            EventLoopP50Ms = running ? Report?.LagP50 : null,
+            ActiveHandles = running ? Report?.Handles : null,
+            MemoryGrowthMbPerMin = running && MemoryGrowth is { } g ? Math.Round(g.MbPerMinute, 1) : null,
+            Warnings = running ? Warnings(m, now) : null,
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
@@ -366,6 +406,36 @@ public sealed class InstanceRunner : IAsyncDisposable
             BackoffMs = s.Status == InstanceStatus.Backoff && s.BackoffDelay is { } d ? (long)d.TotalMilliseconds : null,
         };
     }
+
+    /// <summary>What needs the operator's eye in this run now (null when nothing).</summary>
+    private List<string>? Warnings(InstanceMetrics? m, DateTimeOffset now)
+    {
+        var list = new List<string>();
+        if (m is { OpenFiles: { } files, MaxOpenFiles: { } max } && max > 0 && files * 5 >= max * 4)
+            list.Add($"open files {files} of {max} ({files * 100 / max} %): raise max_open_files, or look for a leak of files or sockets");
+        if (MemoryGrowth is { } g)
+        {
+            var to = g.TimeTo(_app.Spec.MaxMemory);
+            list.Add($"memory growing {g.MbPerMinute:0.#} MB/min over {g.Span.TotalSeconds:0} s" + (to is { } t ? $", max_memory in about {Human(t)}" : ""));
+        }
+        if (Report is { } r && r.HeapLimit > 0)
+        {
+            if (r.HeapUsed * 10 >= r.HeapLimit * 9)
+                list.Add($"heap {r.HeapUsed >> 20} MiB of its {r.HeapLimit >> 20} MiB limit: raise max_old_space_size, or look for a leak");
+            else if (HeapGrowth is { } h && h.TimeTo(r.HeapLimit) is { } ht)
+                list.Add($"heap growing {h.MbPerMinute:0.#} MB/min, its limit in about {Human(ht)}");
+        }
+        if (Report is { LagP99: >= LagWarningMs } lag)
+            list.Add($"event loop delay p99 {lag.LagP99:0} ms: something blocks it");
+        if (State.Status == InstanceStatus.Online && _process?.Ipc is not null && ReportAt is { } seen && now - seen > StallAfter)
+            list.Add($"no report from the event loop for {(now - seen).TotalSeconds:0} s: it is stalled");
+        return list.Count == 0 ? null : list;
+    }
+
+    public const double LagWarningMs = 500;
+    public static readonly TimeSpan StallAfter = TimeSpan.FromSeconds(5);
+
+    private static string Human(TimeSpan t) => t.TotalMinutes >= 120 ? $"{t.TotalHours:0} h" : t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0} min" : $"{t.TotalSeconds:0} s";
 
     private static string SignalName(int number) =>
         Signals.Names.FirstOrDefault(n => Signals.Number(n) == number) ?? $"SIG{number}";

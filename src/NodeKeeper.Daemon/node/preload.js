@@ -98,3 +98,28 @@ if (process.channel) {
   // Listening for messages refs the channel: unref it again so it never keeps the app alive.
   process.channel.unref();
 }
+
+// 5. What only the process itself can see, reported every NK_METRICS_MS (default 1 s) without any change to the
+//    app: V8's heap and its limit, the event-loop delay (p50/p99/max of the interval, then reset), and the active
+//    handles. A report that does not come is itself the news: the event loop is stalled.
+if (process.channel) {
+  const v8 = require('v8');
+  const { monitorEventLoopDelay } = require('perf_hooks');
+  const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;
+  delete process.env.NK_METRICS_MS;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  // The histogram holds whole timer intervals: the delay is what exceeds the 10 ms resolution.
+  const ms = (ns) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - 10e6) / 1e4) / 100) : null);
+  const report = () => {
+    const heap = v8.getHeapStatistics();
+    const handles = typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null;
+    tell({
+      nk: 'metrics', heap_used: heap.used_heap_size, heap_total: heap.total_heap_size, heap_limit: heap.heap_size_limit,
+      lag_p50: delay.count > 0 ? ms(delay.percentile(50)) : 0, lag_p99: delay.count > 0 ? ms(delay.percentile(99)) : 0,
+      lag_max: delay.count > 0 ? ms(delay.max) : 0, handles,
+    });
+    delay.reset();
+  };
+  setInterval(report, every).unref();
+}

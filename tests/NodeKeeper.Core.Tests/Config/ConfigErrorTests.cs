@@ -108,6 +108,7 @@ public class ConfigErrorTests
     [InlineData("min_uptime = \"5 sec\"", "4:14: min_uptime must be a duration such as \"250ms\", \"5s\", \"2m\" or \"1h\", got \"5 sec\"")]
     [InlineData("restart_delay = \"-1s\"", "4:17: restart_delay must not be negative, got \"-1s\"")]
     [InlineData("health = { url = \"http://h/\", interval = 10 }", "4:42: health.interval must be a duration with a unit such as \"5s\", got 10")]
+    [InlineData("health = { url = \"http://h/\", max_lag = 500 }", "4:41: health.max_lag must be a duration with a unit such as \"5s\", got 500")]
     public void Duration_without_a_unit_or_with_a_bad_one_says_what_to_write(string line, string expected)
     {
         Errors(App(line + "\n")).Should().Equal("nodekeeper.toml:" + expected);

@@ -165,7 +165,7 @@ public class ConfigLoaderTests
             script = "worker.js"
             restart = "always"
             env = { QUEUE = "jobs" }
-            health = { url = "http://127.0.0.1:4000/health" }
+            health = { url = "http://127.0.0.1:4000/health", max_lag = "750ms" }
             """);
 
         result.Errors.Should().BeEmpty();
@@ -177,7 +177,7 @@ public class ConfigLoaderTests
         web.Env.Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "production" });
         worker.Env.Should().Equal(new Dictionary<string, string> { ["QUEUE"] = "jobs" }, "env from the app replaces env from [defaults] as a whole");
         web.Health!.Failures.Should().Be(5);
-        worker.Health.Should().Be(new HealthSpec("http://127.0.0.1:4000/health", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), 3));
+        worker.Health.Should().Be(new HealthSpec("http://127.0.0.1:4000/health", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), 3, TimeSpan.FromMilliseconds(750)));
         web.Log.Should().Be(new LogSpec($"{LogDir}/web.out.log", $"{LogDir}/web.err.log", 10 * MiB, 5, true));
         worker.Log.Out.Should().Be($"{LogDir}/worker.out.log", "default log paths are per app even when log comes from [defaults]");
     }

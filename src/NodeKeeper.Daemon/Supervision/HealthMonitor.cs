@@ -1,0 +1,193 @@
+using System.Net;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Supervision;
+
+namespace NodeKeeper.Daemon.Supervision;
+
+/// <summary>
+/// Health checks of the apps that declare `health`: the HTTP probe every interval (each instance's own port in
+/// increment mode; the app as a whole in shared mode, restarted one instance at a time), and the watch on every
+/// instance's event loop through the preload's reports (none for timeout × failures: stalled; p99 above max_lag in
+/// `failures` reports in a row). `failures` failures in a row → a graceful restart with reason `health`.
+/// </summary>
+public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : BackgroundService
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        // A fresh connection per probe: in shared mode any instance may answer, and a dead one must not be cached.
+        PooledConnectionLifetime = TimeSpan.Zero,
+        AllowAutoRedirect = false,
+        UseProxy = false,
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+    });
+    private readonly Dictionary<AppRuntime, AppHealth> _apps = [];
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed class AppHealth
+    {
+        public DateTimeOffset NextProbe;
+        public int Failures;
+        public string? LastFailure;
+        public Task Rolling = Task.CompletedTask;
+        public readonly Dictionary<InstanceRunner, int> InstanceFailures = [];
+        public readonly Dictionary<InstanceRunner, (DateTimeOffset Seen, int Streak)> Lag = [];
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        ctx.Changed += OnChanged;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var watched = supervisor.Apps.Where(a => a.Spec.Health is not null).ToList();
+                foreach (var gone in _apps.Keys.Except(watched).ToList()) _apps.Remove(gone);
+                if (watched.Count == 0)
+                {
+                    // Nothing to watch: sleep until something changes (an idle daemon stays asleep).
+                    var signal = Volatile.Read(ref _changed);
+                    if (!supervisor.Apps.Any(a => a.Spec.Health is not null)) await signal.Task.WaitAsync(ct);
+                    continue;
+                }
+                var now = ctx.Clock.GetUtcNow();
+                foreach (var app in watched) await CheckAsync(app, app.Spec.Health!, now, ct);
+                await Task.Delay(Tick, ctx.Clock, ct);
+            }
+        }
+        catch (OperationCanceledException) { }
+        finally { ctx.Changed -= OnChanged; }
+    }
+
+    private void OnChanged() => Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    private async Task CheckAsync(AppRuntime app, HealthSpec health, DateTimeOffset now, CancellationToken ct)
+    {
+        if (!_apps.TryGetValue(app, out var h)) _apps[app] = h = new AppHealth { NextProbe = now + health.Interval };
+        var online = app.Instances.Where(i => i.State.Status == InstanceStatus.Online).ToList();
+        foreach (var stale in h.InstanceFailures.Keys.Concat(h.Lag.Keys).Except(online).ToList())
+        {
+            h.InstanceFailures.Remove(stale);
+            h.Lag.Remove(stale);
+        }
+
+        foreach (var i in online) CheckEventLoop(app, health, h, i, now);
+
+        if (now < h.NextProbe || online.Count == 0) return;
+        h.NextProbe = now + health.Interval;
+        if (PerInstanceUrl(app.Spec, health) is { } urlFor)
+        {
+            foreach (var i in online)
+            {
+                var failure = await ProbeAsync(urlFor(i.Index), health.Timeout, ct);
+                var n = failure is null ? 0 : h.InstanceFailures.GetValueOrDefault(i) + 1;
+                h.InstanceFailures[i] = n;
+                if (n >= health.Failures)
+                {
+                    h.InstanceFailures[i] = 0;
+                    Restart(app, i, $"{n} health checks in a row failed: {failure}");
+                }
+            }
+            return;
+        }
+        if (!h.Rolling.IsCompleted) return;
+        var appFailure = await ProbeAsync(health.Url, health.Timeout, ct);
+        h.Failures = appFailure is null ? 0 : h.Failures + 1;
+        h.LastFailure = appFailure;
+        if (h.Failures < health.Failures) return;
+        var evidence = $"{h.Failures} health checks in a row failed: {appFailure}";
+        h.Failures = 0;
+        h.Rolling = RollingRestartAsync(app, evidence, ct);
+    }
+
+    /// <summary>The event loop of an online instance: stalled (no report), or lagging above max_lag report after report.</summary>
+    private void CheckEventLoop(AppRuntime app, HealthSpec health, AppHealth h, InstanceRunner i, DateTimeOffset now)
+    {
+        if (!i.HasIpc) return;
+        var since = i.ReportAt ?? i.State.StartedAt ?? now;
+        var stallAfter = health.Timeout * health.Failures;
+        if (now - since > stallAfter)
+        {
+            Restart(app, i, $"event loop stalled: no report from the process for {(now - since).TotalSeconds:0.#} s (health.timeout × health.failures = {stallAfter.TotalSeconds:0.#} s)");
+            h.Lag.Remove(i);
+            return;
+        }
+        if (health.MaxLag is not { } max || i.Report is not { } r || i.ReportAt is not { } at) return;
+        var (seen, streak) = h.Lag.GetValueOrDefault(i);
+        if (at == seen) return;
+        streak = r.LagP99 > max.TotalMilliseconds ? streak + 1 : 0;
+        h.Lag[i] = (at, streak);
+        if (streak < health.Failures) return;
+        h.Lag.Remove(i);
+        Restart(app, i, $"event loop delay p99 {r.LagP99:0} ms above health.max_lag ({max.TotalMilliseconds:0} ms) in {streak} reports in a row");
+    }
+
+    private void Restart(AppRuntime app, InstanceRunner i, string evidence)
+    {
+        if (i.State.Status != InstanceStatus.Online) return;
+        ctx.Logger.LogWarning("{App}:{Index}: {Evidence}: restarting it", app.Name, i.Index, evidence);
+        i.HealthEvidence = evidence;
+        i.Post(new RestartRequested(ExitReasons.Health));
+    }
+
+    /// <summary>One instance at a time: the next is restarted once the previous is back (or has given up).</summary>
+    private async Task RollingRestartAsync(AppRuntime app, string evidence, CancellationToken ct)
+    {
+        try
+        {
+            foreach (var i in app.Instances.ToList())
+            {
+                if (i.State.Status != InstanceStatus.Online) continue;
+                var starts = i.State.Starts;
+                Restart(app, i, evidence);
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                deadline.CancelAfter(app.Spec.KillTimeout + app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
+                try
+                {
+                    await i.WaitAsync(s => s.Starts > starts && s.Status is InstanceStatus.Online or InstanceStatus.Errored or InstanceStatus.Stopped
+                        || s.Status is InstanceStatus.Errored or InstanceStatus.Stopped, deadline.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>In increment mode, a URL on the app's port is probed on each instance's own port.</summary>
+    private static Func<int, string>? PerInstanceUrl(AppSpec spec, HealthSpec health)
+    {
+        if (spec.PortMode != PortMode.Increment || spec.Port is not { } port) return null;
+        var uri = new Uri(health.Url);
+        if (uri.Port != port) return null;
+        return index => new UriBuilder(uri) { Port = port + index }.Uri.ToString();
+    }
+
+    /// <summary>Null when the URL answers 2xx or 3xx in time; otherwise what went wrong.</summary>
+    private async Task<string?> ProbeAsync(string url, TimeSpan timeout, CancellationToken ct)
+    {
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        attempt.CancelAfter(timeout);
+        try
+        {
+            using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
+            var code = (int)response.StatusCode;
+            return code is >= 200 and < 400 ? null : $"GET {url}: HTTP {code} {response.ReasonPhrase}";
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return $"GET {url}: no answer within health.timeout ({timeout.TotalSeconds:0.##} s)";
+        }
+        catch (HttpRequestException ex)
+        {
+            return $"GET {url}: {(ex.InnerException as System.Net.Sockets.SocketException)?.Message ?? ex.Message}";
+        }
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+}

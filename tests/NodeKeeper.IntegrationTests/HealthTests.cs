@@ -1,0 +1,63 @@
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>health = { url, interval, timeout, failures, max_lag }: failed checks end in a graceful restart, reason health.</summary>
+public sealed class HealthTests
+{
+    [Fact]
+    public async Task An_app_whose_health_url_starts_failing_is_restarted_with_reason_health()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("sick", "sick-server.js",
+            $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ SICK_AFTER_MS = \"1500\" }}\n" +
+            $"health = {{ url = \"http://127.0.0.1:{port}/health\", interval = \"300ms\", timeout = \"1s\", failures = 2 }}"));
+        await home.OkAsync("start", config);
+        var first = (await home.InstanceAsync("sick")).Pid;
+        var row = await home.WaitForAsync("sick", i => i.Restarts >= 1 && i.LastExit != null, "restarted by the health check");
+        row.LastExit!.Reason.Should().Be("health");
+        row.Pid.Should().NotBe(first);
+        (await home.OkAsync("describe", "sick")).Out.Should().Contain("health");
+    }
+
+    [Fact]
+    public async Task Two_instances_failing_their_shared_health_url_are_restarted_one_at_a_time()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("sick", "sick-server.js",
+            $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ SICK_AFTER_MS = \"2000\" }}\n" +
+            $"health = {{ url = \"http://127.0.0.1:{port}/health\", interval = \"300ms\", timeout = \"1s\", failures = 2 }}"));
+        await home.OkAsync("start", config);
+        var served = 0;
+        var failed = 0;
+        using var stop = new CancellationTokenSource();
+        var load = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+                if (await FreshHttp.Get(port) is null) Interlocked.Increment(ref failed); else Interlocked.Increment(ref served);
+        });
+        await Eventually.Until(() => home.StatusAsync(), rows => rows.All(r => r.Restarts >= 1 && r.Status == "online"),
+            TimeSpan.FromSeconds(30), "both instances restarted by the health check");
+        await stop.CancelAsync();
+        await load;
+        var rows = await home.StatusAsync();
+        rows.Should().OnlyContain(r => r.LastExit!.Reason == "health");
+        failed.Should().Be(0, $"one instance at a time: the other serves ({served} served)");
+    }
+
+    [Fact]
+    public async Task An_event_loop_lagging_above_max_lag_fails_its_health_check()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("blk", "blocker.js",
+            $"port = {port}\nhost = \"127.0.0.1\"\n" +
+            $"health = {{ url = \"http://127.0.0.1:{port}/\", interval = \"500ms\", timeout = \"2s\", failures = 2, max_lag = \"100ms\" }}"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("blk", i => i.Restarts >= 1 && i.LastExit != null, "restarted for its event-loop lag");
+        row.LastExit!.Reason.Should().Be("health");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("above health.max_lag");
+    }
+}

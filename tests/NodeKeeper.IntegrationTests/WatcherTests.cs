@@ -1,0 +1,62 @@
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>What the daemon sees of a running app without any change to it: the preload's reports and /proc.</summary>
+public sealed class WatcherTests
+{
+    [Fact]
+    public async Task An_app_that_blocks_its_event_loop_shows_the_lag_and_its_heap()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("blk", "blocker.js"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("blk", i => i.EventLoopLagMs >= 100, "event_loop_lag_ms >= 100 (300 ms blocks every 500 ms)");
+        row.HeapUsedBytes.Should().BeGreaterThan(1 << 20);
+        row.HeapLimitBytes.Should().BeGreaterThan(row.HeapUsedBytes!.Value);
+        row.ActiveHandles.Should().BeGreaterThan(0);
+
+        var json = await home.OkAsync("status", "--json");
+        json.Out.Should().Contain("\"heap_used_bytes\":").And.Contain("\"event_loop_lag_ms\":");
+        var describe = await home.OkAsync("describe", "blk");
+        describe.Out.Should().Contain("event loop delay p50").And.Contain("heap ");
+    }
+
+    [Fact]
+    public async Task A_busy_looping_app_shows_its_cpu()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("busy", "busy.js"));
+        await home.OkAsync("start", config);
+        await home.WaitForAsync("busy", i => i.CpuPercent >= 50, "cpu_percent >= 50");
+    }
+
+    [Fact]
+    public async Task A_leaking_app_is_flagged_with_its_growth_rate_before_it_reaches_max_memory()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("leak", "leaker.js", "max_memory = \"2G\"\nenv = { GROW_MB = \"4\", EVERY_MS = \"500\" }"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("leak", i => i.MemoryGrowthMbPerMin is not null, "a growth rate", seconds: 60);
+        row.MemoryGrowthMbPerMin.Should().BeInRange(240, 720, "it keeps 8 MiB a second, 480 MB/min");
+        row.Restarts.Should().Be(0, "it is flagged long before max_memory");
+        row.Warnings.Should().ContainMatch("memory growing * MB/min*max_memory in about*");
+        var table = await home.OkAsync("status");
+        table.Out.Should().Contain("MB/min").And.Contain("! leak:0 memory growing");
+    }
+
+    [Fact]
+    public async Task A_steady_app_is_not_flagged()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\""));
+        await home.OkAsync("start", config);
+        // 25 s of service under light load: enough samples for a verdict (5 s warm-up, 15 s span).
+        await Eventually.Until(async () => { await FreshHttp.Get(port); return (await home.InstanceAsync("web")).UptimeMs; },
+            up => up > 25_000, TimeSpan.FromSeconds(40), "25 s of uptime");
+        var row = await home.InstanceAsync("web");
+        row.MemoryGrowthMbPerMin.Should().BeNull();
+        row.Warnings.Should().BeNull();
+    }
+}
