@@ -1,0 +1,3 @@
+// CommonJS require of a package that is not installed.
+const express = require('express');
+express().listen(3000);

@@ -1,0 +1,4 @@
+// Throws a string, not an Error.
+setTimeout(() => {
+  throw 'database unavailable';
+}, 10);
