@@ -86,11 +86,24 @@ public static class NkCommands
             root.Subcommands.Add(cmd);
         }
         {
+            var n = names();
+            var cmd = new Command("monit", "a live view of every instance, refreshed every second (q or Ctrl-C quits)") { n };
+            cmd.SetAction((p, ct) => MonitAsync(p.GetValue(n) ?? [], ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
             var name = new Argument<string>("name") { Description = "the app" };
             var j = json();
             var showEnv = new Option<bool>("--show-env") { Description = "print environment values (hidden by default)" };
             var cmd = new Command("describe", "everything about one app and its last exits") { name, j, showEnv };
             cmd.SetAction((p, ct) => DescribeAsync(p.GetValue(name)!, p.GetValue(j), p.GetValue(showEnv), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
+            var j = json();
+            var cmd = new Command("why", "why an app stopped, crashed or restarted, what shows it, and what to change") { n, j };
+            cmd.SetAction((p, ct) => WhyAsync(p.GetValue(n) ?? [], p.GetValue(j), ct));
             root.Subcommands.Add(cmd);
         }
         {
@@ -279,6 +292,26 @@ public static class NkCommands
         if (r is null) return Failed;
         var rows = r.Instances?.ToList() ?? [];
         Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows));
+        return Ok;
+    }
+
+    private static async Task<int> MonitAsync(string[] names, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        return await Monit.RunAsync(client, names, ct);
+    }
+
+    private static async Task<int> WhyAsync(string[] names, bool asJson, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Why, Names = names }, ct);
+        if (r is null) return Failed;
+        var reports = r.Why?.ToList() ?? [];
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(reports, ProtocolJson.Default.ListWhyReport) + "\n" : Render.Why(reports));
         return Ok;
     }
 

@@ -78,6 +78,30 @@ public static class Render
                 e.Instance.ToString(), e.At.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff"), e.Reason, e.Code?.ToString() ?? "-", e.Signal ?? "-",
                 e.RestartDelayMs is { } ms ? Duration(ms) : "-",
             }).ToList()));
+            if (d.RecentExits.FirstOrDefault(e => e.Evidence.Count > 0) is { } last)
+            {
+                sb.Append($"\nlast evidence ({last.Reason}{(last.Cause is null ? "" : $", {last.Cause}")}, instance {last.Instance}; nk why {d.Name} explains):\n");
+                foreach (var line in last.Evidence) sb.Append($"  | {line}\n");
+            }
+        }
+        return sb.ToString();
+    }
+
+    public static string Why(IReadOnlyList<WhyReport> reports)
+    {
+        if (reports.Count == 0) return "no apps (load some with: nk start nodekeeper.toml)\n";
+        var sb = new StringBuilder();
+        foreach (var r in reports)
+        {
+            if (sb.Length > 0) sb.Append('\n');
+            sb.Append($"{r.Name}: {r.Status}\n");
+            if (r.Findings.Count == 0) { sb.Append("  nothing to explain: no failed exits kept, and nothing wrong now\n"); continue; }
+            foreach (var f in r.Findings)
+            {
+                sb.Append($"\n  {f.Reason}{(f.Cause is null ? "" : $" ({f.Cause})")}: {f.Summary}{(f.LastAt is { } at ? $", {Ago(at)} ago" : "")}\n");
+                foreach (var e in f.Evidence) sb.Append($"    | {e}\n");
+                sb.Append($"    fix: {f.Remedy}\n");
+            }
         }
         return sb.ToString();
     }

@@ -17,6 +17,7 @@ public static class Commands
     public const string Kill = "kill";
     public const string Reload = "reload";        // Names, optional Apps (new definitions)
     public const string Scale = "scale";          // Names (one), Count
+    public const string Why = "why";              // Names
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -48,6 +49,8 @@ public sealed record Response
     public IReadOnlyList<Touched>? Touched { get; init; }
     public string? Version { get; init; }
     public int? Pid { get; init; }
+    /// <summary>With why: one diagnosis per app.</summary>
+    public IReadOnlyList<WhyReport>? Why { get; init; }
 
     public static Response Fail(int id, string error) => new() { Id = id, Ok = false, Error = error };
 }
@@ -127,7 +130,29 @@ public sealed record AppDescription
 }
 
 /// <summary>An exit in an app's history, with the backoff delay chosen after it (null when not restarted after a delay).</summary>
-public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At, long? RestartDelayMs);
+public sealed record RecentExit(int Instance, int? Code, string? Signal, string Reason, DateTimeOffset At, long? RestartDelayMs)
+{
+    /// <summary>A finer kind of the reason (uncaught-exception, headers-sent, fork-eagain, …), when known.</summary>
+    public string? Cause { get; init; }
+    /// <summary>The lines that show the cause: stderr's error message and first frames, the failed probe, the limit crossed.</summary>
+    public IReadOnlyList<string> Evidence { get; init; } = [];
+    /// <summary>The instance's last metrics before it ended.</summary>
+    public MetricsBefore? Before { get; init; }
+}
+
+/// <summary>An instance's last figures before an exit: what it looked like as it went.</summary>
+public sealed record MetricsBefore(long? MemoryBytes, double? MemoryGrowthMbPerMin, long? HeapUsedBytes, long? HeapLimitBytes,
+    double? EventLoopLagMs, int? OpenFiles, int? MaxOpenFiles);
+
+/// <summary>`nk why NAME`: what happened to an app, shown by what, how often, and what to change.</summary>
+public sealed record WhyReport(string Name, string Status, IReadOnlyList<WhyFinding> Findings);
+
+/// <summary>
+/// One cause: Reason is an exit reason (oom_heap, crash, …) or, for what is happening now, one of
+/// memory_growth, heap_near_limit, open_files, event_loop; Count is how many recent exits had it.
+/// </summary>
+public sealed record WhyFinding(string Reason, string? Cause, string Summary, int Count, DateTimeOffset? LastAt,
+    IReadOnlyList<string> Evidence, string Remedy);
 
 /// <summary>The preload's report over the IPC channel, every second (see preload.js, section 5).</summary>
 public sealed record PreloadReport
@@ -152,4 +177,5 @@ public sealed record PreloadReport
 [JsonSerializable(typeof(List<InstanceInfo>))]
 [JsonSerializable(typeof(AppDescription))]
 [JsonSerializable(typeof(PreloadReport))]
+[JsonSerializable(typeof(List<WhyReport>))]
 public sealed partial class ProtocolJson : JsonSerializerContext;

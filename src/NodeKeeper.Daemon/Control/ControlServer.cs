@@ -135,6 +135,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
             case Commands.Describe:
                 if (req.Names is not { Count: 1 } || targets.Count != 1) return Response.Fail(req.Id, "describe takes exactly one app name");
                 return new Response { Id = req.Id, Ok = true, App = supervisor.Describe(targets[0], req.ShowEnv) };
+            case Commands.Why: return new Response { Id = req.Id, Ok = true, Why = targets.Select(supervisor.Why).ToList() };
             default:
                 return Response.Fail(req.Id, $"unknown command \"{req.Cmd}\"");
         }

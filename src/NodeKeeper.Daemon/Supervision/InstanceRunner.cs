@@ -27,7 +27,11 @@ public sealed class InstanceRunner : IAsyncDisposable
     private readonly Dictionary<TimerKind, CancellationTokenSource> _timers = new();
     private readonly Lock _treeLock = new();
     private HashSet<ProcessId> _knownTree = [];
-    private readonly List<(ExitInfo Exit, TimeSpan? Delay)> _history = [];
+    private readonly List<ExitRecord> _history = [];
+    /// <summary>The classification and last figures of the process that just ended, for the exit the machine records.</summary>
+    private (ExitDiagnosis Diagnosis, MetricsBefore Before)? _ended;
+    private bool _signalled;
+    private long? _oomKillsAtLaunch;
     private TaskCompletionSource _changed = NewSignal();
     private RunningProcess? _process;
     private CancellationTokenSource? _readiness;
@@ -67,7 +71,7 @@ public sealed class InstanceRunner : IAsyncDisposable
     public GrowthEstimate? HeapGrowth { get { lock (_heapTrend) return _heapTrend.Estimate(); } }
 
     /// <summary>Exits of this instance, newest last, each with the backoff delay chosen after it (null: none).</summary>
-    public IReadOnlyList<(ExitInfo Exit, TimeSpan? Delay)> History { get { lock (_history) return [.. _history]; } }
+    public IReadOnlyList<ExitRecord> History { get { lock (_history) return [.. _history]; } }
 
     public void Run() => _loop = Task.Run(() => LoopAsync(_life.Token));
 
@@ -104,7 +108,8 @@ public sealed class InstanceRunner : IAsyncDisposable
         State = t.State;
         if (t.State.LastExit is { } exit && !ReferenceEquals(exit, before.LastExit))
         {
-            lock (_history) { _history.Add((exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null)); if (_history.Count > HistorySize) _history.RemoveAt(0); }
+            var record = Explain(exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null);
+            lock (_history) { _history.Add(record); if (_history.Count > HistorySize) _history.RemoveAt(0); }
             _log.LogInformation("{App}:{Index} exited (code {Code}, signal {Signal}, reason {Reason})",
                 _app.Name, Index, exit.Code, exit.Signal, exit.Reason);
         }
@@ -115,6 +120,34 @@ public sealed class InstanceRunner : IAsyncDisposable
         var old = Interlocked.Exchange(ref _changed, NewSignal());
         old.TrySetResult();
         _ctx.StateChanged();
+    }
+
+    /// <summary>An exit with its cause and evidence: from stderr for what the process did, from NodeKeeper for what it did.</summary>
+    private ExitRecord Explain(ExitInfo exit, TimeSpan? delay)
+    {
+        var ended = _ended;
+        _ended = null;
+        var before = ended?.Before ?? Snapshot();
+        var spec = _app.Spec;
+        var (cause, evidence) = exit.Reason switch
+        {
+            ExitReasons.Health => ((string?)null, (IReadOnlyList<string>)(HealthEvidence is { } h ? [h] : [])),
+            ExitReasons.MaxMemory => (null, [$"RSS {before.MemoryBytes / (1024 * 1024)} MiB passed max_memory ({spec.MaxMemory / (1024 * 1024)} MiB)"]),
+            ExitReasons.NotReady => (null, [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.ToString().ToLowerInvariant()}\")"]),
+            ExitReasons.Stopped or ExitReasons.Restart or ExitReasons.Watch => (null, []),
+            _ when ended is { } e => (e.Diagnosis.Cause, e.Diagnosis.Evidence.Select(l => l.Length <= 240 ? l : l[..240] + "…").ToList()),
+            _ => (null, []),
+        };
+        HealthEvidence = null;
+        return new ExitRecord(exit, delay, cause, evidence, before);
+    }
+
+    private MetricsBefore Snapshot()
+    {
+        var m = Metrics;
+        var r = Report;
+        return new MetricsBefore(m?.MemoryBytes, MemoryGrowth?.MbPerMinute is { } g ? Math.Round(g, 1) : null, r?.HeapUsed, r?.HeapLimit,
+            r?.LagP99, m?.OpenFiles, m?.MaxOpenFiles);
     }
 
     private void Execute(InstanceCommand c)
@@ -146,6 +179,8 @@ public sealed class InstanceRunner : IAsyncDisposable
         Metrics = null;
         Report = null;
         ReportAt = null;
+        _signalled = false;
+        _oomKillsAtLaunch = CgroupMemory.OomKills();
         lock (_rssTrend) _rssTrend.Reset();
         lock (_heapTrend) _heapTrend.Reset();
         int? sharedFd = null;
@@ -186,6 +221,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         _app.Err.Write(line);
         StderrTail.Append(line);
         _log.LogWarning("{App}:{Index}: cannot start: {Error}", spec.Name, Index, error);
+        _ended = (new ExitDiagnosis(reason ?? ExitReasons.Crash, null, [$"cannot start: {error}"]), Snapshot());
         Post(new SpawnFailed(error, reason));
     }
 
@@ -216,7 +252,12 @@ public sealed class InstanceRunner : IAsyncDisposable
         }
         p.Dispose();
         if (ReferenceEquals(_process, p)) _process = null;
-        Post(new Exited(code, signal));
+        var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
+        var diagnosis = ExitClassifier.Classify(code, signal, StderrTail.Text(), _signalled, kernelOom);
+        _ended = (diagnosis, Snapshot());
+        // Crash, exit and signal are the machine's to tell (stop_exit_codes decide what a clean exit is); the rest name a cause.
+        var specific = diagnosis.Reason is ExitReasons.Crash or ExitReasons.Exit or ExitReasons.Signal ? null : diagnosis.Reason;
+        Post(new Exited(code, signal, specific));
     }
 
     private async Task ReadIpcAsync(RunningProcess p)
@@ -349,6 +390,7 @@ public sealed class InstanceRunner : IAsyncDisposable
     private void SignalTree(int signal)
     {
         if (_process is not { } p) return;
+        _signalled = true;
         var members = ProcessTree.Members(p.Pid, KnownTree());
         lock (_treeLock) _knownTree.UnionWith(members);
         ProcessTree.Signal(members, signal);
@@ -436,6 +478,9 @@ public sealed class InstanceRunner : IAsyncDisposable
     public static readonly TimeSpan StallAfter = TimeSpan.FromSeconds(5);
 
     private static string Human(TimeSpan t) => t.TotalMinutes >= 120 ? $"{t.TotalHours:0} h" : t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0} min" : $"{t.TotalSeconds:0} s";
+
+    /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
+    public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);
 
     private static string SignalName(int number) =>
         Signals.Names.FirstOrDefault(n => Signals.Number(n) == number) ?? $"SIG{number}";

@@ -233,10 +233,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         var s = app.Spec;
         var env = new SortedDictionary<string, string?>(StringComparer.Ordinal);
         foreach (var (k, v) in s.MergedEnv()) env[k] = showEnv ? v : null;
-        var exits = app.Instances
-            .SelectMany(i => i.History.Select(h => new RecentExit(i.Index, h.Exit.Code, h.Exit.Signal, h.Exit.Reason, h.Exit.At,
-                h.Delay is { } d ? (long)d.TotalMilliseconds : null)))
-            .OrderByDescending(e => e.At).Take(20).ToList();
+        var exits = RecentExits(app).Take(20).ToList();
         return new AppDescription
         {
             Name = s.Name, Script = s.Script, Cwd = s.Cwd, Args = s.Args, NodeArgs = s.NodeArgs,
@@ -251,6 +248,16 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             LogDroppedLines = app.Out.DroppedLines + app.Err.DroppedLines,
         };
     }
+
+    /// <summary>Every instance's kept exits, newest first.</summary>
+    private static IEnumerable<RecentExit> RecentExits(AppRuntime app) => app.Instances
+        .SelectMany(i => i.History.Select(h => new RecentExit(i.Index, h.Exit.Code, h.Exit.Signal, h.Exit.Reason, h.Exit.At,
+            h.Delay is { } d ? (long)d.TotalMilliseconds : null) { Cause = h.Cause, Evidence = h.Evidence, Before = h.Before }))
+        .OrderByDescending(e => e.At);
+
+    /// <summary>`nk why`: the diagnosis of an app's recent exits and of what its instances show now.</summary>
+    public WhyReport Why(AppRuntime app) =>
+        Core.Diagnosis.Why.Build(app.Spec, RecentExits(app).ToList(), Status([app]), ctx.Clock.GetUtcNow());
 
     private static bool Running(InstanceRunner i) => i.State.Status is not (InstanceStatus.Stopped or InstanceStatus.Errored);
 
