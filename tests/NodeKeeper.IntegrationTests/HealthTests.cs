@@ -60,4 +60,18 @@ public sealed class HealthTests
         row.LastExit!.Reason.Should().Be("health");
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("above health.max_lag");
     }
+
+    [Fact]
+    public async Task A_stalled_event_loop_fails_its_health_check_before_the_url_is_ever_probed()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("stuck", "blocker.js",
+            $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ BLOCK_MS = \"60000\", EVERY_MS = \"2000\" }}\n" +
+            $"health = {{ url = \"http://127.0.0.1:{port}/\", interval = \"1h\", timeout = \"500ms\", failures = 3 }}"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("stuck", i => i.Restarts >= 1 && i.LastExit != null, "restarted for its stalled event loop");
+        row.LastExit!.Reason.Should().Be("health");
+        (await home.OkAsync("why", "stuck")).Out.Should().Contain("event loop stalled: no report from the process");
+    }
 }

@@ -59,4 +59,17 @@ public sealed class WatcherTests
         row.MemoryGrowthMbPerMin.Should().BeNull();
         row.Warnings.Should().BeNull();
     }
+
+    [Fact]
+    public async Task An_app_near_its_open_file_limit_is_warned_about()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("fds", "fd-leaker.js", "max_open_files = 150\nenv = { KEEP = \"105\" }"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("fds", i => i.OpenFiles >= 120, "120 files and more open");
+        row.MaxOpenFiles.Should().Be(150);
+        row.Warnings.Should().ContainMatch("open files * of 150 (*%): raise max_open_files*");
+        (await home.OkAsync("status")).Out.Should().Contain("! fds:0 open files");
+        (await home.OkAsync("why", "fds")).Out.Should().Contain("open_files").And.Contain("max_open_files (now 150)");
+    }
 }
