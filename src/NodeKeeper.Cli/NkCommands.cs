@@ -175,7 +175,7 @@ public static class NkCommands
             var path = configs.Count == 1 ? configs[0] : "nodekeeper.toml";
             var loaded = LoadConfig(path);
             if (loaded is null) return Usage;
-            request = new Request { Cmd = Commands.Start, Apps = loaded.Apps, ConfigPath = loaded.Path, Prune = prune };
+            request = new Request { Cmd = Commands.Start, Apps = loaded.Apps, ConfigPath = loaded.Path, Prune = prune, Daemon = loaded.Daemon };
         }
         else request = new Request { Cmd = Commands.Start, Names = targets };
 

@@ -18,6 +18,8 @@ public static class Commands
     public const string Reload = "reload";        // Names, optional Apps (new definitions)
     public const string Scale = "scale";          // Names (one), Count
     public const string Why = "why";              // Names
+    public const string Save = "save";            // Force
+    public const string Resurrect = "resurrect";
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -34,6 +36,10 @@ public sealed record Request
     public bool ShowEnv { get; init; }
     /// <summary>With scale: the number of instances.</summary>
     public int? Count { get; init; }
+    /// <summary>With start of a config: its [daemon] table.</summary>
+    public DaemonSpec? Daemon { get; init; }
+    /// <summary>With save: write even when it replaces a non-empty dump with an empty one.</summary>
+    public bool Force { get; init; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
