@@ -24,7 +24,7 @@ public static class NkCommands
         // would otherwise end the process 2 s after SIGTERM with exit code 143.
         // An exception is reported below as one line, not as System.CommandLine's stack trace.
         var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
-        if (parsed.CommandResult.Command.Name == "daemon") invocation.ProcessTerminationTimeout = null;
+        if (parsed.CommandResult.Command.Name is "daemon" or "run") invocation.ProcessTerminationTimeout = null;
         try { return await parsed.InvokeAsync(invocation); }
         catch (IOException ex)
         {
@@ -137,6 +137,12 @@ public static class NkCommands
             cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(NkHome.Path(), p.GetValue(background)));
             root.Subcommands.Add(cmd);
         }
+        root.Subcommands.Add(RunCommand.Build());
+        root.Subcommands.Add(SaveCommands.Save());
+        root.Subcommands.Add(SaveCommands.Resurrect());
+        root.Subcommands.Add(NginxCommand.Build());
+        root.Subcommands.Add(StartupCommand.Build());
+        root.Subcommands.Add(ImportCommand.Build());
         return root;
     }
 
@@ -146,7 +152,7 @@ public static class NkCommands
         return Task.FromResult(code);
     }
 
-    private static async Task<(ControlClient? Client, int Code)> ConnectAsync(CancellationToken ct)
+    internal static async Task<(ControlClient? Client, int Code)> ConnectAsync(CancellationToken ct)
     {
         var (client, error) = await DaemonStarter.ConnectOrStartAsync(NkHome.Path(), ct);
         if (client is null) await Console.Error.WriteLineAsync($"nk: {error}");
@@ -154,7 +160,7 @@ public static class NkCommands
     }
 
     /// <summary>Sends one request; prints the error and returns null when the daemon refuses it.</summary>
-    private static async Task<Response?> SendAsync(ControlClient client, Request request, CancellationToken ct)
+    internal static async Task<Response?> SendAsync(ControlClient client, Request request, CancellationToken ct)
     {
         var r = await client.SendAsync(request, ct);
         if (!r.Ok) await Console.Error.WriteLineAsync($"nk: {r.Error}");
@@ -184,11 +190,12 @@ public static class NkCommands
         using var _ = client;
         var r = await SendAsync(client, request, ct);
         if (r is null) return Failed;
+        if (r.Message is { } message) await Console.Error.WriteLineAsync($"nk: {message}");
         return await WaitAndShowAsync(client, r, !noWait, ct);
     }
 
     /// <summary>Reads and validates a config; prints every error as file:line:col and returns null when there is one.</summary>
-    private static NodeKeeperConfig? LoadConfig(string path)
+    internal static NodeKeeperConfig? LoadConfig(string path)
     {
         string text;
         try { text = File.ReadAllText(path); }
@@ -216,7 +223,7 @@ public static class NkCommands
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    private static async Task<int> WaitAndShowAsync(ControlClient client, Response r, bool wait, CancellationToken ct)
+    internal static async Task<int> WaitAndShowAsync(ControlClient client, Response r, bool wait, CancellationToken ct)
     {
         var touched = r.Touched ?? [];
         if (wait && touched.Count > 0)

@@ -2,8 +2,11 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
 using NodeKeeper.Daemon.Control;
+using NodeKeeper.Daemon.Logs;
 using NodeKeeper.Daemon.Processes;
+using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
 using Serilog;
 
@@ -12,8 +15,15 @@ namespace NodeKeeper.Daemon;
 /// <summary>`nk daemon`: the supervisor on the Generic Host, serving the control socket of one home.</summary>
 public static class DaemonHost
 {
-    /// <summary>Runs until SIGTERM/SIGINT or `nk kill`; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(string home, bool background)
+    /// <summary>`nk run`: the config the foreground daemon loads at once (and exits with when every app is down).</summary>
+    public sealed record RunOptions(IReadOnlyList<AppSpec> Apps, string ConfigPath, DaemonSpec Daemon)
+    {
+        /// <summary>0, or 1 when the daemon ended because every app had failed.</summary>
+        public int ExitCode { get; set; }
+    }
+
+    /// <summary>Runs until SIGTERM/SIGINT or `nk kill` (or, with run options, until every app is down); returns the exit code.</summary>
+    public static async Task<int> RunAsync(string home, bool background, RunOptions? run = null)
     {
         if (background) Native.DetachFromTerminal();
         Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -27,7 +37,8 @@ public static class DaemonHost
             .CreateLogger();
         using var loggerFactory = LoggerFactory.Create(b => b.AddSerilog(serilog, dispose: true));
         var logger = loggerFactory.CreateLogger("nk");
-        var ctx = new DaemonContext(home, TimeProvider.System, logger);
+        await using var mirror = run is null ? null : new ConsoleMirror();
+        var ctx = new DaemonContext(home, TimeProvider.System, logger) { Mirror = mirror };
 
         // One daemon per home: the lock is held for the daemon's life and released by the kernel if it dies.
         FileStream lockFile;
@@ -54,14 +65,28 @@ public static class DaemonHost
         builder.Logging.AddSerilog(serilog);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(10));
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        // Under systemd (the unit of `nk startup` has Type=notify): READY=1 once every hosted service has started,
+        // which is after a crashed predecessor's apps were taken over and the control socket answers. A no-op elsewhere.
+        builder.Services.AddSystemd();
         builder.Services.AddSingleton(ctx);
         builder.Services.AddSingleton<Supervisor>();
         builder.Services.AddSingleton(listener);
-        // Stopped in reverse order: the apps stop last, after the socket and the sampler.
+        // Started in this order, stopped in reverse: the state file is read (a crashed predecessor's apps come back)
+        // before the socket answers, and removed after every app has stopped.
+        builder.Services.AddSingleton<StateKeeper>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StateKeeper>());
+        // The apps stop last, after the socket and the sampler.
         builder.Services.AddHostedService<AppsShutdown>();
         builder.Services.AddHostedService<ProcessSampler>();
         builder.Services.AddHostedService<HealthMonitor>();
+        builder.Services.AddHostedService<FileWatchService>();
+        builder.Services.AddSingleton<Http.HttpEndpoint>().AddHostedService(sp => sp.GetRequiredService<Http.HttpEndpoint>());
         builder.Services.AddHostedService<ControlServer>();
+        if (run is not null)
+        {
+            builder.Services.AddSingleton(run);
+            builder.Services.AddHostedService<Foreground>();
+        }
 
         using var host = builder.Build();
         logger.LogInformation("daemon {Version} started: pid {Pid}, home {Home}", ControlServer.DaemonVersion, Environment.ProcessId, home);
@@ -74,7 +99,47 @@ public static class DaemonHost
             try { File.Delete(ctx.SocketPath); File.Delete(ctx.PidPath); } catch (IOException) { }
             logger.LogInformation("daemon stopped");
         }
-        return 0;
+        if (run is not null && mirror is { DroppedChunks: > 0 } m)
+            logger.LogWarning("{Count} chunks of app output were not copied to the console (it did not keep up); the log files have them", m.DroppedChunks);
+        return run?.ExitCode ?? 0;
+    }
+
+    /// <summary>
+    /// `nk run`: loads the config once the daemon serves, and ends the daemon (gracefully, as SIGTERM would) when every
+    /// app is down: all stopped (exit 0) or one of them errored (exit 1).
+    /// </summary>
+    private sealed class Foreground(Supervisor supervisor, DaemonContext ctx, RunOptions run, Http.HttpEndpoint http, IHostApplicationLifetime lifetime)
+        : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken ct)
+        {
+            http.Configure(run.Daemon);
+            var applied = await supervisor.ApplyAsync(0, run.Apps, run.ConfigPath, prune: false, ct);
+            if (!applied.Ok) ctx.Logger.LogError("nk run: {Error}", applied.Error);
+            var changed = new SemaphoreSlim(0);
+            void OnChanged() { if (changed.CurrentCount == 0) changed.Release(); }
+            ctx.Changed += OnChanged;
+            try
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    var instances = supervisor.Apps.SelectMany(a => a.Instances).ToList();
+                    var down = instances.Count > 0 && instances.All(i =>
+                        i.State.Status is Core.Supervision.InstanceStatus.Errored
+                        || i.State.Status == Core.Supervision.InstanceStatus.Stopped && (i.State.Starts > 0 || i.State.LastExit is not null));
+                    if (down)
+                    {
+                        run.ExitCode = instances.Any(i => i.State.Status == Core.Supervision.InstanceStatus.Errored) ? 1 : 0;
+                        ctx.Logger.LogInformation("nk run: every app is down: exiting with {Code}", run.ExitCode);
+                        lifetime.StopApplication();
+                        return;
+                    }
+                    await changed.WaitAsync(ct);
+                }
+            }
+            catch (OperationCanceledException) { }
+            finally { ctx.Changed -= OnChanged; }
+        }
     }
 
     /// <summary>Stops every app gracefully when the host stops (SIGTERM, SIGINT, nk kill).</summary>

@@ -10,7 +10,7 @@ using NodeKeeper.Daemon.Supervision;
 namespace NodeKeeper.Daemon.Control;
 
 /// <summary>The Unix control socket: peer check, newline-delimited JSON framing, dispatch to the supervisor.</summary>
-public sealed class ControlServer(Socket listener, Supervisor supervisor, DaemonContext ctx, IHostApplicationLifetime lifetime)
+public sealed class ControlServer(Socket listener, Supervisor supervisor, DaemonContext ctx, IHostApplicationLifetime lifetime, Http.HttpEndpoint http)
     : BackgroundService
 {
     public const int MaxLine = 1 << 20;
@@ -64,8 +64,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
                     start = i + 1;
                     var response = await HandleAsync(line.GetBuffer().AsMemory(0, (int)line.Length), ct);
                     line.SetLength(0);
-                    // Answered even when the daemon is shutting down, so the client hears why.
-                    await WriteAsync(stream, response, ct.IsCancellationRequested ? CancellationToken.None : ct);
+                    // Answered even when the daemon is shutting down (nk kill, a cut-short reload), so the client hears it.
+                    await WriteAsync(stream, response, CancellationToken.None);
                 }
                 line.Write(buffer, start, n - start);
                 if (line.Length > MaxLine)
@@ -114,8 +114,13 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
             case Commands.Kill:
                 _ = Task.Run(async () => { await Task.Yield(); lifetime.StopApplication(); }, CancellationToken.None);
                 return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Message = "daemon stopping" };
+            case Commands.Save:
+                return supervisor.Save(req.Id, req.Force);
+            case Commands.Resurrect:
+                return await supervisor.ResurrectAsync(req.Id, ct);
             case Commands.Start when req.Apps is { } apps:
-                return await supervisor.ApplyAsync(req.Id, apps, req.ConfigPath, req.Prune, ct);
+                var httpWarning = http.Configure(req.Daemon);
+                return Http.HttpEndpoint.WithWarning(await supervisor.ApplyAsync(req.Id, apps, req.ConfigPath, req.Prune, ct), httpWarning);
         }
 
         var (targets, error) = supervisor.Resolve(req.Names);

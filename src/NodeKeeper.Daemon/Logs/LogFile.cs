@@ -50,6 +50,9 @@ public sealed partial class LogFile : IAsyncDisposable
 
     public long DroppedLines => Interlocked.Read(ref _droppedLines);
 
+    /// <summary>Also sees every chunk of whole lines written (`nk run` mirrors them to the console).</summary>
+    public Action<ReadOnlySpan<byte>>? Mirror { get; set; }
+
     internal ILogger Logger => _logger;
 
     /// <summary>Queues whole lines (the caller guarantees data ends at a line boundary). Copies the bytes and never blocks:
@@ -58,6 +61,7 @@ public sealed partial class LogFile : IAsyncDisposable
     {
         if (data.IsEmpty)
             return;
+        Mirror?.Invoke(data);
         if (Interlocked.Read(ref _queuedBytes) + data.Length > _maxQueuedBytes)
         {
             CountDropped(data.Length, data.Count((byte)'\n'));

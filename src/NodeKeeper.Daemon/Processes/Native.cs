@@ -128,6 +128,16 @@ public static partial class Native
         return *(long*)(buf + 48); // x86_64 and aarch64 struct stat: st_size at offset 48
     }
 
+    /// <summary>True when the path's owner is this process's effective user.</summary>
+    public static unsafe bool OwnedBySelf(string path)
+    {
+        var buf = stackalloc byte[256];
+        if (stat(path, buf) != 0) return false;
+        // struct stat: st_uid at offset 28 on x86_64 (st_nlink is 8 bytes there), 24 on aarch64.
+        var offset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28 : 24;
+        return *(uint*)(buf + offset) == geteuid();
+    }
+
     /// <summary>Detaches the daemon from the terminal and session of the command that started it.</summary>
     public static void DetachFromTerminal()
     {
@@ -174,6 +184,26 @@ public static partial class Native
         long pfd = (uint)fd | (1L /*POLLIN*/ << 32);
         var n = poll(&pfd, 1, timeoutMs);
         return n != 0;
+    }
+
+    /// <summary>
+    /// A blocking read(2), waiting with poll(2) when the fd is in non-blocking mode; returns the bytes read, 0 at the
+    /// end, -1 on an error.
+    /// </summary>
+    public static unsafe int ReadBlocking(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                var n = read(fd, p, buffer.Length);
+                if (n >= 0) return (int)n;
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == 4 /*EINTR*/) continue;
+                if (errno != 11 /*EAGAIN*/) return -1;
+                WaitReadable(fd, -1);
+            }
+        }
     }
 
     /// <summary>Opens a file read-only (close-on-exec); -1 when it cannot be opened.</summary>

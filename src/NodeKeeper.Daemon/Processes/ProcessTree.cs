@@ -28,7 +28,10 @@ public static class ProcessTree
     private static bool IsGone(ProcessId m)
     {
         if (ProcStat.Read(m.Pid) is not { } st || st.StartTime != m.StartTime) return true;
-        if (st.IsZombie) OrphanReaper.Reap(m.Pid);
+        if (!st.IsZombie) return false;
+        // A zombie has ended; the daemon reaps its own (reparented ones included), another parent reaps the rest.
+        if (st.Ppid != Self) return true;
+        OrphanReaper.Reap(m.Pid);
         return false;
     }
 

@@ -16,9 +16,20 @@ public sealed class AppRuntime : IAsyncDisposable
         _ctx = ctx;
         Spec = spec;
         ConfigPath = configPath;
-        Out = new LogFile(spec.Log.Out, spec.Log.MaxSize, spec.Log.Keep, ctx.Logger);
-        Err = new LogFile(spec.Log.Err, spec.Log.MaxSize, spec.Log.Keep, ctx.Logger);
+        (Out, Err) = OpenLogs(spec);
         Resize(spec.Instances);
+    }
+
+    private (LogFile Out, LogFile Err) OpenLogs(AppSpec spec)
+    {
+        var output = new LogFile(spec.Log.Out, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
+        var errors = new LogFile(spec.Log.Err, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
+        if (_ctx.Mirror is { } mirror)
+        {
+            output.Mirror = data => mirror.Write(spec.Name, false, data);
+            errors.Mirror = data => mirror.Write(spec.Name, true, data);
+        }
+        return (output, errors);
     }
 
     public string Name => Spec.Name;
@@ -27,6 +38,10 @@ public sealed class AppRuntime : IAsyncDisposable
     public LogFile Out { get; private set; }
     public LogFile Err { get; private set; }
     public IReadOnlyList<InstanceRunner> Instances => _instances;
+    /// <summary>Whether the user wants the app running (false after nk stop); kept in the state file and the dump.</summary>
+    public bool Wanted { get; set; } = true;
+    /// <summary>Why file watching does not work for this app (inotify limits), shown in status and nk why; null when fine.</summary>
+    public string? WatchProblem { get; set; }
 
     private readonly Lock _listenerLock = new();
     private SharedListener? _listener;
@@ -109,8 +124,7 @@ public sealed class AppRuntime : IAsyncDisposable
         {
             await Out.DisposeAsync();
             await Err.DisposeAsync();
-            Out = new LogFile(spec.Log.Out, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
-            Err = new LogFile(spec.Log.Err, spec.Log.MaxSize, spec.Log.Keep, _ctx.Logger);
+            (Out, Err) = OpenLogs(spec);
         }
         Spec = spec;
         ConfigPath = configPath;

@@ -13,7 +13,12 @@ public static class InstanceLaunch
         if (spec.MaxOpenFiles is { } nofile)
             args.AddRange(["prlimit", $"--nofile={nofile}:{nofile}", "--"]);
         if (spec.User is { } user)
-            args.AddRange(["setpriv", $"--reuid={user}", $"--regid={user}", "--init-groups", "--"]);
+        {
+            // The user's own primary group (Debian's nobody is in nogroup), by number: setpriv takes a group name
+            // only when a group of the user's name exists.
+            var gid = Passwd(user) is { } pw ? pw.Gid : user;
+            args.AddRange(["setpriv", $"--reuid={user}", $"--regid={gid}", "--init-groups", "--"]);
+        }
         args.Add(spec.Interpreter);
         args.AddRange(spec.NodeArgs);
         if (spec.MaxOldSpaceSizeMb is { } mb) args.Add($"--max-old-space-size={mb}");
@@ -40,7 +45,7 @@ public static class InstanceLaunch
             // setpriv changes the ids but leaves HOME/USER/LOGNAME as the daemon's.
             env["USER"] = user;
             env["LOGNAME"] = user;
-            if (UserHome(user) is { } h) env["HOME"] = h;
+            if (Passwd(user) is { } pw) env["HOME"] = pw.Home;
         }
         return env;
     }
@@ -49,14 +54,15 @@ public static class InstanceLaunch
     public static int? Port(AppSpec spec, int instance) =>
         spec.Port is { } p ? (spec.PortMode == PortMode.Increment ? p + instance : p) : null;
 
-    private static string? UserHome(string user)
+    /// <summary>The user's primary group id and home from /etc/passwd (by name, or by uid when numeric).</summary>
+    private static (string Gid, string Home)? Passwd(string user)
     {
         try
         {
             foreach (var line in File.ReadLines("/etc/passwd"))
             {
                 var f = line.Split(':');
-                if (f.Length >= 6 && f[0] == user) return f[5];
+                if (f.Length >= 6 && (f[0] == user || f[2] == user)) return (f[3], f[5]);
             }
         }
         catch (IOException) { }

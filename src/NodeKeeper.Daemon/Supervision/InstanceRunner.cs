@@ -169,7 +169,14 @@ public sealed class InstanceRunner : IAsyncDisposable
     private void LaunchProcess()
     {
         var spec = _app.Spec;
-        var (file, args) = InstanceLaunch.CommandLine(spec, _ctx.PreloadPath);
+        string preload;
+        try { preload = _ctx.PreloadFor(spec); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Refuse(spec, ex.Message, null);
+            return;
+        }
+        var (file, args) = InstanceLaunch.CommandLine(spec, preload);
         var env = InstanceLaunch.Environment(spec, Index, _ctx.Home);
         var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
         var outFile = _app.Out;
@@ -206,7 +213,13 @@ public sealed class InstanceRunner : IAsyncDisposable
             _process = p;
             Post(new Spawned(p.Pid));
             _ = WatchExitAsync(p);
-            if (p.Ipc is not null) _ = ReadIpcAsync(p);
+            if (p.Ipc is not null)
+            {
+                // A blocking read on a small thread of its own: a report a second per instance then costs one wake-up,
+                // not a trip through the socket engine and the thread pool.
+                var reader = new Thread(() => ReadIpc(p), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {_app.Name}:{Index}" };
+                reader.Start();
+            }
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
@@ -260,26 +273,45 @@ public sealed class InstanceRunner : IAsyncDisposable
         Post(new Exited(code, signal, specific));
     }
 
-    private async Task ReadIpcAsync(RunningProcess p)
+    private void ReadIpc(RunningProcess p)
     {
         var buffer = new byte[64 * 1024];
-        var line = new StringBuilder();
+        var line = new List<byte>();
+        // Held for as long as this thread reads: the fd is not closed (and its number not reused) under a read.
+        var handle = p.Ipc!.SafeHandle;
+        var held = false;
         try
         {
+            handle.DangerousAddRef(ref held);
+            var fd = (int)handle.DangerousGetHandle();
             while (true)
             {
-                var n = await p.Ipc!.ReceiveAsync(buffer, SocketFlags.None);
+                var n = Native.ReadBlocking(fd, buffer);
                 if (n <= 0) return;
-                var text = Encoding.UTF8.GetString(buffer, 0, n);
-                foreach (var ch in text)
+                var start = 0;
+                for (var i = 0; i < n; i++)
                 {
-                    if (ch != '\n') { if (line.Length < 1 << 20) line.Append(ch); continue; }
-                    OnIpcMessage(line.ToString().Trim());
-                    line.Clear();
+                    if (buffer[i] != (byte)'\n') continue;
+                    var json = line.Count == 0 ? Encoding.UTF8.GetString(buffer, start, i - start) : Take(line, buffer.AsSpan(start, i - start));
+                    OnIpcMessage(json.Trim());
+                    start = i + 1;
                 }
+                if (start < n && line.Count < 1 << 20) line.AddRange(buffer.AsSpan(start, n - start));
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        finally
+        {
+            if (held) handle.DangerousRelease();
+        }
+
+        static string Take(List<byte> pending, ReadOnlySpan<byte> rest)
+        {
+            pending.AddRange(rest);
+            var text = Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pending));
+            pending.Clear();
+            return text;
+        }
     }
 
     private TaskCompletionSource? _drained;
@@ -398,6 +430,9 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     private List<ProcessId> KnownTree() { lock (_treeLock) return [.. _knownTree]; }
 
+    /// <summary>The processes of this instance the daemon knows of (for the state file).</summary>
+    public List<ProcessId> KnownProcesses() => KnownTree();
+
     /// <summary>Takes a sample from the sampler; remembers the tree so escaped descendants still end with the app.</summary>
     public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree)
     {
@@ -469,6 +504,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         }
         if (Report is { LagP99: >= LagWarningMs } lag)
             list.Add($"event loop delay p99 {lag.LagP99:0} ms: something blocks it");
+        if (_app.WatchProblem is { } watch) list.Add(watch);
         if (State.Status == InstanceStatus.Online && _process?.Ipc is not null && ReportAt is { } seen && now - seen > StallAfter)
             list.Add($"no report from the event loop for {(now - seen).TotalSeconds:0} s: it is stalled");
         return list.Count == 0 ? null : list;

@@ -1,0 +1,324 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Metrics;
+using NodeKeeper.Core.Protocol;
+using NodeKeeper.Daemon.Control;
+using NodeKeeper.Daemon.Supervision;
+
+namespace NodeKeeper.Daemon.Http;
+
+/// <summary>
+/// `[daemon] http` (or NK_HTTP): GET /metrics (Prometheus text 0.0.4), /healthz and /readyz on a raw socket, with a
+/// minimal HTTP/1.1 parser. Kestrel is too heavy for the AOT daemon, and HttpListener brings a managed HTTP stack
+/// (and its own connection management) for three fixed paths; a raw socket keeps every limit in plain sight.
+/// One task per connection, a deadline on the whole exchange, a bounded request head, at most
+/// <see cref="MaxConnections"/> at a time, and `Connection: close` on every answer: a slow or hostile client costs
+/// one small task until its deadline, never the daemon or the other clients.
+/// </summary>
+public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHostedService, IAsyncDisposable
+{
+    public const string EnvVar = "NK_HTTP";
+    public const int MaxHeadBytes = 8 * 1024;
+    public const int MaxConnections = 64;
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _lock = new();
+    private readonly string? _env = Environment.GetEnvironmentVariable(EnvVar) is { Length: > 0 } v ? v.Trim() : null;
+    private Listening? _current;
+    private bool _configured;
+    private bool _stopped;
+    private int _connections;
+
+    /// <summary>The address being served, or null when the endpoint is off.</summary>
+    public EndPoint? LocalEndPoint { get { lock (_lock) return _current?.Socket.LocalEndPoint; } }
+
+    /// <summary>A bound listener, its accept loop and what stops both.</summary>
+    private sealed class Listening(string address, IPEndPoint endPoint, Socket socket)
+    {
+        public string Address { get; } = address;
+        public IPEndPoint EndPoint { get; } = endPoint;
+        public Socket Socket { get; } = socket;
+        public CancellationTokenSource Stop { get; } = new();
+    }
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        lock (_lock)
+        {
+            // A config loaded before this ran has already decided (it falls back to NK_HTTP itself).
+            if (_configured || _env is null) return Task.CompletedTask;
+            if (SwitchTo(_env, EnvVar) is { } warning) ctx.Logger.LogWarning("{Warning}", warning);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        lock (_lock)
+        {
+            _stopped = true;
+            Close();
+        }
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        lock (_lock)
+        {
+            _stopped = true;
+            Close();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Applies the [daemon] table of a config being started: its `http` address, or NK_HTTP when it has none, or off.
+    /// A null table (a start without a config file) leaves the endpoint as it is. The same address keeps the
+    /// running listener; another one closes it and binds the new. Returns a warning when the address cannot be
+    /// served (also logged); the apps start regardless.
+    /// </summary>
+    public string? Configure(DaemonSpec? daemon)
+    {
+        if (daemon is null) return null;
+        lock (_lock)
+        {
+            if (_stopped) return null;
+            _configured = true;
+            var wanted = daemon.Http ?? _env;
+            if (wanted is null)
+            {
+                if (_current is not null) ctx.Logger.LogInformation("http endpoint {Address} closed: the config has no [daemon] http", _current.Address);
+                Close();
+                return null;
+            }
+            var warning = SwitchTo(wanted, daemon.Http is null ? EnvVar : "[daemon] http");
+            if (warning is not null) ctx.Logger.LogWarning("{Warning}", warning);
+            return warning;
+        }
+    }
+
+    /// <summary>The response of a start request, with the endpoint's warning (if any) as its message.</summary>
+    public static Response WithWarning(Response r, string? warning) =>
+        warning is null || !r.Ok ? r : r with { Message = r.Message is null ? warning : $"{r.Message}; {warning}" };
+
+    // Under _lock.
+    private string? SwitchTo(string address, string source)
+    {
+        if (!TryResolve(address, out var endPoint, out var error)) { Close(); return $"http endpoint off: {source} = \"{address}\": {error}"; }
+        if (_current is not null && _current.EndPoint.Equals(endPoint)) return null;
+        Close();
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            // SO_REUSEADDR alone: a new listener (after a rebind or a daemon restart) may take the port while closed
+            // connections linger in TIME_WAIT, never while another listener holds it. Not SocketOptionName.ReuseAddress:
+            // on Linux .NET sets SO_REUSEPORT with it, and a second daemon would then share the port silently.
+            socket.SetRawSocketOption(1 /*SOL_SOCKET*/, 2 /*SO_REUSEADDR*/, BitConverter.GetBytes(1));
+            socket.Bind(endPoint);
+            socket.Listen(64);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            var why = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "the port is taken by another process" : ex.Message;
+            return $"http endpoint off: cannot listen on {address} ({source}): {why}";
+        }
+        var listening = new Listening(address, endPoint, socket);
+        _current = listening;
+        ctx.Logger.LogInformation("http endpoint listening on {Address} ({Source}): /metrics /healthz /readyz", address, source);
+        if (!IPAddress.IsLoopback(endPoint.Address))
+            ctx.Logger.LogWarning("http endpoint {Address} is not a loopback address: whoever reaches it can read app names and metrics", address);
+        _ = AcceptLoopAsync(listening);
+        return null;
+    }
+
+    // Under _lock.
+    private void Close()
+    {
+        if (_current is null) return;
+        _current.Stop.Cancel();
+        _current.Socket.Dispose();
+        _current = null;
+    }
+
+    /// <summary>"host:port" (IPv4, [IPv6] or a name, resolved now: the first address, IPv4 preferred) to an endpoint.</summary>
+    public static bool TryResolve(string address, out IPEndPoint endPoint, out string error)
+    {
+        endPoint = new IPEndPoint(IPAddress.Loopback, 0);
+        error = "";
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || colon == address.Length - 1 ||
+            !int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) ||
+            port is < 1 or > 65535)
+        {
+            error = "expected \"host:port\" such as \"127.0.0.1:9615\"";
+            return false;
+        }
+        var host = address[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        if (!IPAddress.TryParse(host, out var ip))
+        {
+            try
+            {
+                var all = Dns.GetHostAddresses(host);
+                ip = all.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? all.FirstOrDefault();
+            }
+            catch (SocketException ex) { error = $"cannot resolve {host}: {ex.Message}"; return false; }
+            if (ip is null) { error = $"{host} has no address"; return false; }
+        }
+        endPoint = new IPEndPoint(ip, port);
+        return true;
+    }
+
+    private async Task AcceptLoopAsync(Listening l)
+    {
+        var ct = l.Stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try { client = await l.Socket.AcceptAsync(ct); }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException) { return; }
+            catch (SocketException ex)
+            {
+                if (ct.IsCancellationRequested) return;
+                ctx.Logger.LogWarning("http endpoint: accept failed: {Error}", ex.Message);
+                try { await Task.Delay(100, ct); } catch (OperationCanceledException) { return; }
+                continue;
+            }
+            if (Interlocked.Increment(ref _connections) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _connections);
+                client.Dispose();
+                continue;
+            }
+            _ = Task.Run(() => ServeAsync(client, ct), CancellationToken.None);
+        }
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken stop)
+    {
+        try
+        {
+            using var _ = client;
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            deadline.CancelAfter(Deadline);
+            var ct = deadline.Token;
+            client.NoDelay = true;
+            var (status, head) = await ReadHeadAsync(client, ct);
+            var (code, contentType, body, extra) = status != 0 ? (status, "text/plain; charset=utf-8", Reason(status).ToLowerInvariant() + "\n", "") : Route(head!);
+            var isHead = head is { Method: "HEAD" };
+            await WriteAsync(client, code, contentType, body, extra, isHead, ct);
+            try { client.Shutdown(SocketShutdown.Send); } catch (SocketException) { }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception ex) { ctx.Logger.LogWarning(ex, "http endpoint: request failed"); }
+        finally { Interlocked.Decrement(ref _connections); }
+    }
+
+    /// <summary>The request line and headers of one request.</summary>
+    public sealed record Head(string Method, string Path);
+
+    /// <summary>Reads up to the blank line that ends the head; a status code instead when it is malformed or too long.</summary>
+    private static async Task<(int Status, Head? Head)> ReadHeadAsync(Socket client, CancellationToken ct)
+    {
+        var buffer = new byte[MaxHeadBytes];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length) return (431, null);
+            var n = await client.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, ct);
+            if (n == 0) throw new IOException("closed before the end of the request head");
+            var from = Math.Max(0, length - 3);
+            length += n;
+            var end = EndOfHead(buffer.AsSpan(0, length), from);
+            if (end < 0) continue;
+            var text = Encoding.Latin1.GetString(buffer, 0, end);
+            return ParseHead(text);
+        }
+    }
+
+    /// <summary>The index where the head ends (at CRLFCRLF or LFLF), or -1.</summary>
+    private static int EndOfHead(ReadOnlySpan<byte> data, int from)
+    {
+        for (var i = from; i < data.Length; i++)
+        {
+            if (data[i] != (byte)'\n') continue;
+            if (i >= 1 && data[i - 1] == (byte)'\n') return i - 1;
+            if (i >= 3 && data[i - 1] == (byte)'\r' && data[i - 2] == (byte)'\n' && data[i - 3] == (byte)'\r') return i - 3;
+        }
+        return -1;
+    }
+
+    /// <summary>Parses "METHOD SP target SP HTTP/1.x" (headers are not needed: every answer closes the connection).</summary>
+    public static (int Status, Head? Head) ParseHead(string head)
+    {
+        var lineEnd = head.IndexOf('\n');
+        var line = (lineEnd < 0 ? head : head[..lineEnd]).TrimEnd('\r');
+        var parts = line.Split(' ');
+        if (parts.Length != 3 || parts[0].Length == 0 || parts[1].Length == 0 || !parts[0].All(char.IsAsciiLetterUpper)) return (400, null);
+        if (!parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal)) return (505, null);
+        var target = parts[1];
+        if (target.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        {
+            var slash = target.IndexOf('/', "http://".Length);
+            target = slash < 0 ? "/" : target[slash..];
+        }
+        var q = target.IndexOfAny(['?', '#']);
+        if (q >= 0) target = target[..q];
+        return (0, new Head(parts[0], target));
+    }
+
+    private (int Code, string ContentType, string Body, string ExtraHeaders) Route(Head head)
+    {
+        const string Text = "text/plain; charset=utf-8";
+        if (head.Path is not ("/metrics" or "/healthz" or "/readyz")) return (404, Text, "not found: try /metrics, /healthz or /readyz\n", "");
+        if (head.Method is not ("GET" or "HEAD")) return (405, Text, "method not allowed: GET or HEAD\n", "Allow: GET, HEAD\r\n");
+        switch (head.Path)
+        {
+            case "/healthz":
+                return (200, Text, "ok\n", "");
+            case "/readyz":
+            {
+                var r = Readiness.Evaluate(supervisor.Status(supervisor.Apps.ToList()));
+                return (r.Ready ? 200 : 503, Text, r.Body, "");
+            }
+            default:
+            {
+                var apps = supervisor.Apps;
+                var instances = supervisor.Status(apps.ToList());
+                var counts = apps.Select(a => new AppCount(a.Name, a.Spec.Instances)).ToList();
+                return (200, PrometheusText.ContentType, PrometheusText.Format(instances, counts, ControlServer.DaemonVersion), "");
+            }
+        }
+    }
+
+    private static async Task WriteAsync(Socket client, int code, string contentType, string body, string extraHeaders, bool isHead, CancellationToken ct)
+    {
+        var bodyBytes = Encoding.UTF8.GetBytes(body);
+        var head = $"HTTP/1.1 {code} {Reason(code)}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\n" +
+                   $"Cache-Control: no-store\r\n{extraHeaders}Connection: close\r\n\r\n";
+        var headBytes = Encoding.ASCII.GetBytes(head);
+        var all = new byte[headBytes.Length + (isHead ? 0 : bodyBytes.Length)];
+        headBytes.CopyTo(all, 0);
+        if (!isHead) bodyBytes.CopyTo(all, headBytes.Length);
+        var sent = 0;
+        while (sent < all.Length) sent += await client.SendAsync(all.AsMemory(sent), SocketFlags.None, ct);
+    }
+
+    private static string Reason(int code) => code switch
+    {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    };
+}

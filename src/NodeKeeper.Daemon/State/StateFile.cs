@@ -1,0 +1,81 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Daemon.State;
+
+/// <summary>A process the daemon started (or that one of its apps left behind), known by pid and /proc start time.</summary>
+public sealed record SavedProcess(int Pid, long StartTime);
+
+/// <summary>An instance as it ran: its main process and the rest of its tree that the daemon had seen.</summary>
+public sealed record SavedInstance(int Index, SavedProcess? Process, IReadOnlyList<SavedProcess> Tree);
+
+/// <summary>
+/// An app as the daemon holds it: its definition without the values read from its env_file (they stay in that file
+/// and are read again when the app comes back), its config file, whether it is meant to run, and its processes.
+/// </summary>
+public sealed record SavedApp(AppSpec Spec, string? ConfigPath, bool Running, IReadOnlyList<SavedInstance> Instances);
+
+/// <summary>The apps of a daemon: the live state file (state.json) and `nk save`'s dump.json.</summary>
+public sealed record SavedState(int Version, DateTimeOffset SavedAt, int DaemonPid, IReadOnlyList<SavedApp> Apps)
+{
+    public const int CurrentVersion = 1;
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UseStringEnumConverter = true, WriteIndented = true)]
+[JsonSerializable(typeof(SavedState))]
+internal sealed partial class StateJson : JsonSerializerContext;
+
+public static class StateFile
+{
+    /// <summary>Writes atomically (a temporary file renamed over the old one), readable by the owner alone.</summary>
+    public static void Write(string path, SavedState state)
+    {
+        var tmp = $"{path}.{Environment.ProcessId}.tmp";
+        using (var f = new FileStream(tmp, new FileStreamOptions
+        {
+            Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            JsonSerializer.Serialize(f, state, StateJson.Default.SavedState);
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>The saved state, or null with the reason when the file is missing or unreadable.</summary>
+    public static (SavedState? State, string? Error) Read(string path)
+    {
+        if (!File.Exists(path)) return (null, $"{path} does not exist");
+        try
+        {
+            var state = JsonSerializer.Deserialize(File.ReadAllBytes(path), StateJson.Default.SavedState);
+            if (state is null) return (null, $"{path} is empty");
+            if (state.Version != SavedState.CurrentVersion) return (null, $"{path} has version {state.Version}, this nk reads {SavedState.CurrentVersion}");
+            return (state, null);
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return (null, $"{path} cannot be read: {ex.Message}");
+        }
+    }
+
+    /// <summary>The definition as it is kept: env_file values are left out (they are secrets that live in their file).</summary>
+    public static AppSpec Strip(AppSpec spec) => spec with { EnvFromFile = new Dictionary<string, string>() };
+
+    /// <summary>The definition brought back: env_file values read again from their file; the error says what failed.</summary>
+    public static (AppSpec? Spec, string? Error) Restore(AppSpec spec)
+    {
+        if (spec.EnvFile is not { } file) return (spec, null);
+        try
+        {
+            var values = DotEnv.Parse(File.ReadAllText(file), file, out var errors);
+            if (errors.Count > 0) return (null, $"app {spec.Name}: {errors[0]}");
+            return (spec with { EnvFromFile = values }, null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"app {spec.Name}: cannot read env_file {file}: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Daemon.Processes;
+using NodeKeeper.Daemon.Supervision;
+
+namespace NodeKeeper.Daemon.State;
+
+/// <summary>
+/// The daemon's live state file (state.json): every app, whether it is meant to run, and the pid and /proc start time
+/// of each of its processes, rewritten whenever something changes. A daemon that stops gracefully removes it. A
+/// daemon that finds one at start took over from one that crashed or was killed: it ends that daemon's orphans (by
+/// pid and start time, never by name) and starts the apps again.
+/// </summary>
+public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHostedService
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _dirty = new(0, 1);
+    private Task _writer = Task.CompletedTask;
+
+    public string StatePath => Path.Combine(ctx.Home, "state.json");
+    public string DumpPath => Path.Combine(ctx.Home, "dump.json");
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var (state, _) = StateFile.Read(StatePath);
+        if (state is not null && state.DaemonPid != Environment.ProcessId)
+        {
+            ctx.Logger.LogWarning("the previous daemon (pid {Pid}) did not stop gracefully: taking over its {Count} app(s)", state.DaemonPid, state.Apps.Count);
+            await EndOrphansAsync(state, ct);
+            foreach (var problem in await supervisor.RestoreAsync(state.Apps, ct))
+                ctx.Logger.LogError("cannot bring back an app of the previous daemon: {Problem}", problem);
+        }
+        Write();
+        ctx.Changed += MarkDirty;
+        _writer = Task.Run(() => WriteLoopAsync(_stop.Token), CancellationToken.None);
+    }
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        ctx.Changed -= MarkDirty;
+        await _stop.CancelAsync();
+        try { await _writer; } catch (OperationCanceledException) { }
+        // A graceful stop: the apps were stopped on purpose, and the next daemon must not bring them back.
+        try { File.Delete(StatePath); } catch (IOException) { }
+    }
+
+    private void MarkDirty()
+    {
+        if (_dirty.CurrentCount == 0)
+            try { _dirty.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    private async Task WriteLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await _dirty.WaitAsync(ct);
+                await Task.Delay(Settle, ctx.Clock, ct);
+                Write();
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void Write()
+    {
+        try { StateFile.Write(StatePath, new SavedState(SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, supervisor.Snapshot())); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ctx.Logger.LogWarning(ex, "cannot write {Path}", StatePath);
+        }
+    }
+
+    /// <summary>
+    /// Ends every process of the previous daemon's apps that still runs: the very process that was recorded (same pid,
+    /// same start time) and its descendants get the app's kill_signal, then SIGKILL after its kill_timeout.
+    /// </summary>
+    private async Task EndOrphansAsync(SavedState state, CancellationToken ct)
+    {
+        var ending = new List<Task>();
+        foreach (var app in state.Apps)
+        {
+            var signal = Signals.Number(app.Spec.KillSignal) ?? 15;
+            var killAt = ctx.Clock.GetUtcNow() + app.Spec.KillTimeout;
+            foreach (var instance in app.Instances)
+            {
+                var known = instance.Tree.Select(p => new ProcessId(p.Pid, p.StartTime)).ToList();
+                if (instance.Process is { } main) known.Add(new ProcessId(main.Pid, main.StartTime));
+                var alive = known.Where(k => k.Pid > 1 && k.Pid != Environment.ProcessId && k.IsAlive()).ToList();
+                if (alive.Count == 0) continue;
+                ctx.Logger.LogWarning("{App}:{Index}: ending {Count} process(es) left by the previous daemon: {Pids}",
+                    app.Spec.Name, instance.Index, alive.Count, string.Join(" ", alive.Select(a => a.Pid)));
+                // The root only when it is still the very process recorded: its tree is then its own.
+                var root = instance.Process is { } r && alive.Contains(new ProcessId(r.Pid, r.StartTime)) ? r.Pid : alive[0].Pid;
+                ending.Add(ProcessTree.EndAsync(root, alive, signal, killAt, ctx.Clock, ct));
+            }
+        }
+        await Task.WhenAll(ending);
+    }
+}

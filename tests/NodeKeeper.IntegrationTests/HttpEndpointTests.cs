@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using NodeKeeper.IntegrationTests.Support;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>[daemon] http and NK_HTTP: /metrics (Prometheus text), /healthz, /readyz on a real daemon.</summary>
+public sealed partial class HttpEndpointTests
+{
+    private static string Daemon(int httpPort) => $"[daemon]\nhttp = \"127.0.0.1:{httpPort}\"\n";
+
+    private static string Web(int appPort, int instances = 2) =>
+        TestHome.App("web", "http-server.js", $"port = {appPort}\nhost = \"127.0.0.1\"\ninstances = {instances}");
+
+    [Fact]
+    public async Task Metrics_parse_as_prometheus_text_with_one_up_sample_per_instance()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next())));
+
+        // The preload reports once a second: wait for the figures only a running node process has.
+        var samples = await Eventually.Until(async () => Parse((await Get(http, "/metrics")).Body),
+            s => s.Count(x => x.Name == "nodekeeper_instance_heap_used_bytes") == 2, TimeSpan.FromSeconds(15), "heap samples of both instances");
+
+        var up = samples.Where(s => s.Name == "nodekeeper_instance_up").ToList();
+        up.Select(s => (s.Labels["app"], s.Labels["instance"], s.Value)).Should().BeEquivalentTo([("web", "0", 1.0), ("web", "1", 1.0)]);
+        samples.Should().Contain(s => s.Name == "nodekeeper_app_instances" && s.Labels["app"] == "web" && s.Value == 2);
+        samples.Should().Contain(s => s.Name == "nodekeeper_app_ready_instances" && s.Labels["app"] == "web" && s.Value == 2);
+        samples.Should().ContainSingle(s => s.Name == "nodekeeper_daemon_info").Which.Labels.Should().ContainKey("version");
+        samples.Where(s => s.Name == "nodekeeper_instance_memory_bytes").Should().HaveCount(2).And.OnlyContain(s => s.Value > 1_000_000);
+        samples.Where(s => s.Name == "nodekeeper_instance_restarts_total").Should().HaveCount(2).And.OnlyContain(s => s.Value == 0);
+        samples.Where(s => s.Name == "nodekeeper_instance_event_loop_lag_seconds").Should().OnlyContain(s => s.Value >= 0 && s.Value < 5);
+        samples.Where(s => s.Name == "nodekeeper_instance_max_open_files").Should().HaveCount(2);
+
+        var r = await Get(http, "/metrics");
+        r.Headers.Should().Contain("Content-Type: text/plain; version=0.0.4");
+        r.Headers.Should().Contain("Connection: close");
+    }
+
+    [Fact]
+    public async Task Healthz_routing_and_methods()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1)));
+
+        var health = await Get(http, "/healthz");
+        (health.Code, health.Body).Should().Be((200, "ok\n"));
+        (await Get(http, "/healthz?verbose=1")).Code.Should().Be(200);
+        (await Get(http, "/readyz")).Code.Should().Be(200);
+        (await Get(http, "/nope")).Code.Should().Be(404);
+        (await Get(http, "/")).Code.Should().Be(404);
+
+        var post = await Raw(http, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        post.Code.Should().Be(405);
+        post.Headers.Should().Contain("Allow: GET, HEAD");
+        (await Raw(http, "DELETE /healthz HTTP/1.1\r\n\r\n")).Code.Should().Be(405);
+
+        var head = await Raw(http, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        (head.Code, head.Body).Should().Be((200, ""));
+        head.Headers.Should().Contain("Content-Length: 3");
+
+        (await Raw(http, "garbage\r\n\r\n")).Code.Should().Be(400);
+        (await Raw(http, "GET /healthz\n\n")).Code.Should().Be(400);
+        (await Raw(http, "GET /healthz HTTP/1.0\n\n")).Code.Should().Be(200, "bare LF line ends and HTTP/1.0 are accepted");
+        (await Raw(http, "GET /healthz HTTP/1.1\r\nX-Big: " + new string('a', 10_000) + "\r\n\r\n")).Code.Should().Be(431);
+    }
+
+    [Fact]
+    public async Task Readyz_follows_the_instances_that_are_meant_to_run()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        // gate says it is ready 3 s after it listens: long enough to see a new instance not ready, short enough to wait for.
+        var gate = TestHome.App("gate", "ready-message.js",
+            $"port = {FreePort.Next()}\nhost = \"127.0.0.1\"\nready = \"message\"\nlisten_timeout = \"60s\"\nenv = {{ READY_AFTER_MS = \"3000\" }}");
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1) + gate));
+        var ready = await Get(http, "/readyz");
+        (ready.Code, ready.Body).Should().Be((200, "ready\n"));
+
+        await home.OkAsync("scale", "gate", "2", "--no-wait");
+        var notReady = await Eventually.Until(() => Get(http, "/readyz"), r => r.Code == 503, TimeSpan.FromSeconds(3), "503 while gate:1 starts");
+        notReady.Body.Should().Contain("gate:1 starting").And.NotContain("web").And.NotContain("gate:0");
+        (await Get(http, "/metrics")).Body.Should().Contain("nodekeeper_app_ready_instances{app=\"gate\"} 1\n");
+
+        await Eventually.Until(() => Get(http, "/readyz"), r => r.Code == 200, TimeSpan.FromSeconds(20), "200 once gate:1 is ready");
+        (await Get(http, "/metrics")).Body.Should().Contain("nodekeeper_app_ready_instances{app=\"gate\"} 2\n");
+
+        // An app the user stopped is not meant to run: it does not count against readiness.
+        await home.OkAsync("stop", "gate");
+        (await Get(http, "/readyz")).Code.Should().Be(200);
+        var metrics = Parse((await Get(http, "/metrics")).Body);
+        metrics.Where(s => s.Name == "nodekeeper_instance_up" && s.Labels["app"] == "gate").Should().OnlyContain(s => s.Value == 0);
+        metrics.Should().NotContain(s => s.Name == "nodekeeper_instance_memory_bytes" && s.Labels["app"] == "gate", "a stopped instance has no memory figure");
+    }
+
+    [Fact]
+    public async Task An_errored_app_is_not_ready()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        var crash = TestHome.App("crash", "crasher.js", "max_restarts = 0\nrestart_delay = \"10ms\"");
+        var r = await home.RunAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1) + crash), "--no-wait");
+        r.Code.Should().Be(0, r.ToString());
+        await home.WaitForAsync("crash", i => i.Status == "errored", "errored");
+
+        var ready = await Get(http, "/readyz");
+        (ready.Code, ready.Body).Should().Be((503, "not ready: 1 instance(s)\ncrash:0 errored\n"));
+
+        await home.OkAsync("delete", "crash");
+        (await Get(http, "/readyz")).Code.Should().Be(200);
+    }
+
+    [Fact]
+    public async Task A_client_that_sends_nothing_blocks_no_one_and_is_cut_off()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1)));
+
+        using var silent = new TcpClient();
+        await silent.ConnectAsync(IPAddress.Loopback, http);
+        using var slow = new TcpClient();
+        await slow.ConnectAsync(IPAddress.Loopback, http);
+        await slow.GetStream().WriteAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n"u8.ToArray()); // never finishes its head
+
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 5; i++) (await Get(http, "/healthz")).Code.Should().Be(200);
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "the silent clients hold nobody up");
+
+        // Both are closed by the server after its read deadline (5 s), without an answer.
+        foreach (var c in new[] { silent, slow })
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var n = await c.GetStream().ReadAsync(new byte[1024], cts.Token);
+            n.Should().Be(0);
+        }
+        (await Get(http, "/healthz")).Code.Should().Be(200);
+    }
+
+    [Fact]
+    public async Task A_new_address_rebinds_and_a_config_without_http_turns_it_off()
+    {
+        await using var home = new TestHome();
+        var (a, b, app) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+        await home.OkAsync("start", home.WriteConfig(Daemon(a) + Web(app, 1)));
+        (await Get(a, "/healthz")).Code.Should().Be(200);
+
+        await home.OkAsync("start", home.WriteConfig(Daemon(a) + Web(app, 1)));
+        (await Get(a, "/healthz")).Code.Should().Be(200, "the same address keeps its listener");
+
+        await home.OkAsync("start", home.WriteConfig(Daemon(b) + Web(app, 1)));
+        (await Get(b, "/healthz")).Code.Should().Be(200);
+        (await Refused(a)).Should().BeTrue("the old address is closed");
+
+        await home.OkAsync("start", home.WriteConfig(Web(app, 1)));
+        (await Refused(b)).Should().BeTrue("a config without [daemon] http turns the endpoint off");
+        (await home.InstanceAsync("web")).Status.Should().Be("online");
+    }
+
+    [Fact]
+    public async Task A_taken_port_is_a_warning_and_the_apps_start_anyway()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        var config = home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1));
+        using (var squatter = new TcpListener(IPAddress.Loopback, http))
+        {
+            squatter.Start();
+            await home.OkAsync("start", config);
+            (await home.InstanceAsync("web")).Status.Should().Be("online");
+            var log = await Eventually.Until(() => Task.FromResult(File.ReadAllText(Path.Combine(home.Home, "daemon.log"))),
+                t => t.Contains("http endpoint off"), TimeSpan.FromSeconds(5), "the warning in daemon.log");
+            log.Should().Contain($"cannot listen on 127.0.0.1:{http}").And.Contain("taken");
+        }
+        // Starting the same config again retries the address that could not be bound.
+        await home.OkAsync("start", config);
+        (await Get(http, "/healthz")).Code.Should().Be(200);
+    }
+
+    [Fact]
+    public async Task NK_HTTP_serves_from_startup_and_a_config_without_http_keeps_it()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        var psi = new ProcessStartInfo(Repo.Nk, "daemon")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        psi.Environment["NODEKEEPER_HOME"] = home.Home;
+        psi.Environment["NK_HTTP"] = $"127.0.0.1:{http}";
+        using var daemon = Process.Start(psi)!;
+        daemon.StandardInput.Close();
+        _ = daemon.StandardOutput.ReadToEndAsync();
+        _ = daemon.StandardError.ReadToEndAsync();
+
+        await Eventually.Until(async () => (await TryGet(http, "/healthz"))?.Code, c => c == 200, TimeSpan.FromSeconds(15), "/healthz from NK_HTTP");
+        (await Get(http, "/readyz")).Code.Should().Be(200, "no app is meant to run yet");
+
+        await home.OkAsync("start", home.WriteConfig(Web(FreePort.Next(), 1)));
+        var samples = Parse((await Get(http, "/metrics")).Body);
+        samples.Should().Contain(s => s.Name == "nodekeeper_instance_up" && s.Labels["app"] == "web" && s.Value == 1);
+
+        await home.OkAsync("kill");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await daemon.WaitForExitAsync(cts.Token);
+        (await Refused(http)).Should().BeTrue();
+    }
+
+    // ---- a strict parser of the text exposition format 0.0.4 ----
+
+    public sealed record Sample(string Name, Dictionary<string, string> Labels, double Value);
+
+    [GeneratedRegex("""^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$""")]
+    private static partial Regex TypeLine();
+
+    [GeneratedRegex("""^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (?:[^\\\n]|\\[\\n])*$""")]
+    private static partial Regex HelpLine();
+
+    [GeneratedRegex("""^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*)?\})? (\S+)(?: -?\d+)?$""")]
+    private static partial Regex SampleLine();
+
+    [GeneratedRegex("""([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(?:,|$)""")]
+    private static partial Regex Label();
+
+    private static List<Sample> Parse(string text)
+    {
+        text.Should().EndWith("\n", "the exposition ends with a line feed");
+        var typed = new HashSet<string>();
+        string? family = null;
+        var samples = new List<Sample>();
+        foreach (var line in text[..^1].Split('\n'))
+        {
+            if (line.StartsWith("# TYPE "))
+            {
+                var m = TypeLine().Match(line);
+                m.Success.Should().BeTrue($"a valid TYPE line: {line}");
+                typed.Add(m.Groups[1].Value).Should().BeTrue($"one TYPE per family: {line}");
+                family = m.Groups[1].Value;
+                continue;
+            }
+            if (line.StartsWith("# HELP ")) { HelpLine().IsMatch(line).Should().BeTrue($"a valid HELP line: {line}"); continue; }
+            if (line.StartsWith('#')) continue;
+            line.Should().NotBeEmpty("no blank lines");
+            var s = SampleLine().Match(line);
+            s.Success.Should().BeTrue($"a valid sample line: {line}");
+            var name = s.Groups[1].Value;
+            name.Should().Be(family, $"a sample follows the TYPE of its own family: {line}");
+            var labels = new Dictionary<string, string>();
+            foreach (Match l in Label().Matches(s.Groups[2].Value))
+                labels.Add(l.Groups[1].Value, l.Groups[2].Value.Replace("\\n", "\n").Replace("\\\"", "\"").Replace("\\\\", "\\"));
+            samples.Add(new Sample(name, labels, ParseValue(s.Groups[3].Value, line)));
+        }
+        samples.GroupBy(x => x.Name + string.Join(",", x.Labels.OrderBy(k => k.Key).Select(k => $"{k.Key}={k.Value}")))
+            .Should().OnlyContain(g => g.Count() == 1, "no sample is written twice");
+        return samples;
+    }
+
+    private static double ParseValue(string v, string line) => v switch
+    {
+        "NaN" => double.NaN,
+        "+Inf" => double.PositiveInfinity,
+        "-Inf" => double.NegativeInfinity,
+        _ => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new FormatException($"not a value: {line}"),
+    };
+
+    // ---- HTTP by hand: exact bytes in, everything the server sends until it closes ----
+
+    public sealed record Reply(int Code, string Headers, string Body);
+
+    private static Task<Reply> Get(int port, string path) => Raw(port, $"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+
+    private static async Task<Reply?> TryGet(int port, string path)
+    {
+        try { return await Get(port, path); }
+        catch (SocketException) { return null; }
+    }
+
+    private static async Task<Reply> Raw(int port, string request)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cts.Token);
+        var all = new MemoryStream();
+        try { await stream.CopyToAsync(all, cts.Token); }
+        catch (IOException) when (all.Length > 0) { /* a reset after the answer (unread request bytes) */ }
+        var text = Encoding.UTF8.GetString(all.ToArray());
+        var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        split.Should().BePositive($"a complete response: {text}");
+        var head = text[..split];
+        var code = int.Parse(head.Split(' ')[1], CultureInfo.InvariantCulture);
+        return new Reply(code, head, text[(split + 4)..]);
+    }
+
+    private static async Task<bool> Refused(int port)
+    {
+        using var client = new TcpClient();
+        try { await client.ConnectAsync(IPAddress.Loopback, port); return false; }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused) { return true; }
+    }
+}
