@@ -10,6 +10,9 @@ namespace NodeKeeper.Core.Diagnosis;
 /// </summary>
 public static class Why
 {
+    /// <summary>How the daemon's warning about file watching begins (FileWatchService).</summary>
+    public const string WatchOff = "file watching is off";
+
     /// <summary>Exits the user or NodeKeeper asked for: not causes to explain.</summary>
     private static readonly HashSet<string> Asked = [ExitReasons.Stopped, ExitReasons.Restart, ExitReasons.Watch];
 
@@ -33,6 +36,10 @@ public static class Why
                 g.Count, e.At, evidence, Remedy(e.Reason, e.Cause, spec, e.Before)));
         }
         foreach (var i in instances.Where(i => i.Pid is not null)) findings.AddRange(Now(spec, i));
+        // Problems of the app as a whole (file watching) show on each instance's warnings: one finding for them.
+        foreach (var w in instances.SelectMany(i => i.Warnings ?? []).Where(w => w.StartsWith(WatchOff, StringComparison.Ordinal)).Distinct())
+            findings.Add(new WhyFinding(ExitReasons.Watch, null, "file watching does not work for this app", 0, null, [w],
+                "Raise the kernel's inotify limits (sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; persist them in /etc/sysctl.d/), or watch fewer files; the app keeps running meanwhile."));
         var status = string.Join(", ", instances.GroupBy(i => i.Status).Select(g => $"{g.Count()} {g.Key}"));
         return new WhyReport(spec.Name, status, findings);
     }

@@ -109,8 +109,8 @@ public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) :
         {
             var limit = ex.Message.Contains("inotify", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("limit", StringComparison.OrdinalIgnoreCase);
             _app.WatchProblem = limit
-                ? $"file watching is off: the kernel's inotify limit was reached ({ex.Message.TrimEnd('.')}); raise it with sysctl fs.inotify.max_user_watches=524288 and fs.inotify.max_user_instances=512 (the app keeps running)"
-                : $"file watching is off: {ex.Message}";
+                ? $"{Core.Diagnosis.Why.WatchOff}: the kernel's inotify limit was reached ({ex.Message.TrimEnd('.')}); raise it with sysctl fs.inotify.max_user_watches=524288 and fs.inotify.max_user_instances=512 (the app keeps running)"
+                : $"{Core.Diagnosis.Why.WatchOff}: {ex.Message}";
             _ctx.Logger.LogWarning("{App}: {Problem}", _app.Name, _app.WatchProblem);
         }
 

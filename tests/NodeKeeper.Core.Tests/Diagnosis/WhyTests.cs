@@ -96,4 +96,15 @@ public sealed class WhyTests
         var stopped = Row(r => r with { Pid = null, Status = "stopped", EventLoopLagMs = 900 });
         Why.Build(spec, [], [stopped], Now).Findings.Should().BeEmpty();
     }
+
+    [Fact]
+    public void File_watching_that_hit_the_inotify_limit_is_one_finding_for_the_app()
+    {
+        var warning = "file watching is off: the kernel's inotify limit was reached (…); raise it with sysctl …";
+        var rows = new[] { Row(r => r with { Warnings = [warning] }), Row(r => r with { Instance = 1, Warnings = [warning] }) };
+        var finding = Why.Build(Driver.BaseSpec(), [], rows, Now).Findings.Should().ContainSingle().Subject;
+        finding.Reason.Should().Be(ExitReasons.Watch);
+        finding.Evidence.Should().Equal(warning);
+        finding.Remedy.Should().Contain("fs.inotify.max_user_watches");
+    }
 }
