@@ -3,7 +3,9 @@
 'use strict';
 const http = require('http');
 const started = Date.now();
-const sickAfter = Number(process.env.SICK_AFTER_MS || 1000);
+// SICK_INSTANCE: only the instance of that NODE_APP_INSTANCE turns sick (the others stay healthy).
+const others = process.env.SICK_INSTANCE !== undefined && process.env.SICK_INSTANCE !== process.env.NODE_APP_INSTANCE;
+const sickAfter = others ? Infinity : Number(process.env.SICK_AFTER_MS || 1000);
 const server = http.createServer((req, res) => {
   if (req.url === '/health') {
     const sick = Date.now() - started > sickAfter;

@@ -74,4 +74,21 @@ public sealed class HealthTests
         row.LastExit!.Reason.Should().Be("health");
         (await home.OkAsync("why", "stuck")).Out.Should().Contain("event loop stalled: no report from the process");
     }
+
+    [Fact]
+    public async Task In_increment_mode_each_instance_is_probed_on_its_own_port()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        // Only instance 1 turns sick: only its own port's probe fails, so only it is restarted.
+        var config = home.WriteConfig(TestHome.App("sick", "sick-server.js",
+            $"port = {port}\nport_mode = \"increment\"\ninstances = 2\nenv = {{ SICK_INSTANCE = \"1\", SICK_AFTER_MS = \"500\" }}\n" +
+            $"health = {{ url = \"http://127.0.0.1:{port}/health\", interval = \"300ms\", timeout = \"1s\", failures = 2 }}"));
+        await home.OkAsync("start", config);
+        var row = await home.WaitForAsync("sick", i => i.Restarts >= 1 && i.LastExit != null, "instance 1 restarted", instance: 1);
+        row.LastExit!.Reason.Should().Be("health");
+        var zero = await home.InstanceAsync("sick", 0);
+        zero.Restarts.Should().Be(0, "instance 0 answers on its own port");
+        zero.Status.Should().Be("online");
+    }
 }
