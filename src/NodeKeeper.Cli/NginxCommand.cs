@@ -48,31 +48,8 @@ public static class NginxCommand
             await Console.Error.WriteLineAsync($"nk: {error}");
             return NkCommands.Failed;
         }
-        options = options with { AppHost = AppHost(app) };
+        options = options with { AppHost = app.PortMode == "shared" ? app.Host : null };
         Console.Out.Write(NginxConfig.Generate(app, options));
         return NkCommands.Ok;
-    }
-
-    /// <summary>
-    /// The app's `host`, which `nk describe` does not carry: read from the config file the app came from (null, that
-    /// is every interface, when the file is gone or no longer valid).
-    /// </summary>
-    private static string? AppHost(AppDescription app)
-    {
-        if (app.PortMode != "shared" || app.ConfigPath is not { } path) return null;
-        try
-        {
-            var text = File.ReadAllText(path);
-            var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadOrNull);
-            var loaded = ConfigLoader.Load(text, path, Path.GetDirectoryName(Path.GetFullPath(path))!, ctx);
-            return loaded.Ok ? loaded.Config!.Apps.FirstOrDefault(a => a.Name == app.Name)?.Host : null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
-    }
-
-    private static string? ReadOrNull(string p)
-    {
-        try { return File.ReadAllText(p); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
     }
 }

@@ -119,6 +119,8 @@ public sealed record AppDescription
     public int Instances { get; init; }
     public int? Port { get; init; }
     public string PortMode { get; init; } = "shared";
+    /// <summary>The address a shared port is bound on; null for every interface (NodeKeeper extension `host`).</summary>
+    public string? Host { get; init; }
     public string Ready { get; init; } = "spawn";
     public string Restart { get; init; } = "always";
     public string? ConfigPath { get; init; }

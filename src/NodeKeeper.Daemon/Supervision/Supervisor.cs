@@ -321,7 +321,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         {
             Name = s.Name, Script = s.Script, Cwd = s.Cwd, Args = s.Args, NodeArgs = s.NodeArgs,
             Interpreter = s.Interpreter, Instances = s.Instances, Port = s.Port,
-            PortMode = s.PortMode == PortMode.Increment ? "increment" : "shared",
+            PortMode = s.PortMode == PortMode.Increment ? "increment" : "shared", Host = s.Host,
             Ready = s.Ready.ToString().ToLowerInvariant(),
             Restart = s.Restart switch { RestartMode.OnFailure => "on-failure", RestartMode.Never => "never", _ => "always" },
             ConfigPath = app.ConfigPath, EnvFile = s.EnvFile, Env = env,
