@@ -30,21 +30,13 @@ public sealed class HealthTests
             $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ SICK_AFTER_MS = \"2000\" }}\n" +
             $"health = {{ url = \"http://127.0.0.1:{port}/health\", interval = \"300ms\", timeout = \"1s\", failures = 2 }}"));
         await home.OkAsync("start", config);
-        var served = 0;
-        var failed = 0;
-        using var stop = new CancellationTokenSource();
-        var load = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-                if (await FreshHttp.Get(port) is null) Interlocked.Increment(ref failed); else Interlocked.Increment(ref served);
-        });
+        var load = new LoadClient(port);
         await Eventually.Until(() => home.StatusAsync(), rows => rows.All(r => r.Restarts >= 1 && r.Status == "online"),
             TimeSpan.FromSeconds(30), "both instances restarted by the health check");
-        await stop.CancelAsync();
-        await load;
+        await load.DisposeAsync();
         var rows = await home.StatusAsync();
         rows.Should().OnlyContain(r => r.LastExit!.Reason == "health");
-        failed.Should().Be(0, $"one instance at a time: the other serves ({served} served)");
+        load.Unserved.Should().Be(0, $"one instance at a time: the other serves ({load.Served} served)");
     }
 
     [Fact]

@@ -6,67 +6,6 @@ namespace NodeKeeper.IntegrationTests;
 /// <summary>`nk nginx NAME`: its output, included in a real nginx (Debian's) on loopback, passes nginx -t and proxies to the app.</summary>
 public sealed class NginxConfigTests
 {
-    /// <summary>An nginx of the test's own, in its own folder, whose http block includes generated.conf.</summary>
-    private sealed class Nginx : IAsyncDisposable
-    {
-        private readonly string _dir;
-        private readonly string _conf;
-        private Process? _process;
-
-        public Nginx(string dir, string generated)
-        {
-            _dir = dir;
-            Directory.CreateDirectory(Path.Combine(dir, "logs"));
-            File.WriteAllText(Path.Combine(dir, "generated.conf"), generated);
-            _conf = Path.Combine(dir, "nginx.conf");
-            File.WriteAllText(_conf, $$"""
-                daemon off;
-                master_process off;
-                pid {{dir}}/nginx.pid;
-                error_log {{dir}}/logs/error.log warn;
-                events { worker_connections 512; }
-                http {
-                  access_log off;
-                  client_body_temp_path {{dir}}/body;
-                  proxy_temp_path {{dir}}/proxy;
-                  fastcgi_temp_path {{dir}}/fastcgi;
-                  uwsgi_temp_path {{dir}}/uwsgi;
-                  scgi_temp_path {{dir}}/scgi;
-                  include {{dir}}/generated.conf;
-                }
-                """);
-        }
-
-        /// <summary>nginx -t on the config: its exit code and what it said.</summary>
-        public async Task<(int Code, string Output)> TestAsync()
-        {
-            var psi = new ProcessStartInfo("nginx", ["-t", "-c", _conf, "-p", _dir]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-            using var p = Process.Start(psi)!;
-            var err = p.StandardError.ReadToEndAsync();
-            var output = await p.StandardOutput.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            return (p.ExitCode, output + await err);
-        }
-
-        public void Start() =>
-            _process = Process.Start(new ProcessStartInfo("nginx", ["-c", _conf, "-p", _dir]) { UseShellExecute = false })!;
-
-        public string ErrorLog()
-        {
-            var path = Path.Combine(_dir, "logs", "error.log");
-            return File.Exists(path) ? File.ReadAllText(path) : "";
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_process is null) return;
-            // Our own child, by its pid.
-            if (!_process.HasExited) _process.Kill();
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-        }
-    }
-
     private static async Task<(int Status, string Body)> Get(HttpClient http, int port)
     {
         try
@@ -84,7 +23,7 @@ public sealed class NginxConfigTests
         var r = await home.OkAsync("nginx", "web", "--listen", $"127.0.0.1:{listen}");
         r.Out.Should().Contain("upstream nk_web {").And.Contain("server {");
 
-        await using var nginx = new Nginx(Path.Combine(home.Configs, "nginx"), r.Out);
+        await using var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), r.Out);
         var (code, output) = await nginx.TestAsync();
         code.Should().Be(0, $"nginx -t accepts the output of nk nginx:\n{output}\n{r.Out}");
         nginx.Start();

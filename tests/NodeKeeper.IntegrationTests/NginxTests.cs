@@ -6,51 +6,24 @@ namespace NodeKeeper.IntegrationTests;
 /// <summary>Through a real nginx (Debian's package; .ci/run installs it), started by the test on loopback with its own config.</summary>
 public sealed class NginxTests
 {
-    private sealed class Nginx : IAsyncDisposable
+    /// <summary>A hand-written proxy setup as an operator would write it: one upstream server, keepalive, retries on errors.</summary>
+    private static (NginxServer Nginx, int Port) StartNginx(string dir, int appPort)
     {
-        private readonly Process _process;
-        public int Port { get; }
-
-        public Nginx(string dir, int appPort)
-        {
-            Port = FreePort.Next();
-            Directory.CreateDirectory(Path.Combine(dir, "logs"));
-            var conf = Path.Combine(dir, "nginx.conf");
-            File.WriteAllText(conf, $$"""
-                daemon off;
-                master_process off;
-                pid {{dir}}/nginx.pid;
-                error_log {{dir}}/logs/error.log warn;
-                events { worker_connections 512; }
-                http {
-                  access_log off;
-                  client_body_temp_path {{dir}}/body;
-                  proxy_temp_path {{dir}}/proxy;
-                  fastcgi_temp_path {{dir}}/fastcgi;
-                  uwsgi_temp_path {{dir}}/uwsgi;
-                  scgi_temp_path {{dir}}/scgi;
-                  upstream app { server 127.0.0.1:{{appPort}}; keepalive 16; }
-                  server {
-                    listen 127.0.0.1:{{Port}};
-                    location / {
-                      proxy_pass http://app;
-                      proxy_http_version 1.1;
-                      proxy_set_header Connection "";
-                      proxy_next_upstream error timeout http_502;
-                    }
-                  }
-                }
-                """);
-            _process = Process.Start(new ProcessStartInfo("nginx", ["-c", conf, "-p", dir]) { UseShellExecute = false })!;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            // Our own child, by its pid.
-            if (!_process.HasExited) _process.Kill();
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-        }
+        var port = FreePort.Next();
+        var nginx = new NginxServer(dir, $$"""
+            upstream app { server 127.0.0.1:{{appPort}}; keepalive 16; }
+            server {
+              listen 127.0.0.1:{{port}};
+              location / {
+                proxy_pass http://app;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_next_upstream error timeout http_502;
+              }
+            }
+            """);
+        nginx.Start();
+        return (nginx, port);
     }
 
     private static async Task<int> Status(HttpClient http, int port)
@@ -70,13 +43,14 @@ public sealed class NginxTests
         var appPort = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {appPort}\ninstances = {instances}\nhost = \"127.0.0.1\""));
         await home.OkAsync("start", config);
-        await using var nginx = new Nginx(Path.Combine(home.Configs, "nginx"), appPort);
+        var (nginx, nginxPort) = StartNginx(Path.Combine(home.Configs, "nginx"), appPort);
+        await using var _ = nginx;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        await Eventually.Until(() => Status(http, nginx.Port), s => s == 200, TimeSpan.FromSeconds(10), "nginx to proxy");
+        await Eventually.Until(() => Status(http, nginxPort), s => s == 200, TimeSpan.FromSeconds(10), "nginx to proxy");
 
         var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
         using var stop = new CancellationTokenSource();
-        var load = Task.Run(async () => { while (!stop.IsCancellationRequested) statuses.Add(await Status(http, nginx.Port)); });
+        var load = Task.Run(async () => { while (!stop.IsCancellationRequested) statuses.Add(await Status(http, nginxPort)); });
         await Eventually.Until(() => statuses.Count > 20, TimeSpan.FromSeconds(10), "load through nginx");
 
         await home.OkAsync("reload", "web");

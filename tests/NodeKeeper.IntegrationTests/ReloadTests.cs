@@ -4,28 +4,6 @@ namespace NodeKeeper.IntegrationTests;
 
 public sealed class ReloadTests
 {
-    /// <summary>Requests on fresh connections until stopped; counts what was served and what failed.</summary>
-    private sealed class Load : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _task;
-        public int Served;
-        public int Failed;
-
-        public Load(int port) => _task = Task.Run(async () =>
-        {
-            while (!_stop.IsCancellationRequested)
-                if (await FreshHttp.Get(port) is null) Interlocked.Increment(ref Failed);
-                else Interlocked.Increment(ref Served);
-        });
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _task;
-        }
-    }
-
     [Fact]
     public async Task Reload_of_two_instances_under_load_fails_no_request_and_replaces_every_pid_with_the_new_env()
     {
@@ -35,15 +13,14 @@ public sealed class ReloadTests
         await home.OkAsync("start", config);
         var before = (await home.StatusAsync()).Select(r => r.Pid!.Value).ToList();
 
-        var load = new Load(port);
-        await Eventually.Until(() => Volatile.Read(ref load.Served) > 20, TimeSpan.FromSeconds(10), "load to flow");
+        var load = new LoadClient(port);
+        await load.ServesAsync(20, "load to flow");
         home.WriteConfig(File.ReadAllText(config).Replace("VERSION = \"1\"", "VERSION = \"2\""));
         var reload = await home.OkAsync("reload", "web");
-        var served = Volatile.Read(ref load.Served);
-        await Eventually.Until(() => Volatile.Read(ref load.Served) > served + 20, TimeSpan.FromSeconds(10), "the new instances to serve");
+        await load.ServesAsync(20, "the new instances to serve");
         await load.DisposeAsync();
 
-        load.Failed.Should().Be(0, $"a reload drops nothing ({load.Served} served)");
+        load.Unserved.Should().Be(0, $"a reload drops nothing ({load.Served} served)");
         var after = await home.StatusAsync();
         after.Should().HaveCount(2).And.OnlyContain(r => r.Status == "online" && r.Restarts == 1);
         after.Select(r => r.Pid!.Value).Should().NotIntersectWith(before, "every pid is replaced");
@@ -59,12 +36,12 @@ public sealed class ReloadTests
         var port = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ VERSION = \"1\" }}"));
         await home.OkAsync("start", config);
-        var load = new Load(port);
-        await Eventually.Until(() => Volatile.Read(ref load.Served) > 20, TimeSpan.FromSeconds(10), "load to flow");
+        var load = new LoadClient(port);
+        await load.ServesAsync(20, "load to flow");
         home.WriteConfig(File.ReadAllText(config).Replace("VERSION = \"1\"", "VERSION = \"2\""));
         await home.OkAsync("start", config);
         await load.DisposeAsync();
-        load.Failed.Should().Be(0);
+        load.Unserved.Should().Be(0);
         (await home.StatusAsync()).Should().OnlyContain(r => Procs.Environ(r.Pid!.Value)["VERSION"] == "2");
     }
 

@@ -34,32 +34,17 @@ public sealed class SharedPortTests
         await home.OkAsync("start", config);
         var old = (await home.InstanceAsync("web")).Pid!.Value;
 
-        using var stop = new CancellationTokenSource();
-        var failures = 0;
-        var refused = 0;
-        var served = 0;
-        var load = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                var (body, wasRefused) = await FreshHttp.Request(port);
-                if (body is not null) Interlocked.Increment(ref served);
-                else if (wasRefused) Interlocked.Increment(ref refused);
-                else Interlocked.Increment(ref failures);
-            }
-        });
-        await Eventually.Until(() => Volatile.Read(ref served) > 20, TimeSpan.FromSeconds(10), "load to flow");
+        var load = new LoadClient(port);
+        await load.ServesAsync(20, "load to flow");
         if (how == "kill") Procs.Signal(old, 9, home.Home);
         else await home.OkAsync("restart", "web");
         var now = await home.WaitForAsync("web", i => i.Status == "online" && i.Pid != old, "online with a new pid");
-        var after = Volatile.Read(ref served);
-        await Eventually.Until(() => Volatile.Read(ref served) > after + 20, TimeSpan.FromSeconds(10), "the new process to serve");
-        await stop.CancelAsync();
-        await load;
+        await load.ServesAsync(20, "the new process to serve");
+        await load.DisposeAsync();
 
-        refused.Should().Be(0, $"connections wait in the daemon's backlog while the app restarts ({served} served)");
+        load.Refused.Should().Be(0, $"connections wait in the daemon's backlog while the app restarts ({load.Served} served)");
         // A graceful restart drains the old process first; kill -9 can only lose the one request it was serving.
-        failures.Should().BeLessThanOrEqualTo(how == "kill" ? 1 : 0, $"{served} served");
+        load.Failed.Should().BeLessThanOrEqualTo(how == "kill" ? 1 : 0, $"{load.Served} served");
         now.Restarts.Should().Be(1);
     }
 

@@ -39,20 +39,12 @@ public sealed class WatchTests
         var src = Directory.CreateDirectory(Path.Combine(home.Configs, "src")).FullName;
         var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\"\ninstances = 2\nwatch = [\"{src}\"]"));
         await home.OkAsync("start", config);
-        var served = 0;
-        var failed = 0;
-        using var stop = new CancellationTokenSource();
-        var load = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-                if (await FreshHttp.Get(port) is null) Interlocked.Increment(ref failed); else Interlocked.Increment(ref served);
-        });
+        var load = new LoadClient(port);
         File.WriteAllText(Path.Combine(src, "routes.js"), "// new\n");
         await Eventually.Until(() => home.StatusAsync(), rows => rows.All(r => r.Restarts == 1 && r.Status == "online"),
             TimeSpan.FromSeconds(30), "both instances restarted");
-        await stop.CancelAsync();
-        await load;
+        await load.DisposeAsync();
         (await home.StatusAsync()).Should().OnlyContain(r => r.LastExit!.Reason == "watch");
-        failed.Should().Be(0, $"one instance at a time on the shared port ({served} served)");
+        load.Unserved.Should().Be(0, $"one instance at a time on the shared port ({load.Served} served)");
     }
 }
