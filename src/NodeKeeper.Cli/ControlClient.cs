@@ -34,11 +34,12 @@ public sealed class ControlClient : IDisposable
         catch (SocketException ex)
         {
             s.Dispose();
-            return ex.SocketErrorCode switch
-            {
-                SocketError.AccessDenied => (null, Failure.Denied, $"cannot connect to {socketPath}: permission denied (the daemon belongs to another user)"),
-                _ => (null, Failure.NoDaemon, $"no daemon answers on {socketPath} ({ex.Message})"),
-            };
+            if (ex.SocketErrorCode == SocketError.AccessDenied)
+                return (null, Failure.Denied, $"cannot connect to {socketPath}: permission denied (the daemon belongs to another user)");
+            // Nobody answers, so a daemon may be started here: never in a home that is a link or another user's.
+            if (Path.GetDirectoryName(socketPath) is { Length: > 0 } home && NodeKeeper.Daemon.Control.HomeGuard.Refusal(home) is { } refusal)
+                return (null, Failure.Denied, refusal);
+            return (null, Failure.NoDaemon, $"no daemon answers on {socketPath} ({ex.Message})");
         }
     }
 

@@ -197,18 +197,15 @@ public static class NkCommands
     /// <summary>Reads and validates a config; prints every error as file:line:col and returns null when there is one.</summary>
     internal static NodeKeeperConfig? LoadConfig(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        var (bytes, error) = ReadSmallRegularFile(path);
+        if (bytes is null)
         {
-            Console.Error.WriteLine(File.Exists(path) || Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path)))
-                ? $"nk: {path}: cannot read the config: {ex.Message}"
-                : $"nk: {path}: cannot read the config: {ex.Message}");
+            Console.Error.WriteLine($"nk: {path}: cannot read the config: {error}");
             return null;
         }
         var full = Path.GetFullPath(path);
         var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadFileOrNull);
-        var result = ConfigLoader.Load(text, path, Path.GetDirectoryName(full)!, ctx);
+        var result = ConfigLoader.LoadUtf8(bytes, path, Path.GetDirectoryName(full)!, ctx);
         if (!result.Ok)
         {
             foreach (var e in result.Errors) Console.Error.WriteLine(e.ToString());
@@ -217,10 +214,25 @@ public static class NkCommands
         return result.Config! with { Path = full };
     }
 
-    private static string? ReadFileOrNull(string p)
+    /// <summary>An env_file's text, or null when it cannot be read (the loader then says so at its line).</summary>
+    private static string? ReadFileOrNull(string p) =>
+        ReadSmallRegularFile(p).Bytes is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : null;
+
+    private const long MaxConfigBytes = 16 << 20;
+
+    /// <summary>
+    /// Reads a config or env file, which must be a regular file of at most 16 MiB: a FIFO, /dev/stdin or /dev/zero would
+    /// block nk or exhaust its memory. The error is in plain words (nk is built without .NET's message resources).
+    /// </summary>
+    internal static (byte[]? Bytes, string? Error) ReadSmallRegularFile(string path)
     {
-        try { return File.ReadAllText(p); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+        if (Directory.Exists(path)) return (null, "it is a folder, not a file");
+        if (!File.Exists(path)) return (null, "no such file");
+        if (!NodeKeeper.Daemon.Processes.Native.IsRegularFile(path)) return (null, "not a regular file (a pipe, socket or device)");
+        if (new FileInfo(path).Length > MaxConfigBytes) return (null, $"larger than {MaxConfigBytes >> 20} MiB");
+        try { return (File.ReadAllBytes(path), null); }
+        catch (UnauthorizedAccessException) { return (null, "permission denied"); }
+        catch (IOException) { return (null, "it cannot be read"); }
     }
 
     internal static async Task<int> WaitAndShowAsync(ControlClient client, Response r, bool wait, CancellationToken ct)

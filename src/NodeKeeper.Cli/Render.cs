@@ -66,6 +66,7 @@ public static class Render
         Kv("out log", d.OutLog);
         Kv("err log", d.ErrLog);
         if (d.LogDroppedLines > 0) Kv("dropped lines", d.LogDroppedLines);
+        Kv("log problem", d.LogProblem);
         sb.Append('\n').Append(StatusTable(d.InstanceList));
         foreach (var i in d.InstanceList.Where(i => i.HeapUsedBytes is not null))
             sb.Append($"{i.Instance}: heap {Bytes(i.HeapUsedBytes!.Value)} used, {Bytes(i.HeapTotalBytes ?? 0)} total, {Bytes(i.HeapLimitBytes ?? 0)} limit; "

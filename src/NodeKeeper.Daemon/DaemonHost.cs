@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -26,9 +27,14 @@ public static class DaemonHost
     public static async Task<int> RunAsync(string home, bool background, RunOptions? run = null)
     {
         if (background) Native.DetachFromTerminal();
-        Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        Directory.CreateDirectory(Path.Combine(home, "logs"));
+        // The home is this user's alone: a link or another user's directory is refused; one of the user's own that
+        // exists with looser modes is made 0700 (logs/ writable by nobody else), and daemon.log says so below.
+        var (homeRefusal, homeChanges) = HomeGuard.Prepare(home);
+        if (homeRefusal is not null)
+        {
+            await Console.Error.WriteLineAsync($"nk: {homeRefusal}");
+            return 1;
+        }
 
         var serilog = new LoggerConfiguration()
             .MinimumLevel.Information()
@@ -37,6 +43,7 @@ public static class DaemonHost
             .CreateLogger();
         using var loggerFactory = LoggerFactory.Create(b => b.AddSerilog(serilog, dispose: true));
         var logger = loggerFactory.CreateLogger("nk");
+        foreach (var change in homeChanges) logger.LogWarning("{Change}", change);
         await using var mirror = run is null ? null : new ConsoleMirror();
         var ctx = new DaemonContext(home, TimeProvider.System, logger) { Mirror = mirror };
 
@@ -54,7 +61,12 @@ public static class DaemonHost
         await File.WriteAllTextAsync(ctx.PreloadPath, Preload.Text());
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
 
-        if (File.Exists(ctx.SocketPath)) File.Delete(ctx.SocketPath);
+        // Whatever is at the socket's path is stale (this daemon holds the home's lock): a dead daemon's socket, or a file.
+        if (File.Exists(ctx.SocketPath) || new FileInfo(ctx.SocketPath).LinkTarget is not null)
+        {
+            File.Delete(ctx.SocketPath);
+            logger.LogInformation("removed a stale {Socket}", ctx.SocketPath);
+        }
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(ctx.SocketPath));
         File.SetUnixFileMode(ctx.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -111,8 +123,22 @@ public static class DaemonHost
     private sealed class Foreground(Supervisor supervisor, DaemonContext ctx, RunOptions run, Http.HttpEndpoint http, IHostApplicationLifetime lifetime)
         : BackgroundService
     {
+        /// <summary>Signals a container runtime may send that mean something to the apps, not to NodeKeeper: passed on.</summary>
+        private static readonly (PosixSignal Signal, int Number)[] Forwarded =
+            [(PosixSignal.SIGHUP, 1), ((PosixSignal)10, 10), ((PosixSignal)12, 12)];
+
         protected override async Task ExecuteAsync(CancellationToken ct)
         {
+            // SIGTERM and SIGINT stop everything gracefully (each app gets its kill_signal); SIGHUP, SIGUSR1 and SIGUSR2
+            // go to every running instance, as an init such as tini passes signals on.
+            var registrations = Forwarded.Select(f => PosixSignalRegistration.Create(f.Signal, c =>
+            {
+                c.Cancel = true;
+                foreach (var i in supervisor.Apps.SelectMany(a => a.Instances))
+                    if (i.Process is { } p && p.IsAlive()) Native.SignalProcess(p.Pid, f.Number);
+                ctx.Logger.LogInformation("nk run: passed signal {Signal} on to every instance", f.Number);
+            })).ToList();
+            using var _ = new Disposables(registrations);
             http.Configure(run.Daemon);
             var applied = await supervisor.ApplyAsync(0, run.Apps, run.ConfigPath, prune: false, ct);
             if (!applied.Ok) ctx.Logger.LogError("nk run: {Error}", applied.Error);
@@ -140,6 +166,11 @@ public static class DaemonHost
             catch (OperationCanceledException) { }
             finally { ctx.Changed -= OnChanged; }
         }
+    }
+
+    private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose() { foreach (var i in items) i.Dispose(); }
     }
 
     /// <summary>Stops every app gracefully when the host stops (SIGTERM, SIGINT, nk kill).</summary>

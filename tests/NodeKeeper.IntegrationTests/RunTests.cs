@@ -49,7 +49,7 @@ public sealed class RunTests
         Procs.OwnedBy(home.Home).Cast<int?>().FirstOrDefault(p => File.ReadAllText($"/proc/{p}/comm").Trim() == "nk");
 
     [Fact]
-    public async Task Nk_run_as_pid_1_serves_reaps_orphans_mirrors_logs_and_exits_0_on_SIGTERM()
+    public async Task Nk_run_as_pid_1_serves_reaps_orphans_mirrors_logs_passes_SIGHUP_on_and_exits_0_on_SIGTERM()
     {
         await using var home = new TestHome();
         var port = FreePort.Next();
@@ -67,6 +67,10 @@ public sealed class RunTests
             .Where(p => p > 1 && Ppid(p) == nk).Select(p => (Pid: p, Zombie: Procs.IsZombie(p), Comm: Comm(p))).ToList());
         await Eventually.Until(children, c => c.Count(x => x.Comm == "sleep") >= 3, TimeSpan.FromSeconds(10), "the orphans to be nk's children");
         await Eventually.Until(children, c => c.All(x => x.Comm != "sleep"), TimeSpan.FromSeconds(15), "the orphans to end and be reaped, not left as zombies");
+
+        // SIGHUP to PID 1 is passed on to the app.
+        Procs.Signal(nk, 1, home.Home);
+        await Eventually.Until(() => Task.FromResult(run.Output), o => o.Contains("got SIGHUP"), TimeSpan.FromSeconds(10), "the app to get the SIGHUP");
 
         Procs.Signal(nk, 15, home.Home);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));

@@ -29,6 +29,14 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             errors.Add(ready.Pos, $"ready = \"listen\" needs a port{whose}: set port, or use ready = \"message\" or \"spawn\"");
         }
 
+        // In increment mode instance i listens on port + i: every one of those must be a port.
+        var instances = Pick(a => a.Instances);
+        if (Pick(a => a.PortMode)?.Value == PortMode.Increment && port is not null && instances is not null
+            && port.Value + instances.Value - 1 > 65535)
+        {
+            errors.Add(port.Pos, $"port_mode = \"increment\" gives instance {instances.Value - 1} of {appLabel} port {port.Value + instances.Value - 1}, beyond 65535: lower port or instances");
+        }
+
         var restartDelay = Pick(a => a.RestartDelay);
         var maxRestartDelay = Pick(a => a.MaxRestartDelay);
         var delay = restartDelay?.Value ?? TimeSpan.FromMilliseconds(100);
@@ -45,11 +53,27 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
 
         var cwd = Pick(a => a.Cwd)?.Value ?? ConfigPaths.Resolve(configDirectory, ".");
         var log = Pick(a => a.Log)?.Value;
-        var watch = Pick(a => a.Watch)?.Value;
+        var watch = Pick(a => a.Watch);
+        var scriptPath = ConfigPaths.Resolve(cwd, script.Value);
+        if (ValueReader.PathTooLong("script", scriptPath) is { } tooLong) errors.Add(script.Pos, tooLong);
+        IReadOnlyList<string> watched = watch?.Value switch
+        {
+            null or { Enabled: false } => [],
+            { Paths: null } => [cwd],
+            { Paths: { } paths } => paths.Select(p => ConfigPaths.Resolve(cwd, p)).ToArray(),
+        };
+        foreach (var path in watched)
+        {
+            if (ValueReader.PathTooLong("watch", path) is { } watchTooLong)
+            {
+                errors.Add(watch!.Pos, watchTooLong);
+                break;
+            }
+        }
         return new AppSpec
         {
             Name = name,
-            Script = ConfigPaths.Resolve(cwd, script.Value),
+            Script = scriptPath,
             Cwd = cwd,
             Args = Pick(a => a.Args)?.Value ?? [],
             NodeArgs = Pick(a => a.NodeArgs)?.Value ?? [],
@@ -58,7 +82,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             Env = Pick(a => a.Env)?.Value ?? new Dictionary<string, string>(),
             EnvFile = Pick(a => a.EnvFile)?.Value,
             EnvFromFile = (app.EnvFile is not null ? app.EnvFromFile : defaults?.EnvFromFile) ?? new Dictionary<string, string>(),
-            Instances = Pick(a => a.Instances)?.Value ?? 1,
+            Instances = instances?.Value ?? 1,
             Port = port?.Value,
             PortMode = Pick(a => a.PortMode)?.Value ?? PortMode.Shared,
             Ready = ready?.Value ?? (port is null ? ReadyMode.Spawn : ReadyMode.Listen),
@@ -74,12 +98,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             MaxMemory = Pick(a => a.MaxMemory)?.Value,
             MaxOpenFiles = Pick(a => a.MaxOpenFiles)?.Value,
             Health = Pick(a => a.Health)?.Value,
-            Watch = watch switch
-            {
-                null or { Enabled: false } => [],
-                { Paths: null } => [cwd],
-                { Paths: { } paths } => paths.Select(p => ConfigPaths.Resolve(cwd, p)).ToArray(),
-            },
+            Watch = watched,
             IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
             User = Pick(a => a.User)?.Value,
             Host = Pick(a => a.Host)?.Value,

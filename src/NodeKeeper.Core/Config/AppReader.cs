@@ -19,8 +19,16 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
+    // \z, not $: in .NET "$" also matches before a final "\n", which let name = "api\n" through.
+    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}\z")]
     private static partial Regex NamePattern();
+
+    /// <summary>Why a name that fits the pattern still cannot name an app, or null.</summary>
+    private static string? ReservedName(string name) =>
+        name.All(c => c == '.') ? "a name made only of dots reads as a path"
+        : name[0] == '-' ? "it would read as an option of nk (names must not start with \"-\")"
+        : name == "all" ? "\"all\" means every app to nk stop, restart, reload and delete"
+        : null;
 
     public RawApp Read(TTable table, bool isDefaults)
     {
@@ -55,26 +63,32 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             case "name":
                 if (values.String(e, key, out var name, allowEmpty: true))
                 {
-                    if (NamePattern().IsMatch(name)) app.Name = new(name, pos);
-                    else values.Fail(e.Value, $"name must be 1 to 64 letters, digits, \".\", \"_\" or \"-\", got {ValueReader.Got(e.Value)}");
+                    if (!NamePattern().IsMatch(name))
+                        values.Fail(e.Value, $"name must be 1 to 64 letters, digits, \".\", \"_\" or \"-\", got {ValueReader.Got(e.Value)}");
+                    else if (ReservedName(name) is { } why)
+                        values.Fail(e.Value, $"name {Text.Quote(name)} cannot name an app: {why}");
+                    else app.Name = new(name, pos);
                 }
                 break;
             case "script":
                 if (values.String(e, key, out var script)) app.Script = new(script, pos);
                 break;
             case "cwd":
-                if (values.String(e, key, out var cwd)) app.Cwd = new(ConfigPaths.Resolve(configDirectory, cwd), pos);
+                if (values.String(e, key, out var cwd) && ConfigPaths.Resolve(configDirectory, cwd) is var cwdPath && values.PathFits(e.Value, key, cwdPath))
+                    app.Cwd = new(cwdPath, pos);
                 break;
             case "args":
-                if (values.StringArray(e, key, out var args)) app.Args = new(args, pos);
+                if (values.StringArray(e, key, out var args) && ArgsFit(e, key)) app.Args = new(args, pos);
                 break;
             case "node_args":
-                if (values.StringArray(e, key, out var nodeArgs)) app.NodeArgs = new(nodeArgs, pos);
+                if (values.StringArray(e, key, out var nodeArgs) && ArgsFit(e, key)) app.NodeArgs = new(nodeArgs, pos);
                 break;
             case "interpreter":
                 // A bare name ("node") is looked up on PATH at start; a path is relative to the config folder.
-                if (values.String(e, key, out var interpreter))
-                    app.Interpreter = new(interpreter.Contains('/') ? ConfigPaths.Resolve(configDirectory, interpreter) : interpreter, pos);
+                if (values.String(e, key, out var interpreter)
+                    && (interpreter.Contains('/') ? ConfigPaths.Resolve(configDirectory, interpreter) : interpreter) is var program
+                    && values.PathFits(e.Value, key, program))
+                    app.Interpreter = new(program, pos);
                 break;
             case "max_old_space_size":
                 if (values.Size(e, key, MiB, "\"1M\"", out var heap))
@@ -156,7 +170,10 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             case "host":
                 if (values.String(e, key, out var host))
                 {
-                    if (host == "localhost" || System.Net.IPAddress.TryParse(host, out _)) app.Host = new(host, pos);
+                    // IPAddress.TryParse also takes "1" (0.0.0.1) and "127.1": an IPv4 address must be a full dotted quad.
+                    if (host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip)
+                        && (ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || ip.ToString() == host)))
+                        app.Host = new(host, pos);
                     else values.Fail(e.Value, $"host must be an IP address such as \"127.0.0.1\" or \"::\" (or \"localhost\"), got {Text.Quote(host)}");
                 }
                 break;
@@ -198,6 +215,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 values.Fail(item.Value, $"{label} must not contain a NUL character");
                 ok = false;
             }
+            else if (!values.ArgFits(item.Value, label, item.Key + "=" + text, "a variable (NAME=value)")) ok = false;
             else env[item.Key] = text;
         }
         return ok ? env : null;
@@ -207,6 +225,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     {
         if (!values.String(e, "env_file", out var written)) return;
         var path = ConfigPaths.Resolve(configDirectory, written);
+        if (!values.PathFits(e.Value, "env_file", path)) return;
         var text = ctx.ReadFile(path);
         if (text is null)
         {
@@ -215,6 +234,10 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         }
         var parsed = DotEnv.Parse(text, ConfigPaths.Display(displayPath, written), out var errors);
         foreach (var error in errors) values.Errors.Add(error);
+        foreach (var (name, value) in parsed)
+        {
+            if (!values.ArgFits(e.Value, $"{name} in env_file {Text.Quote(written)}", name + "=" + value, "a variable (NAME=value)")) return;
+        }
         app.EnvFile = new(path, e.Value.Pos);
         app.EnvFromFile = parsed;
     }
@@ -300,11 +323,13 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             switch (item.Key)
             {
                 case "out":
-                    if (values.String(item, "log.out", out var o)) outPath = ConfigPaths.Resolve(configDirectory, o);
+                    if (values.String(item, "log.out", out var o) && values.PathFits(item.Value, "log.out", ConfigPaths.Resolve(configDirectory, o)))
+                        outPath = ConfigPaths.Resolve(configDirectory, o);
                     else ok = false;
                     break;
                 case "err":
-                    if (values.String(item, "log.err", out var r)) errPath = ConfigPaths.Resolve(configDirectory, r);
+                    if (values.String(item, "log.err", out var r) && values.PathFits(item.Value, "log.err", ConfigPaths.Resolve(configDirectory, r)))
+                        errPath = ConfigPaths.Resolve(configDirectory, r);
                     else ok = false;
                     break;
                 case "max_size":
@@ -324,6 +349,16 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             }
         }
         return ok ? new LogSetting(outPath, errPath, maxSize, keep, timestamps) : null;
+    }
+
+    /// <summary>Every item of an args-like array is short enough for execve (each item already a string).</summary>
+    private bool ArgsFit(TEntry e, string label)
+    {
+        bool ok = true;
+        var items = ((TArray)e.Value).Items;
+        for (int i = 0; i < items.Count; i++)
+            ok &= values.ArgFits(items[i], $"{label}[{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}]", ((TScalar)items[i]).String);
+        return ok;
     }
 
     private void ReadWatch(RawApp app, TEntry e)

@@ -12,9 +12,37 @@ internal sealed class ConfigErrors(string file)
 
     public void Add(ConfigError error) => _errors.Add(error with { Message = OneLine(error.Message) });
 
-    /// <summary>Every error prints as one line, whatever text a message quotes.</summary>
-    private static string OneLine(string message) =>
-        message.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    /// <summary>The longest message kept: the parser quotes whole tokens, and a token may be a megabyte long.</summary>
+    private const int MaxMessage = 500;
+
+    /// <summary>
+    /// Every error prints as one short line, whatever text a message quotes: line breaks and other control
+    /// characters (a terminal would act on an escape sequence) are written as escapes, and a long message is cut.
+    /// </summary>
+    private static string OneLine(string message)
+    {
+        bool clean = message.Length <= MaxMessage;
+        foreach (var c in message)
+        {
+            if (char.IsControl(c) && c != '\t') { clean = false; break; }
+        }
+        if (clean) return message;
+        var sb = new System.Text.StringBuilder(Math.Min(message.Length, MaxMessage + 8));
+        foreach (var c in message)
+        {
+            if (sb.Length >= MaxMessage)
+            {
+                if (char.IsHighSurrogate(sb[^1])) sb.Length--;
+                sb.Append('…');
+                break;
+            }
+            if (c == '\r') sb.Append("\\r");
+            else if (c == '\n') sb.Append("\\n");
+            else if (char.IsControl(c) && c != '\t') sb.Append("\\u").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture));
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
 
     /// <summary>Config-file errors by position, then errors in other files (env files) by file and position.</summary>
     public IReadOnlyList<ConfigError> Sorted() =>

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Tomlyn;
 using Tomlyn.Parsing;
 using Tomlyn.Syntax;
@@ -35,7 +37,7 @@ public static class ConfigLoader
         var doc = ParseSyntax(text, displayPath, errors);
         if (doc is null) return new ConfigResult(null, errors.Sorted());
 
-        var root = TomlTree.Build(doc);
+        var root = TomlTree.Build(doc, errors);
         var values = new ValueReader(errors);
         var reader = new AppReader(values, displayPath, configDirectory, ctx);
 
@@ -87,6 +89,38 @@ public static class ConfigLoader
         return new ConfigResult(new NodeKeeperConfig(fullPath, daemon, apps), []);
     }
 
+    /// <summary>
+    /// Loads a config from the bytes of its file. TOML is UTF-8 (a BOM is fine): a byte sequence that is not
+    /// UTF-8 is an error at its line and column, where reading the file as text would have turned it into
+    /// U+FFFD silently (inside a script path or an env value too).
+    /// </summary>
+    public static ConfigResult LoadUtf8(byte[] bytes, string displayPath, string configDirectory, LoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentNullException.ThrowIfNull(displayPath);
+        ReadOnlySpan<byte> span = bytes;
+        if (span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) span = span[3..];
+        if (InvalidUtf8(span) is { } bad)
+            return new ConfigResult(null, [new ConfigError(displayPath, bad.Pos.Line, bad.Pos.Column,
+                $"the file is not UTF-8 (byte 0x{bad.Byte:X2} here): TOML files must be saved as UTF-8")]);
+        return Load(Encoding.UTF8.GetString(span), displayPath, configDirectory, ctx);
+    }
+
+    /// <summary>Where the first byte that is not UTF-8 is (column in characters, as editors count), or null.</summary>
+    private static (Pos Pos, byte Byte)? InvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int line = 1, column = 1;
+        for (int i = 0; i < bytes.Length;)
+        {
+            if (Rune.DecodeFromUtf8(bytes[i..], out var rune, out int consumed) != OperationStatus.Done)
+                return (new Pos(line, column), bytes[i]);
+            i += consumed;
+            if (rune.Value == '\n') { line++; column = 1; }
+            else column++;
+        }
+        return null;
+    }
+
     /// <summary>Tomlyn's syntax tree, or null after recording its diagnostics as errors.</summary>
     private static DocumentSyntax? ParseSyntax(string text, string displayPath, ConfigErrors errors)
     {
@@ -96,7 +130,8 @@ public static class ConfigLoader
         DocumentSyntax doc;
         try
         {
-            doc = SyntaxParser.Parse(text, displayPath);
+            // Without Tomlyn's validation: TomlTree applies TOML's redefinition rules (see there why).
+            doc = SyntaxParser.Parse(text, displayPath, validate: false);
         }
         catch (TomlException e)
         {
@@ -104,7 +139,7 @@ public static class ConfigLoader
             var message = e.Message.Contains("maximum depth", StringComparison.Ordinal)
                 ? "arrays and inline tables are nested too deeply (at most 64 levels)"
                 : e.Message;
-            errors.Add(new Pos(e.Line ?? 1, e.Column ?? 1), message);
+            errors.Add(new Pos(Math.Max(1, e.Line ?? 1), Math.Max(1, e.Column ?? 1)), message);
             return null;
         }
         if (!doc.HasErrors) return doc;

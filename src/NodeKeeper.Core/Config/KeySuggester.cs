@@ -16,6 +16,9 @@ public static class KeySuggester
         foreach (var candidate in candidates)
         {
             if (candidate == key) continue;
+            // The distance is at least the difference in length: skip the O(n·m) work for a key far longer
+            // than every candidate (a 1 MB key would otherwise cost seconds per unknown key).
+            if (Math.Abs(key.Length - candidate.Length) > Math.Min(limit, bestDistance)) continue;
             int d = Distance(lower, candidate.ToLowerInvariant());
             if (d < bestDistance)
             {

@@ -12,6 +12,13 @@ internal sealed class ValueReader(ConfigErrors errors)
 {
     public ConfigErrors Errors { get; } = errors;
 
+    /// <summary>
+    /// The longest duration any key may have. The daemon waits with Task.Delay and CancelAfter (at most
+    /// 2^32 - 2 ms, about 49.7 days) and adds durations together (kill_timeout + listen_timeout), so a
+    /// larger value would throw there, long after the config was accepted.
+    /// </summary>
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(24);
+
     /// <summary>How a value reads in "got …": strings quoted, numbers as written, "an array", "a table".</summary>
     public static string Got(TNode node) => node switch
     {
@@ -22,6 +29,37 @@ internal sealed class ValueReader(ConfigErrors errors)
     };
 
     public void Fail(TNode node, string message) => Errors.Add(node.Pos, message);
+
+    /// <summary>PATH_MAX: the kernel refuses a longer path (ENAMETOOLONG) however the config spells it.</summary>
+    public const int MaxPathBytes = 4095;
+
+    /// <summary>MAX_ARG_STRLEN less the NUL: execve refuses a longer argument or NAME=value (E2BIG).</summary>
+    public const int MaxArgBytes = 131071;
+
+    /// <summary>True when the path, once resolved, is short enough for the kernel; otherwise an error at the value.</summary>
+    public bool PathFits(TNode node, string label, string resolved)
+    {
+        if (PathTooLong(label, resolved) is not { } message) return true;
+        Fail(node, message);
+        return false;
+    }
+
+    /// <summary>Why a resolved path is too long for the kernel, or null.</summary>
+    public static string? PathTooLong(string label, string resolved)
+    {
+        int bytes = System.Text.Encoding.UTF8.GetByteCount(resolved);
+        return bytes <= MaxPathBytes ? null
+            : $"{label} is {bytes.ToString(CultureInfo.InvariantCulture)} bytes long once resolved: a Linux path is at most {MaxPathBytes.ToString(CultureInfo.InvariantCulture)} bytes";
+    }
+
+    /// <summary>True when an argument (or NAME=value) is short enough for execve; otherwise an error at the value.</summary>
+    public bool ArgFits(TNode node, string label, string arg, string what = "an argument")
+    {
+        int bytes = System.Text.Encoding.UTF8.GetByteCount(arg);
+        if (bytes <= MaxArgBytes) return true;
+        Fail(node, $"{label} is {bytes.ToString(CultureInfo.InvariantCulture)} bytes long: Linux refuses {what} over {MaxArgBytes.ToString(CultureInfo.InvariantCulture)} bytes (E2BIG)");
+        return false;
+    }
 
     public void UnknownKey(TEntry entry, string where, IEnumerable<string> candidates, string? hint = null)
     {
@@ -108,6 +146,12 @@ internal sealed class ValueReader(ConfigErrors errors)
         if (kind == UnitParseError.None && positive && value <= TimeSpan.Zero)
         {
             Fail(s, $"{label} must be greater than 0, got {Got(s)}");
+            return false;
+        }
+        if (kind == UnitParseError.TooLarge || (kind == UnitParseError.None && value > MaxDuration))
+        {
+            Fail(s, $"{label} must be at most \"{Config.Duration.Format(MaxDuration)}\", got {Got(s)}");
+            value = TimeSpan.Zero;
             return false;
         }
         return UnitValue(s, kind, label,

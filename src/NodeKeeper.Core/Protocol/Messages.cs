@@ -135,6 +135,8 @@ public sealed record AppDescription
     /// <summary>The most recent exits of every instance, newest first.</summary>
     public IReadOnlyList<RecentExit> RecentExits { get; init; } = [];
     public long LogDroppedLines { get; init; }
+    /// <summary>Why the app's log files cannot be written now ("cannot write PATH: REASON"); null when they can.</summary>
+    public string? LogProblem { get; init; }
 }
 
 /// <summary>An exit in an app's history, with the backoff delay chosen after it (null when not restarted after a delay).</summary>

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.Supervision;
@@ -19,12 +20,25 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
 
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
+        var backoff = TimeSpan.Zero;
         while (!ct.IsCancellationRequested)
         {
             Socket client;
             try { client = await listener.AcceptAsync(ct); }
             catch (OperationCanceledException) { break; }
-            catch (SocketException ex) { ctx.Logger.LogWarning("accept failed: {Error}", ex.Message); continue; }
+            catch (SocketException ex)
+            {
+                // Out of fds (clients that never hang up) or another transient error: the pending connection stays in
+                // the backlog, so accept fails again at once. Back off (5 ms doubling to 1 s) instead of spinning and
+                // filling daemon.log; warned once per run of failures.
+                if (backoff == TimeSpan.Zero) ctx.Logger.LogWarning("accept failed: {Error}; retrying with a backoff until it succeeds", ex.Message);
+                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
+                try { await Task.Delay(backoff, ctx.Clock, ct); }
+                catch (OperationCanceledException) { break; }
+                continue;
+            }
+            if (backoff != TimeSpan.Zero) ctx.Logger.LogInformation("accept works again");
+            backoff = TimeSpan.Zero;
             _ = ServeAsync(client, ct);
         }
     }
@@ -103,8 +117,27 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
         }
     }
 
+    /// <summary>
+    /// App names become file names (the default log files) and log lines: whatever a client sends, a name is what the
+    /// config loader accepts: [A-Za-z0-9._-]{1,64}, not only dots (".", ".."), not starting with "-", and not "all".
+    /// </summary>
+    public static string? InvalidName(IReadOnlyList<AppSpec?> apps)
+    {
+        foreach (var app in apps)
+        {
+            var name = app?.Name;
+            if (name is { Length: >= 1 and <= 64 } && name != "all" && name[0] != '-' && name.Any(c => c != '.')
+                && name.All(c => c is >= 'a' and <= 'z' or >= 'A' and <= 'Z' or >= '0' and <= '9' or '.' or '_' or '-'))
+                continue;
+            return $"invalid app name \"{JsonEncodedText.Encode(name ?? "")}\": a name is 1 to 64 letters, digits, \".\", \"_\" or \"-\", "
+                + "not only dots, not starting with \"-\", and not \"all\"";
+        }
+        return null;
+    }
+
     private async Task<Response> DispatchAsync(Request req, CancellationToken ct)
     {
+        if (req.Apps is { } defs && InvalidName(defs) is { } invalid) return Response.Fail(req.Id, invalid);
         switch (req.Cmd)
         {
             case Commands.Ping:

@@ -17,17 +17,18 @@ public sealed partial class LogFile : IAsyncDisposable
     private readonly Task _writer;
 
     private long _queuedBytes;
-    private long _writtenBytes;
     private long _droppedBytes;
     private long _droppedLines;
     // 1 while Write drops for lack of queue budget: one warning per episode, which ends when the writer catches up.
     private int _overflowing;
 
+    // Why the file cannot be written, while it cannot.
+    private string? _problem;
+
     // Touched by the writer task only.
-    private long _unflushedBytes;
-    private long _unflushedLines;
     private bool _failing;
     private long _retryAt;
+    private long _writtenAtFailure;
 
     public LogFile(string path, long maxSize, int keep, ILogger logger, long maxQueuedBytes = 8 * 1024 * 1024)
     {
@@ -44,11 +45,15 @@ public sealed partial class LogFile : IAsyncDisposable
     public string Path { get; }
 
     /// <summary>Bytes that reached the file (flushed to the OS).</summary>
-    public long WrittenBytes => Interlocked.Read(ref _writtenBytes);
+    public long WrittenBytes => _file.WrittenBytes;
 
     public long DroppedBytes => Interlocked.Read(ref _droppedBytes);
 
     public long DroppedLines => Interlocked.Read(ref _droppedLines);
+
+    /// <summary>"cannot write PATH: REASON" while output is being dropped because the file cannot be opened or written
+    /// (full disk, read-only file system, a file where its folder should be); null once writing works.</summary>
+    public string? Problem => Volatile.Read(ref _problem);
 
     /// <summary>Also sees every chunk of whole lines written (`nk run` mirrors them to the console).</summary>
     public Action<ReadOnlySpan<byte>>? Mirror { get; set; }
@@ -101,7 +106,7 @@ public sealed partial class LogFile : IAsyncDisposable
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             // Writes are synchronous on purpose: this is the only thread touching the file, and
-            // buffered FileStream writes mostly complete in memory.
+            // buffered writes mostly complete in memory.
             while (reader.TryRead(out var chunk))
             {
                 if (chunk.Flushed is { } flushed)
@@ -127,22 +132,13 @@ public sealed partial class LogFile : IAsyncDisposable
         try
         {
             if (_failing && !_file.IsOpen && Environment.TickCount64 < _retryAt)
-            {
                 CountDropped(data.Length, data.Count((byte)'\n'));
-                return;
-            }
-            _file.Write(data);
-            _unflushedBytes += data.Length;
-            _unflushedLines += data.Count((byte)'\n');
-            if (_failing)
-            {
-                _failing = false;
-                LogWriteResumed(_logger, Path, DroppedLines);
-            }
+            else
+                _file.Write(data);
         }
-        catch (Exception error)
+        catch (LogWriteException failure)
         {
-            Fail(error, data);
+            Fail(failure);
         }
         finally
         {
@@ -153,34 +149,48 @@ public sealed partial class LogFile : IAsyncDisposable
 
     private void FlushToOs()
     {
-        if (_unflushedBytes == 0)
-            return;
         try
         {
             _file.Flush();
-            Interlocked.Add(ref _writtenBytes, _unflushedBytes);
-            _unflushedBytes = 0;
-            _unflushedLines = 0;
         }
-        catch (Exception error)
+        catch (LogWriteException failure)
         {
-            Fail(error, default);
+            Fail(failure);
+            return;
+        }
+        // The episode ends when lines reach the file again, not when they merely fit in the buffer of a reopened file.
+        if (_failing && _file.WrittenBytes > _writtenAtFailure)
+        {
+            _failing = false;
+            Volatile.Write(ref _problem, null);
+            LogWriteResumed(_logger, Path, DroppedLines);
         }
     }
 
-    // Whatever sat in the file's buffer is lost with the handle, so it counts as dropped too.
-    private void Fail(Exception error, ReadOnlySpan<byte> data)
+    // The file is closed; it is opened again on the first write after RetryIntervalMs. One warning per episode.
+    private void Fail(LogWriteException failure)
     {
-        _file.Abandon();
-        CountDropped(_unflushedBytes + data.Length, _unflushedLines + data.Count((byte)'\n'));
-        _unflushedBytes = 0;
-        _unflushedLines = 0;
+        CountDropped(failure.LostBytes, failure.LostLines);
         _retryAt = Environment.TickCount64 + RetryIntervalMs;
+        _writtenAtFailure = _file.WrittenBytes;
         if (!_failing)
         {
             _failing = true;
-            LogWriteFailed(_logger, error, Path, error.Message);
+            var reason = Reason(failure.InnerException ?? failure);
+            Volatile.Write(ref _problem, $"cannot write {Path}: {reason}");
+            LogWriteFailed(_logger, Path, reason);
         }
+    }
+
+    // The OS's message, without the path .NET appends to it (the warning names the path already). Messages .NET writes
+    // itself are bare resource keys in the daemon (UseSystemResourceKeys): the common one is said here instead.
+    private static string Reason(Exception error)
+    {
+        if (error is UnauthorizedAccessException)
+            return "permission denied";
+        var message = error.Message.TrimEnd('.');
+        int quoted = message.IndexOf(" : '", StringComparison.Ordinal);
+        return quoted > 0 && message.EndsWith('\'') ? message[..quoted] : message;
     }
 
     private void CountDropped(long bytes, long lines)
@@ -192,8 +202,9 @@ public sealed partial class LogFile : IAsyncDisposable
     /// <summary>A queued copy of some lines (pooled buffer), or a flush request when <see cref="Flushed"/> is set.</summary>
     private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed);
 
+    // No exception with it: one line that says what, where and why; the stack says nothing more about a full disk.
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot write app log {Path} ({Reason}); dropping its output (counted) and retrying every second")]
-    private static partial void LogWriteFailed(ILogger logger, Exception error, string path, string reason);
+    private static partial void LogWriteFailed(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Writing app log {Path} again; {DroppedLines} lines dropped so far")]
     private static partial void LogWriteResumed(ILogger logger, string path, long droppedLines);

@@ -1,7 +1,11 @@
 namespace NodeKeeper.Daemon.Logs;
 
 /// <summary>An append-only log file that rotates by rename (path -> path.1 -> … -> path.keep) at a line boundary before it would grow past its size limit.</summary>
-/// <remarks>Not thread-safe: used by the single writer of a <see cref="LogFile"/>. Every method may throw the OS's I/O errors; the caller decides what to drop.</remarks>
+/// <remarks>
+/// Not thread-safe: used by the single writer of a <see cref="LogFile"/>. It keeps its own buffer (its FileStream has
+/// none) so that when a write fails (disk full, file system gone read-only) it knows exactly which lines reached the
+/// file: those are kept, every other line it was given is reported lost by <see cref="LogWriteException"/>.
+/// </remarks>
 internal sealed class RotatingFileStream : IDisposable
 {
     // Batches the small writes of chatty apps into few syscalls; the owner flushes when its queue runs dry.
@@ -10,8 +14,16 @@ internal sealed class RotatingFileStream : IDisposable
     private readonly string _path;
     private readonly long _maxSize;
     private readonly int _keep;
+    private byte[]? _buffer;
+    private int _buffered;
+    // Unbuffered: the buffer above is the only one, so a failed write loses nothing this class does not know of.
     private FileStream? _stream;
-    private long _length;
+    // Where the next write lands: the file's length as far as this writer knows.
+    private long _offset;
+    // What a failed write lost, until the failure is reported.
+    private long _lostBytes;
+    private long _lostLines;
+    private long _writtenBytes;
 
     public RotatingFileStream(string path, long maxSize, int keep)
     {
@@ -23,32 +35,68 @@ internal sealed class RotatingFileStream : IDisposable
 
     public bool IsOpen => _stream is not null;
 
+    /// <summary>Bytes of lines that reached the file (written to the OS); may be read from any thread.</summary>
+    public long WrittenBytes => Interlocked.Read(ref _writtenBytes);
+
+    // The length the file has once the buffer is written.
+    private long Length => _offset + _buffered;
+
     /// <summary>Appends whole lines, opening the file if needed and rotating as often as the data requires.</summary>
+    /// <exception cref="LogWriteException">The file could not be opened, rotated or written: it is closed, and what was
+    /// buffered or given but did not reach it is counted in the exception.</exception>
     public void Write(ReadOnlySpan<byte> lines)
     {
-        var stream = _stream ?? Open();
-        while (!lines.IsEmpty)
+        var rest = lines;
+        try
         {
-            int fitting = FittingLength(lines);
-            if (fitting == 0)
+            if (_stream is null)
+                Open();
+            while (!rest.IsEmpty)
             {
-                stream = Rotate();
-                continue;
+                int fitting = FittingLength(rest);
+                if (fitting == 0)
+                {
+                    Rotate();
+                    continue;
+                }
+                while (fitting > 0)
+                {
+                    if (_buffered == BufferSize)
+                        WriteBuffer();
+                    int n = Math.Min(fitting, BufferSize - _buffered);
+                    rest[..n].CopyTo(_buffer.AsSpan(_buffered));
+                    _buffered += n;
+                    rest = rest[n..];
+                    fitting -= n;
+                }
             }
-            stream.Write(lines[..fitting]);
-            _length += fitting;
-            lines = lines[fitting..];
+        }
+        catch (Exception error)
+        {
+            throw Failed(error, rest);
         }
     }
 
-    public void Flush() => _stream?.Flush();
+    /// <summary>Writes what is buffered to the OS.</summary>
+    /// <exception cref="LogWriteException">As <see cref="Write"/>.</exception>
+    public void Flush()
+    {
+        try
+        {
+            WriteBuffer();
+        }
+        catch (Exception error)
+        {
+            throw Failed(error, default);
+        }
+    }
 
-    /// <summary>Closes the file; throws if its buffered bytes cannot be written (the handle is closed anyway).</summary>
+    /// <summary>Writes what is buffered and closes the file.</summary>
+    /// <exception cref="LogWriteException">As <see cref="Write"/> (the file is closed anyway).</exception>
     public void Dispose()
     {
-        var stream = _stream;
-        _stream = null;
-        stream?.Dispose();
+        Flush();
+        Close();
     }
 
     /// <summary>Closes the file after a failure, discarding what could not be written.</summary>
@@ -58,21 +106,84 @@ internal sealed class RotatingFileStream : IDisposable
         {
             Dispose();
         }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
+        catch (LogWriteException)
         {
         }
     }
 
+    private void Close()
+    {
+        var stream = _stream;
+        _stream = null;
+        _buffered = 0;
+        try
+        {
+            stream?.Dispose();
+        }
+        catch (IOException)
+        {
+            // Nothing is buffered in it: closing cannot lose a line.
+        }
+    }
+
+    // Closes the file and sums up what is lost: what a failed write left unwritten and the lines not buffered yet.
+    private LogWriteException Failed(Exception error, ReadOnlySpan<byte> rest)
+    {
+        var lostBytes = _lostBytes + _buffered + rest.Length;
+        var lostLines = _lostLines + _buffer.AsSpan(0, _buffered).Count((byte)'\n') + rest.Count((byte)'\n');
+        _lostBytes = 0;
+        _lostLines = 0;
+        Close();
+        return new LogWriteException(error, lostBytes, lostLines);
+    }
+
+    private void WriteBuffer()
+    {
+        if (_buffered == 0)
+            return;
+        var data = _buffer.AsSpan(0, _buffered);
+        var stream = _stream!;
+        try
+        {
+            stream.Write(data);
+        }
+        catch (Exception)
+        {
+            // Part of the data may be in the file (a disk fills up in the middle of a write): its length says how much.
+            // Of a pipe nobody can tell: all of it counts as lost.
+            int landed = 0;
+            try
+            {
+                if (stream.CanSeek)
+                    landed = (int)Math.Clamp(RandomAccess.GetLength(stream.SafeFileHandle) - _offset, 0, data.Length);
+            }
+            catch (IOException)
+            {
+            }
+            var lost = data[landed..];
+            // A line cut just before its '\n' is whole once the next open ends it (see Open): it is kept, not lost.
+            if (landed > 0 && !lost.IsEmpty && data[landed - 1] != (byte)'\n' && lost[0] == (byte)'\n')
+                lost = lost[1..];
+            _lostBytes += lost.Length;
+            _lostLines += lost.Count((byte)'\n');
+            Interlocked.Add(ref _writtenBytes, data.Length - lost.Length);
+            _offset += landed;
+            _buffered = 0;
+            throw;
+        }
+        _offset += data.Length;
+        Interlocked.Add(ref _writtenBytes, data.Length);
+        _buffered = 0;
+    }
+
     // How many leading bytes go into the current file; 0 means rotate first. Cuts only after a '\n'
     // so that every file holds whole lines; a single line larger than the limit gets a file of its own.
+    // A pipe (log.out = "/dev/stdout" under nk run, a FIFO) is never rotated: renaming it would break whoever reads it.
     private int FittingLength(ReadOnlySpan<byte> lines)
     {
-        if (_maxSize <= 0)
+        if (_maxSize <= 0 || _stream is { CanSeek: false })
             return lines.Length;
-        long room = _maxSize - _length;
+        long room = _maxSize - Length;
         if (lines.Length <= room)
             return lines.Length;
         if (room > 0)
@@ -81,40 +192,63 @@ internal sealed class RotatingFileStream : IDisposable
             if (lastNewline >= 0)
                 return lastNewline + 1;
         }
-        if (_length > 0)
-            return 0;
+        if (Length > 0)
+            return Resynced() ? FittingLength(lines) : 0;
         int firstNewline = lines.IndexOf((byte)'\n');
         return firstNewline >= 0 ? firstNewline + 1 : lines.Length;
     }
 
-    private FileStream Open()
+    // Before rotating, looks at the file's real length: a file that did not grow as it was written is no regular file
+    // (log.out = "/dev/null" must never be renamed) or was truncated by someone else (logrotate's copytruncate); then
+    // it is opened again, to go on at its real end. True when that happened.
+    private bool Resynced()
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
-        // A previous daemon killed mid-write, or a disk that filled up mid-line, leaves a partial
-        // line; without a newline the next line would be glued to it.
-        bool endsMidLine = EndsMidLine(_path);
+        WriteBuffer();
+        if (RandomAccess.GetLength(_stream!.SafeFileHandle) >= _offset)
+            return false;
+        Close();
+        Open();
+        return true;
+    }
+
+    private void Open()
+    {
+        string folder = Path.GetDirectoryName(Path.GetFullPath(_path))!;
+        try
+        {
+            Directory.CreateDirectory(folder);
+        }
+        catch (IOException error) when (FileInTheWay(folder) is { } file)
+        {
+            // .NET's own message is a bare resource key in the daemon (UseSystemResourceKeys).
+            throw new IOException($"{file} is a file, not a folder", error);
+        }
         var stream = new FileStream(_path, new FileStreamOptions
         {
             Mode = FileMode.Append,
             Access = FileAccess.Write,
             // Readers (nk logs --follow) keep reading while we write, and rotation renames under them.
             Share = FileShare.Read | FileShare.Delete,
-            BufferSize = BufferSize,
+            BufferSize = 0,
         });
         _stream = stream;
-        _length = stream.Length;
-        if (endsMidLine)
+        _buffered = 0;
+        _buffer ??= new byte[BufferSize];
+        _offset = stream.CanSeek ? RandomAccess.GetLength(stream.SafeFileHandle) : 0;
+        // A previous daemon killed mid-write, or a disk that filled up mid-line, leaves a partial
+        // line; without a newline the next line would be glued to it.
+        if (stream.CanSeek && EndsMidLine(_path, _offset))
         {
-            stream.WriteByte((byte)'\n');
-            _length++;
+            stream.Write("\n"u8);
+            _offset++;
         }
-        return stream;
     }
 
-    private FileStream Rotate()
+    private void Rotate()
     {
-        // Flush into the old file before it is renamed away, so nothing lands in the wrong file.
-        Dispose();
+        // Write into the old file before it is renamed away, so nothing lands in the wrong file.
+        WriteBuffer();
+        Close();
         if (_keep == 0)
         {
             File.Delete(_path);
@@ -132,19 +266,29 @@ internal sealed class RotatingFileStream : IDisposable
             if (File.Exists(_path))
                 File.Move(_path, RotatedPath(1), overwrite: true);
         }
-        return Open();
+        Open();
     }
 
     private string RotatedPath(int index) => $"{_path}.{index}";
 
-    private static bool EndsMidLine(string path)
+    private static string? FileInTheWay(string folder)
     {
+        for (string? path = folder; path is not null; path = Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+                return path;
+        }
+        return null;
+    }
+
+    // Only asked of a file that can seek: opening a FIFO to read would wait for a writer.
+    private static bool EndsMidLine(string path, long length)
+    {
+        if (length == 0)
+            return false;
         try
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            long length = RandomAccess.GetLength(handle);
-            if (length == 0)
-                return false;
             Span<byte> last = stackalloc byte[1];
             return RandomAccess.Read(handle, last, length - 1) == 1 && last[0] != (byte)'\n';
         }
@@ -153,4 +297,11 @@ internal sealed class RotatingFileStream : IDisposable
             return false;
         }
     }
+}
+
+/// <summary>A log file could not be opened, rotated or written; what did not reach it is counted here.</summary>
+internal sealed class LogWriteException(Exception inner, long lostBytes, long lostLines) : IOException(inner.Message, inner)
+{
+    public long LostBytes { get; } = lostBytes;
+    public long LostLines { get; } = lostLines;
 }

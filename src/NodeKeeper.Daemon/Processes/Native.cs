@@ -128,6 +128,16 @@ public static partial class Native
         return *(long*)(buf + 48); // x86_64 and aarch64 struct stat: st_size at offset 48
     }
 
+    /// <summary>True when the path (links followed) is a regular file: not a FIFO, socket, device or folder.</summary>
+    public static unsafe bool IsRegularFile(string path)
+    {
+        var buf = stackalloc byte[256];
+        if (stat(path, buf) != 0) return false;
+        // struct stat: st_mode at offset 24 on x86_64 (after an 8-byte st_nlink), 16 on aarch64.
+        var offset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
+        return (*(uint*)(buf + offset) & 0xF000) == 0x8000; // S_IFMT, S_IFREG
+    }
+
     /// <summary>True when the path's owner is this process's effective user.</summary>
     public static unsafe bool OwnedBySelf(string path)
     {

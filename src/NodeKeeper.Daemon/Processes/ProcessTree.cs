@@ -25,6 +25,35 @@ public static class ProcessTree
         return [.. result.Values];
     }
 
+    /// <summary>
+    /// Live processes whose environment carries NODEKEEPER_HOME=<paramref name="home"/> and NK_APP=one of
+    /// <paramref name="apps"/>: instances a daemon of this home launched, and what they spawned (the variables are
+    /// inherited). This daemon and its ancestors are never among them. Processes whose environment cannot be read
+    /// (another user's, without root) are not seen.
+    /// </summary>
+    public static List<(ProcessId Id, string App)> MarkedBy(string home, IReadOnlySet<string> apps)
+    {
+        var found = new List<(ProcessId, string)>();
+        var skip = new HashSet<int> { Self };
+        for (var p = ProcStat.Read(Self); p is { Ppid: > 1 } st && skip.Add(st.Ppid); p = ProcStat.Read(st.Ppid)) { }
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir.AsSpan()), out var pid) || pid <= 1 || skip.Contains(pid)) continue;
+            if (ProcStat.Read(pid) is not { IsZombie: false } st) continue;
+            byte[] environ;
+            try { environ = File.ReadAllBytes($"/proc/{pid}/environ"); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { continue; }
+            string? ownHome = null, app = null;
+            foreach (var entry in System.Text.Encoding.UTF8.GetString(environ).Split('\0'))
+            {
+                if (entry.StartsWith("NODEKEEPER_HOME=", StringComparison.Ordinal)) ownHome = entry["NODEKEEPER_HOME=".Length..];
+                else if (entry.StartsWith("NK_APP=", StringComparison.Ordinal)) app = entry["NK_APP=".Length..];
+            }
+            if (ownHome == home && app is not null && apps.Contains(app)) found.Add((new ProcessId(pid, st.StartTime), app));
+        }
+        return found;
+    }
+
     private static bool IsGone(ProcessId m)
     {
         if (ProcStat.Read(m.Pid) is not { } st || st.StartTime != m.StartTime) return true;

@@ -1,0 +1,83 @@
+using NodeKeeper.Daemon.Processes;
+
+namespace NodeKeeper.Daemon.Control;
+
+/// <summary>
+/// NODEKEEPER_HOME belongs to the daemon's user alone. A home that is a symbolic link, or a directory of another user,
+/// is refused (never used, not even tightened). A home of one's own that exists with looser modes is made 0700, and its
+/// logs/ writable by nobody else; each change is reported so the daemon can say so in daemon.log.
+/// </summary>
+public static class HomeGuard
+{
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode Permissions = Private | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+    private const UnixFileMode OthersWrite = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
+
+    /// <summary>Why this home must not be used, in one line; null when it may (a home that does not exist yet may).</summary>
+    public static string? Refusal(string home)
+    {
+        var info = new DirectoryInfo(home);
+        if (info.LinkTarget is { } target)
+            return $"NODEKEEPER_HOME {home} is a symbolic link (to {target}): refusing to use it; set NODEKEEPER_HOME to a real directory of your own";
+        if (File.Exists(home)) return $"NODEKEEPER_HOME {home} is not a directory: refusing to use it";
+        if (!Directory.Exists(home)) return null;
+        if (!Native.OwnedBySelf(home))
+            return $"NODEKEEPER_HOME {home} belongs to another user (not uid {Native.EffectiveUid()}): refusing to use it; another user's home is never used";
+        // When others could write into the home, what is in it may be theirs: a link planted as daemon.log or logs/
+        // would have the daemon write where they choose. Nothing but the user's own real files and folders is accepted.
+        var mode = File.GetUnixFileMode(home);
+        if ((mode & OthersWrite) == 0) return null;
+        var logs = Path.Combine(home, "logs");
+        List<string> suspects;
+        try
+        {
+            suspects = Directory.EnumerateFileSystemEntries(home)
+                .Concat(Directory.Exists(logs) && new DirectoryInfo(logs).LinkTarget is null ? Directory.EnumerateFileSystemEntries(logs) : [])
+                .Where(p => new FileInfo(p).LinkTarget is not null || !Native.OwnedBySelf(p))
+                .ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"NODEKEEPER_HOME {home} is writable by others (mode {Octal(mode)}) and cannot be checked: {ex.Message}";
+        }
+        if (suspects.Count == 0) return null;
+        return $"NODEKEEPER_HOME {home} is writable by others (mode {Octal(mode)}) and holds links or files of other users that may have been put there: "
+            + $"{string.Join(", ", suspects.Take(5))}{(suspects.Count > 5 ? $" and {suspects.Count - 5} more" : "")}; remove them, then try again";
+    }
+
+    /// <summary>
+    /// Creates the home (0700) and its logs/, or checks and tightens existing ones. Returns the refusal (one line) when
+    /// the home must not be used, else the changes made (to be logged).
+    /// </summary>
+    public static (string? Refusal, List<string> Changes) Prepare(string home)
+    {
+        var changes = new List<string>();
+        if (Refusal(home) is { } before) return (before, changes);
+        try { Directory.CreateDirectory(home, Private); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ($"cannot create NODEKEEPER_HOME {home}: {ex.Message}", changes);
+        }
+        // Again now that it exists: nothing may have been put in its place meanwhile.
+        if (Refusal(home) is { } after) return (after, changes);
+
+        var mode = File.GetUnixFileMode(home);
+        if ((mode & Permissions) != Private)
+        {
+            File.SetUnixFileMode(home, Private);
+            changes.Add($"NODEKEEPER_HOME {home} had mode {Octal(mode)}: tightened to 0700");
+        }
+        var logs = Path.Combine(home, "logs");
+        Directory.CreateDirectory(logs);
+        var logsMode = File.GetUnixFileMode(logs);
+        if ((logsMode & OthersWrite) != 0)
+        {
+            File.SetUnixFileMode(logs, logsMode & ~OthersWrite);
+            changes.Add($"{logs} had mode {Octal(logsMode)}: tightened to {Octal(logsMode & ~OthersWrite)} (writable by nobody else)");
+        }
+        return (null, changes);
+    }
+
+    public static string Octal(UnixFileMode mode) => Convert.ToString((int)mode & 0xFFF, 8).PadLeft(4, '0');
+}

@@ -1,0 +1,475 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using NodeKeeper.Core.Protocol;
+using Xunit.Abstractions;
+
+namespace NodeKeeper.ReliabilityTests;
+
+/// <summary>
+/// Abuse of the control socket (random bytes, a 10 MB line, invalid UTF-8, half-open connections, a client that never
+/// reads, 100 concurrent `nk status --json`): `nk ping` answers throughout, the daemon's memory and threads stay bounded,
+/// and it serves normally afterwards.
+/// </summary>
+public sealed class SocketAbuseTests(ITestOutputHelper output)
+{
+    private const int Seed = 20261125;
+    private const int HalfOpen = 50;
+    private const int ConcurrentClients = 100;
+    private const int ConcurrentClis = 10;
+    private const long HugeLine = 10 * 1024 * 1024;
+    private static readonly TimeSpan RawPingDeadline = TimeSpan.FromSeconds(5);
+    // A ping through the CLI starts a (JIT-compiled) process: on 2 cores shared with the other test classes that alone
+    // has taken 30 s; the raw pings above measure the daemon itself.
+    private static readonly TimeSpan CliPingDeadline = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Socket_abuse_never_stops_ping_and_leaves_memory_threads_and_fds_bounded()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", "env = { TICK_MS = \"200\" }"));
+        await home.OkAsync("start", config);
+        var daemon = home.DaemonPid() ?? throw new InvalidOperationException("no daemon");
+
+        // Warm-up: every kind of answer once (JIT, buffers), so the baseline is the steady state.
+        using (var warm = await Raw.ConnectAsync(home.Home))
+        {
+            await warm.SendAsync("not json\n{\"id\":1,\"cmd\":\"status\"}\n{\"id\":2,\"cmd\":\"ping\"}\n");
+            for (var i = 0; i < 3; i++) (await warm.ReadLineAsync(TimeSpan.FromSeconds(5))).Should().NotBeNull();
+        }
+        await home.StatusAsync();
+        var before = Vitals.Of(daemon);
+        var peakThreads = before.Threads;
+        long peakRss = before.RssKb;
+        void Sample()
+        {
+            var v = Vitals.Of(daemon);
+            lock (output) { peakThreads = Math.Max(peakThreads, v.Threads); peakRss = Math.Max(peakRss, v.RssKb); }
+        }
+
+        // Pinged throughout: raw pings (the daemon's own latency) and `nk ping` (the real path), each with a deadline.
+        var pings = new ConcurrentBag<(string Kind, double Ms, bool Ok, string Detail)>();
+        using var stopPinging = new CancellationTokenSource();
+        var rawPinger = Task.Run(async () =>
+        {
+            while (!stopPinging.IsCancellationRequested)
+            {
+                var sw = Stopwatch.StartNew();
+                try
+                {
+                    var answer = await Raw.PingAsync(home.Home, RawPingDeadline);
+                    pings.Add(("raw", sw.Elapsed.TotalMilliseconds, answer?.Contains("\"ok\":true") == true, answer ?? "closed"));
+                }
+                catch (Exception ex) { pings.Add(("raw", sw.Elapsed.TotalMilliseconds, false, ex.Message)); }
+                Sample();
+                await Task.Delay(50);
+            }
+        });
+        var cliPinger = Task.Run(async () =>
+        {
+            while (!stopPinging.IsCancellationRequested)
+            {
+                var sw = Stopwatch.StartNew();
+                try
+                {
+                    var r = await home.RunAsync("ping").WaitAsync(CliPingDeadline);
+                    pings.Add(("nk", sw.Elapsed.TotalMilliseconds, r.Code == 0 && r.Out.Contains("pong"), r.ToString()));
+                }
+                catch (TimeoutException) { pings.Add(("nk", sw.Elapsed.TotalMilliseconds, false, "no answer within the deadline")); }
+            }
+        });
+
+        var payloads = new Dictionary<string, int>();
+        var held = new List<Raw>();
+        try
+        {
+            // 1. Random bytes (seeded), newlines included: every complete line is answered with an error.
+            var rng = new Random(Seed);
+            long randomBytes = 0;
+            int randomLines = 0;
+            for (var c = 0; c < 6; c++)
+            {
+                var data = new byte[4096 + rng.Next(8192)];
+                rng.NextBytes(data);
+                for (var k = 0; k < data.Length / 256; k++) data[rng.Next(data.Length)] = (byte)'\n';
+                var complete = c % 2 == 0; // the odd connections end in the middle of a line and hang up
+                if (complete) data[^1] = (byte)'\n';
+                else if (data[^1] == '\n') data[^1] = (byte)'x';
+                var lines = data.Count(b => b == '\n');
+                using var conn = await Raw.ConnectAsync(home.Home);
+                var reading = conn.ReadLinesAsync(lines, TimeSpan.FromSeconds(10));
+                await conn.SendAsync(data);
+                var answers = await reading;
+                answers.Should().HaveCount(lines, $"random chunk {c}: every line gets one answer");
+                foreach (var a in answers)
+                {
+                    var r = JsonSerializer.Deserialize(a, ProtocolJson.Default.Response)!;
+                    r.Ok.Should().BeFalse($"random bytes are no request: {a}");
+                    r.Error.Should().NotBeNullOrEmpty();
+                }
+                randomBytes += data.Length;
+                randomLines += lines;
+            }
+            payloads["random lines"] = randomLines;
+            output.WriteLine($"random: {randomBytes} bytes over 6 connections, {randomLines} lines, each answered with an error");
+
+            // 2. A 10 MB line: the daemon answers that it is too long and closes, having read about 1 MiB of it.
+            long accepted;
+            List<string> hugeAnswers;
+            bool hugeClosed;
+            using (var conn = await Raw.ConnectAsync(home.Home))
+            {
+                var reading = conn.ReadUntilClosedAsync(TimeSpan.FromSeconds(20));
+                var chunk = Enumerable.Repeat((byte)'x', 64 * 1024).ToArray();
+                accepted = 0;
+                try
+                {
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                    while (accepted < HugeLine) accepted += await conn.Socket.SendAsync(chunk, SocketFlags.None, cts.Token);
+                }
+                catch (SocketException) { /* the daemon closed the connection */ }
+                catch (OperationCanceledException) { /* it stopped reading without closing: asserted below */ }
+                (hugeAnswers, hugeClosed) = await reading;
+                Sample();
+            }
+            payloads["10 MB line"] = 1;
+            output.WriteLine($"10 MB line: {accepted} bytes accepted before the daemon closed; answer: {string.Join(" | ", hugeAnswers)}");
+            accepted.Should().BeLessThan(3 * 1024 * 1024, "the daemon closes after its 1 MiB line limit instead of buffering 10 MB");
+            hugeClosed.Should().BeTrue("the daemon closes an oversized line's connection");
+            hugeAnswers.Should().ContainSingle().Which.Should().Contain("longer than 1048576 bytes");
+
+            // 3. Invalid UTF-8, in and out of strings, and an unpaired surrogate escape: one answer each, connection usable.
+            byte[][] invalid =
+            [
+                [0xff, 0xfe, 0xfd, (byte)'\n'],
+                [.. "{\"id\":1,\"cmd\":\""u8, 0xff, .. "\"}\n"u8],
+                [.. "{\"id\":2,\"cmd\":\"status\",\"names\":[\""u8, 0xc0, 0xaf, .. "\"]}\n"u8],           // overlong "/"
+                [.. "{\"id\":3,\"cmd\":\"status\",\"names\":[\""u8, 0xed, 0xa0, 0x80, .. "\"]}\n"u8],     // a surrogate in UTF-8
+                [.. "{\"id\":4,\"cmd\":\""u8, 0xe2, 0x82, .. "\"}\n"u8],                                  // truncated sequence
+                [.. "{\"id\":5,\"cmd\":\"\\ud800\"}\n"u8],                                                 // lone surrogate escape
+                [.. "{\"id\":6,\"cmd\":\"stop\",\"names\":[\"\\udc00w\"]}\n"u8],
+                [.. "{\"id\":7,\"cmd\":\"ping\",\""u8, 0xff, .. "\":1}\n"u8],                             // invalid property name
+                [0xf8, 0x88, 0x80, 0x80, 0x80, (byte)'\n'],                                                  // 5-byte form
+                [.. "{\"id\":8,\"cmd\":\"ping\"}"u8, 0x00, (byte)'\n'],                                     // a NUL after the object
+            ];
+            using (var conn = await Raw.ConnectAsync(home.Home))
+            {
+                foreach (var p in invalid)
+                {
+                    await conn.SendAsync(p);
+                    var answer = await conn.ReadLineAsync(TimeSpan.FromSeconds(5));
+                    answer.Should().NotBeNull($"payload {Convert.ToHexString(p)} is answered, the connection is not dropped");
+                    var r = JsonSerializer.Deserialize(answer!, ProtocolJson.Default.Response)!;
+                    if (p.AsSpan().IndexOf("\"ping\""u8) < 0) r.Ok.Should().BeFalse($"{Convert.ToHexString(p)} -> {answer}");
+                }
+                await conn.SendAsync("{\"id\":9,\"cmd\":\"ping\"}\n");
+                (await conn.ReadLineAsync(TimeSpan.FromSeconds(5))).Should().Contain("\"ok\":true", "the same connection still serves");
+            }
+            payloads["invalid UTF-8"] = invalid.Length;
+            (await home.InstanceAsync("w")).Status.Should().Be("online", "no malformed stop request stopped anything");
+
+            // 4. Fifty half-open connections: a partial line each, never finished, held open to the end.
+            for (var i = 0; i < HalfOpen; i++)
+            {
+                var conn = await Raw.ConnectAsync(home.Home);
+                held.Add(conn);
+                await conn.SendAsync($"{{\"id\":{i},\"cmd\":\"status\",\"names\":[\"{new string('w', rng.Next(1, 4096))}");
+            }
+            payloads["half-open"] = HalfOpen;
+            Sample();
+
+            // 5. A client that sends requests and never reads the answers: once its socket buffers are full the
+            //    daemon stops reading from it (back-pressure) instead of queueing answers without bound.
+            var greedy = await Raw.ConnectAsync(home.Home);
+            held.Add(greedy);
+            var (requests, greedyBytes, stalled) = await Task.Run(() =>
+            {
+                greedy.Socket.Blocking = true;
+                greedy.Socket.SendTimeout = 1000;
+                var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100).Select(i => $"{{\"id\":{i},\"cmd\":\"status\"}}\n")));
+                long sentBytes = 0;
+                var sentRequests = 0;
+                try
+                {
+                    while (sentBytes < 64 * 1024 * 1024)
+                    {
+                        sentBytes += greedy.Socket.Send(batch);
+                        sentRequests += 100;
+                    }
+                    return (sentRequests, sentBytes, false);
+                }
+                catch (SocketException) { return (sentRequests, sentBytes, true); }
+            });
+            payloads["unread requests"] = requests;
+            Sample();
+            output.WriteLine($"never-reading client: {requests} status requests ({greedyBytes} bytes) accepted before the daemon stopped reading");
+            stalled.Should().BeTrue("the daemon stops reading from a client that does not read its answers");
+
+            // 6. 100 concurrent status clients on the socket (connected at once, then all asking at once), and at the
+            //    same time 10 concurrent `nk status --json` processes (the CLI path; 100 processes would measure
+            //    only process start-up on 2 cores).
+            var sw = Stopwatch.StartNew();
+            var clients = await Task.WhenAll(Enumerable.Range(0, ConcurrentClients).Select(_ => Raw.ConnectAsync(home.Home, TimeSpan.FromSeconds(10))));
+            var clis = Enumerable.Range(0, ConcurrentClis).Select(_ => home.RunAsync("status", "--json")).ToList();
+            var stormAnswers = await Task.WhenAll(clients.Select(async (c, i) =>
+            {
+                await c.SendAsync($"{{\"id\":{i},\"cmd\":\"status\"}}\n", TimeSpan.FromSeconds(10));
+                var line = await c.ReadLineAsync(TimeSpan.FromSeconds(10));
+                c.Dispose();
+                return line;
+            }));
+            var socketStorm = sw.Elapsed;
+            var statuses = await Task.WhenAll(clis);
+            var cliStorm = sw.Elapsed;
+            Sample();
+            payloads["concurrent status clients"] = ConcurrentClients;
+            payloads["concurrent nk status --json"] = ConcurrentClis;
+            output.WriteLine($"{ConcurrentClients} concurrent socket status clients: all answered in {socketStorm.TotalMilliseconds:F0} ms; "
+                + $"{ConcurrentClis} concurrent nk status --json: {cliStorm.TotalMilliseconds:F0} ms");
+            foreach (var a in stormAnswers)
+            {
+                a.Should().NotBeNull();
+                var r = JsonSerializer.Deserialize(a!, ProtocolJson.Default.Response)!;
+                r.Ok.Should().BeTrue(a);
+                r.Instances.Should().ContainSingle(i => i.Name == "w" && i.Status == "online");
+            }
+            foreach (var s in statuses)
+            {
+                s.Code.Should().Be(0, s.ToString());
+                JsonSerializer.Deserialize(s.Out, ProtocolJson.Default.ListInstanceInfo)!.Should().ContainSingle(i => i.Name == "w" && i.Status == "online");
+            }
+
+            // Still held: the half-open and the never-reading connections. The daemon answers everyone else.
+            (await home.RunAsync("ping")).Code.Should().Be(0);
+        }
+        finally
+        {
+            stopPinging.Cancel();
+            await Task.WhenAll(rawPinger, cliPinger);
+        }
+
+        var during = Vitals.Of(daemon);
+        var all = pings.ToList();
+        var raw = all.Where(p => p.Kind == "raw").ToList();
+        var cli = all.Where(p => p.Kind == "nk").ToList();
+        output.WriteLine($"payloads tried: {string.Join(", ", payloads.Select(p => $"{p.Key} {p.Value}"))}");
+        output.WriteLine($"pings during the abuse: {raw.Count} raw (max {raw.Max(p => p.Ms):F0} ms), {cli.Count} nk ping (max {cli.Max(p => p.Ms):F0} ms)");
+        all.Where(p => !p.Ok).Should().BeEmpty("every ping is answered during the abuse");
+        raw.Should().HaveCountGreaterThan(10);
+        cli.Should().HaveCountGreaterThan(2);
+        raw.Max(p => p.Ms).Should().BeLessThan(RawPingDeadline.TotalMilliseconds);
+
+        foreach (var c in held) c.Dispose();
+
+        // Afterwards: status, stop and start answer promptly on the socket (the daemon's own time: worker.js ends at
+        // once on SIGTERM), and the CLI still works (its own start-up is the machine's business, so only its result counts).
+        var timings = new List<string>();
+        using (var conn = await Raw.ConnectAsync(home.Home))
+        {
+            foreach (var (cmd, id) in new[] { ("status", 1), ("stop", 2), ("start", 3) })
+            {
+                var timed = Stopwatch.StartNew();
+                await conn.SendAsync($"{{\"id\":{id},\"cmd\":\"{cmd}\",\"names\":[\"w\"]}}\n");
+                var answer = await conn.ReadLineAsync(TimeSpan.FromSeconds(5));
+                timings.Add($"{cmd} {timed.ElapsedMilliseconds} ms");
+                answer.Should().Contain("\"ok\":true", $"{cmd} after the abuse");
+            }
+        }
+        await home.WaitForAsync("w", i => i.Status == "online", "online again after stop and start");
+        var cliTimer = Stopwatch.StartNew();
+        await home.OkAsync("stop", "w");
+        await home.OkAsync("start", "w");
+        (await home.InstanceAsync("w")).Status.Should().Be("online");
+        output.WriteLine($"afterwards on the socket: {string.Join(", ", timings)}; nk stop + nk start + nk status: {cliTimer.ElapsedMilliseconds} ms");
+
+        // The closed connections' fds are released, threads return near their start, and memory stayed bounded.
+        var after = await Eventually.Until(() => Task.FromResult(Vitals.Of(daemon)),
+            v => v.Fds <= before.Fds + 2 && v.Threads <= before.Threads + 4, TimeSpan.FromSeconds(30), "the daemon's fds and threads to return near their start");
+        output.WriteLine($"daemon RSS {before.RssKb / 1024.0:F1} MiB before, peak {peakRss / 1024.0:F1}, {during.RssKb / 1024.0:F1} at the end of the abuse, "
+            + $"{after.RssKb / 1024.0:F1} after; threads {before.Threads} before, peak {peakThreads}, {after.Threads} after; "
+            + $"fds {before.Fds} before, {during.Fds} with {held.Count} connections held, {after.Fds} after");
+        (peakRss - before.RssKb).Should().BeLessThan(50 * 1024, "the daemon's RSS grows by less than 50 MB under the abuse");
+        (after.RssKb - before.RssKb).Should().BeLessThan(50 * 1024);
+        home.DaemonPid().Should().Be(daemon, "the same daemon served throughout");
+    }
+
+    [Fact]
+    public async Task Clients_that_use_up_the_daemons_fds_make_it_wait_not_spin_and_it_serves_again_once_they_leave()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js"));
+        await home.OkAsync("start", config);
+        var daemon = home.DaemonPid() ?? throw new InvalidOperationException("no daemon");
+        await home.StatusAsync();
+        var limits = File.ReadAllLines($"/proc/{daemon}/limits").Single(l => l.StartsWith("Max open files"))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var (soft, hard) = (limits[3], limits[4]);
+        var fds = Vitals.Of(daemon).Fds;
+        var held = new List<Raw>();
+        try
+        {
+            // Room for 10 more fds: 40 clients that never hang up leave the daemon out of fds (accept fails with EMFILE).
+            (await Prlimit(daemon, home.Home, $"{fds + 10}:{hard}")).Should().Be(0);
+            for (var i = 0; i < 40; i++) held.Add(await Raw.ConnectAsync(home.Home));
+            var log = Path.Combine(home.Home, "daemon.log");
+            await Eventually.Until(() => File.ReadAllText(log).Contains("accept failed"), TimeSpan.FromSeconds(10), "the daemon to run out of fds");
+            var cpuBefore = CpuTicks(daemon);
+            var sw = Stopwatch.StartNew();
+            // Meanwhile a new client waits in the backlog: no answer, but no refusal either.
+            var waiting = await Raw.ConnectAsync(home.Home);
+            await waiting.SendAsync("{\"id\":1,\"cmd\":\"ping\"}\n");
+            var early = () => waiting.ReadLineAsync(TimeSpan.FromSeconds(1));
+            await early.Should().ThrowAsync<TimeoutException>("the daemon cannot accept while out of fds");
+            var cpuMs = (CpuTicks(daemon) - cpuBefore) * 1000.0 / 100;
+            var window = sw.Elapsed.TotalMilliseconds;
+
+            foreach (var c in held) c.Dispose();
+            held.Clear();
+            // Once the fds are free again the waiting client is served, within the backoff's 1 s ceiling.
+            var late = await waiting.ReadLineAsync(TimeSpan.FromSeconds(5));
+            waiting.Dispose();
+            late.Should().Contain("\"ok\":true");
+            (await home.RunAsync("ping")).Code.Should().Be(0);
+            var warnings = File.ReadAllLines(log).Count(l => l.Contains("accept failed"));
+            output.WriteLine($"out of fds for {window:F0} ms: daemon CPU {cpuMs:F0} ms, {warnings} 'accept failed' lines in daemon.log");
+            warnings.Should().BeLessThanOrEqualTo(2, "one warning per run of failures, not one per retry");
+            cpuMs.Should().BeLessThan(window * 0.3, "the daemon backs off instead of spinning on accept");
+            (await home.InstanceAsync("w")).Status.Should().Be("online");
+        }
+        finally
+        {
+            foreach (var c in held) c.Dispose();
+            await Prlimit(daemon, home.Home, $"{soft}:{hard}");
+        }
+    }
+
+    /// <summary>Sets RLIMIT_NOFILE of the test's own daemon (checked by its environ) with util-linux prlimit.</summary>
+    private static async Task<int> Prlimit(int pid, string home, string nofile)
+    {
+        if (!Procs.OwnedBy(home).Contains(pid)) return -1;
+        using var p = Process.Start("prlimit", ["--pid", pid.ToString(), $"--nofile={nofile}"]);
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        return p.ExitCode;
+    }
+
+    /// <summary>utime + stime of a process, in clock ticks (100 per second on Linux).</summary>
+    private static long CpuTicks(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11]) + long.Parse(fields[12]);
+    }
+
+    /// <summary>A raw connection to a daemon's control socket: bytes out, answer lines in, every wait with a deadline.</summary>
+    internal sealed class Raw : IDisposable
+    {
+        private readonly byte[] _buffer = new byte[64 * 1024];
+        private readonly MemoryStream _pending = new();
+
+        private Raw(Socket socket) => Socket = socket;
+
+        public Socket Socket { get; }
+
+        public static async Task<Raw> ConnectAsync(string home, TimeSpan? timeout = null)
+        {
+            var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(5));
+            try { await s.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(home, "nk.sock")), cts.Token); }
+            catch { s.Dispose(); throw; }
+            return new Raw(s);
+        }
+
+        public async Task SendAsync(byte[] data, TimeSpan? timeout = null)
+        {
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(5));
+            var sent = 0;
+            while (sent < data.Length) sent += await Socket.SendAsync(data.AsMemory(sent), SocketFlags.None, cts.Token);
+        }
+
+        public Task SendAsync(string text, TimeSpan? timeout = null) => SendAsync(Encoding.UTF8.GetBytes(text), timeout);
+
+        /// <summary>The next answer line; null when the daemon closed the connection (EOF or reset); TimeoutException after the deadline.</summary>
+        public async Task<string?> ReadLineAsync(TimeSpan timeout)
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            while (true)
+            {
+                var pending = _pending.GetBuffer().AsMemory(0, (int)_pending.Length);
+                var nl = pending.Span.IndexOf((byte)'\n');
+                if (nl >= 0)
+                {
+                    var line = Encoding.UTF8.GetString(pending.Span[..nl]);
+                    var rest = pending[(nl + 1)..].ToArray();
+                    _pending.SetLength(0);
+                    _pending.Write(rest);
+                    return line;
+                }
+                int n;
+                try { n = await Socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token); }
+                catch (OperationCanceledException) { throw new TimeoutException($"no answer line within {timeout.TotalSeconds}s"); }
+                catch (SocketException) { return null; }
+                if (n == 0) return null;
+                _pending.Write(_buffer, 0, n);
+            }
+        }
+
+        /// <summary>Exactly `count` answer lines (fewer when the daemon closes first), within the deadline.</summary>
+        public async Task<List<string>> ReadLinesAsync(int count, TimeSpan timeout)
+        {
+            var lines = new List<string>();
+            var deadline = DateTime.UtcNow + timeout;
+            while (lines.Count < count)
+            {
+                var line = await ReadLineAsync(deadline - DateTime.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.FromMilliseconds(1));
+                if (line is null) break;
+                lines.Add(line);
+            }
+            return lines;
+        }
+
+        /// <summary>Every answer line until the daemon closes the connection; Closed is false when it was still open at the deadline.</summary>
+        public async Task<(List<string> Lines, bool Closed)> ReadUntilClosedAsync(TimeSpan timeout)
+        {
+            var lines = new List<string>();
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return (lines, false);
+                string? line;
+                try { line = await ReadLineAsync(left); }
+                catch (TimeoutException) { return (lines, false); }
+                if (line is null) return (lines, true);
+                lines.Add(line);
+            }
+        }
+
+        /// <summary>One ping on a fresh connection; the answer line.</summary>
+        public static async Task<string?> PingAsync(string home, TimeSpan timeout)
+        {
+            using var c = await ConnectAsync(home, timeout);
+            await c.SendAsync("{\"id\":1,\"cmd\":\"ping\"}\n", timeout);
+            return await c.ReadLineAsync(timeout);
+        }
+
+        public void Dispose() => Socket.Dispose();
+    }
+
+    /// <summary>The daemon's own figures from /proc/PID: VmRSS, Threads, open fds.</summary>
+    internal static class Vitals
+    {
+        public static (long RssKb, int Threads, int Fds) Of(int pid)
+        {
+            long rss = -1;
+            var threads = -1;
+            foreach (var line in File.ReadAllLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:")) rss = long.Parse(line[6..].Trim().Split(' ')[0]);
+                else if (line.StartsWith("Threads:")) threads = int.Parse(line[8..].Trim());
+            }
+            return (rss, threads, Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length);
+        }
+    }
+}
