@@ -36,7 +36,7 @@ public sealed class DiagnosisTests
     public async Task An_app_leaking_file_handles_gets_its_max_open_files_and_ends_with_reason_emfile()
     {
         await using var home = new TestHome();
-        var config = home.WriteConfig(TestHome.App("fds", "fd-leaker.js", "max_open_files = 256\nmax_restarts = 0"));
+        var config = home.WriteConfig(TestHome.App("fds", "fd-leaker.js", "max_open_files = 256\nmax_restarts = 0\nenv = { EVERY_MS = \"20\" }"));
         await home.OkAsync("start", config, "--no-wait");
         var pid = (await home.WaitForAsync("fds", i => i.Pid != null, "running")).Pid!.Value;
         var limits = File.ReadAllLines($"/proc/{pid}/limits").Single(l => l.StartsWith("Max open files"));

