@@ -14,7 +14,9 @@ if (process.channel && typeof process.channel.unref === 'function') process.chan
 
 function tell(message) {
   if (typeof process.send === 'function' && process.connected) {
-    try { process.send(message); } catch (_) { /* the daemon went away: nothing to tell */ }
+    // With a callback, a send that fails later (EPIPE: the daemon died meanwhile) is reported to it instead of being
+    // raised as an unhandled 'error' that would crash the app.
+    try { process.send(message, () => {}); } catch (_) { /* the daemon went away: nothing to tell */ }
   }
 }
 
