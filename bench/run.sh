@@ -10,5 +10,5 @@ if [ ! -x .peers/node_modules/.bin/pm2 ] || [ ! -x .peers/node_modules/.bin/auto
   [ -f .peers/package.json ] || echo '{"name":"nodekeeper-bench-peers","private":true}' > .peers/package.json
   (cd .peers && npm install --no-audit --no-fund pm2@latest autocannon@latest)
 fi
-dotnet publish ../src/NodeKeeper.Cli -c Release -r linux-x64 -o .nk -nologo -v quiet
+dotnet publish ../src/NodeKeeper.Client -c Release -r linux-x64 -o .nk -nologo -v quiet
 exec node bench.js "$@"

@@ -49,9 +49,9 @@ public static class DaemonStarter
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        // Run through `dotnet nk.dll` when nk itself was started that way.
+        // Run through `dotnet nk-full.dll` when nk-full itself was started that way.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "nk.dll"));
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, typeof(DaemonStarter).Assembly.GetName().Name + ".dll"));
         psi.ArgumentList.Add("daemon");
         psi.ArgumentList.Add("--background");
         psi.Environment["NODEKEEPER_HOME"] = home;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Rendering;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

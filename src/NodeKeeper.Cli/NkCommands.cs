@@ -1,7 +1,9 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.Text.Json;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Rendering;
 
 namespace NodeKeeper.Cli;
 
@@ -37,9 +39,11 @@ public static class NkCommands
         }
     }
 
-    private static RootCommand Build()
+    private static Command Build()
     {
-        var root = new RootCommand("NodeKeeper: keeps Node.js apps alive (nk daemon + nk CLI).");
+        // Named "nk", not after the executable as RootCommand would be: this runs as nk-full, exec'd by nk, and help
+        // should name the command people type. --help and --version are what RootCommand would add.
+        var root = new Command("nk", "NodeKeeper: keeps Node.js apps alive (nk daemon + nk CLI).") { new HelpOption(), new VersionOption() };
         var names = () => new Argument<string[]>("names") { Arity = ArgumentArity.ZeroOrMore, Description = "app names, or all" };
         var json = () => new Option<bool>("--json") { Description = "print JSON for scripts" };
         var noWait = () => new Option<bool>("--no-wait") { Description = "return at once instead of waiting until the apps are ready" };

@@ -1,3 +1,4 @@
+using NodeKeeper.Core.Protocol;
 using System.CommandLine;
 using System.Text;
 using NodeKeeper.Core.Startup;

@@ -1,4 +1,5 @@
 using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Rendering;
 
 namespace NodeKeeper.Cli;
 

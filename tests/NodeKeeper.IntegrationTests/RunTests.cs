@@ -46,7 +46,7 @@ public sealed class RunTests
 
     /// <summary>The nk process itself (not unshare, which carries the same environment).</summary>
     private static int? NkPid(TestHome home) =>
-        Procs.OwnedBy(home.Home).Cast<int?>().FirstOrDefault(p => File.ReadAllText($"/proc/{p}/comm").Trim() == "nk");
+        Procs.OwnedBy(home.Home).Cast<int?>().FirstOrDefault(p => File.ReadAllText($"/proc/{p}/comm").Trim() == "nk-full"); // `nk run` execs nk-full: same pid
 
     [Fact]
     public async Task Nk_run_as_pid_1_serves_reaps_orphans_mirrors_logs_passes_SIGHUP_on_and_exits_0_on_SIGTERM()

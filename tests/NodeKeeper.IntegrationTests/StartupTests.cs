@@ -62,9 +62,9 @@ public sealed class StartupTests
         One(unit, "Install", "WantedBy").Should().Be("multi-user.target");
 
         var execStart = One(unit, "Service", "ExecStart");
-        execStart.Should().Be(Repo.Nk + " daemon");
-        One(unit, "Service", "ExecReload").Should().Be(Repo.Nk + " reload all");
-        One(unit, "Service", "ExecStartPost").Should().Be("-" + Repo.Nk + " resurrect --no-wait");
+        execStart.Should().Be(Repo.NkFull + " daemon");
+        One(unit, "Service", "ExecReload").Should().Be(Repo.NkFull + " reload all");
+        One(unit, "Service", "ExecStartPost").Should().Be("-" + Repo.NkFull + " resurrect --no-wait");
         var exe = execStart.Split(' ')[0];
         File.Exists(exe).Should().BeTrue(exe);
         File.GetUnixFileMode(exe).HasFlag(UnixFileMode.UserExecute).Should().BeTrue($"{exe} is executable");
@@ -101,7 +101,7 @@ public sealed class StartupTests
         var written = await File.ReadAllTextAsync(file);
         var unit = ParseIni(written);
         unit["Service"].Should().Contain(new KeyValuePair<string, string>("Environment", "NODEKEEPER_HOME=" + home.Home));
-        One(unit, "Service", "ExecStart").Should().Be(Repo.Nk + " daemon");
+        One(unit, "Service", "ExecStart").Should().Be(Repo.NkFull + " daemon");
         One(unit, "Install", "WantedBy").Should().Be(Environment.IsPrivilegedProcess ? "multi-user.target" : "default.target");
         if (Environment.IsPrivilegedProcess) written.Should().Be((await home.OkAsync("startup")).Out);
         else unit["Service"].Should().NotContain(kv => kv.Key == "User");

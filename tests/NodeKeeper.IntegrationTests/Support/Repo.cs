@@ -8,7 +8,11 @@ public static class Repo
     public static string Example(string file) => Path.Combine(Examples, file);
 
     /// <summary>The nk apphost copied next to the tests by the project reference.</summary>
+    /// <summary>`nk`, the command users type (NodeKeeper.Client): answers status/ls/ping itself, execs nk-full for the rest.</summary>
     public static string Nk => Path.Combine(AppContext.BaseDirectory, "nk");
+
+    /// <summary>nk-full (NodeKeeper.Cli): every command, and the daemon.</summary>
+    public static string NkFull => Path.Combine(AppContext.BaseDirectory, "nk-full");
 
     private static string FindRoot()
     {

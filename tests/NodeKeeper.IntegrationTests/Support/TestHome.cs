@@ -29,10 +29,16 @@ public sealed class TestHome : IAsyncDisposable
 
     public async Task<NkResult> RunAsync(params string[] args) => await RunAsUserAsync(null, args);
 
+    /// <summary>Runs nk-full directly (not through nk's fast path or its exec).</summary>
+    public async Task<NkResult> RunFullAsync(params string[] args) => await RunWithAsync([Repo.NkFull], args);
+
     /// <summary>Runs nk, optionally through a prefix such as setpriv (to act as another user).</summary>
-    public async Task<NkResult> RunAsUserAsync(string[]? prefix, params string[] args)
+    public async Task<NkResult> RunAsUserAsync(string[]? prefix, params string[] args) =>
+        await RunWithAsync([.. prefix ?? [], Repo.Nk], args);
+
+    private async Task<NkResult> RunWithAsync(string[] command, string[] args)
     {
-        var psi = new ProcessStartInfo(prefix?[0] ?? Repo.Nk)
+        var psi = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -40,12 +46,7 @@ public sealed class TestHome : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Configs,
         };
-        if (prefix is not null)
-        {
-            foreach (var a in prefix.Skip(1)) psi.ArgumentList.Add(a);
-            psi.ArgumentList.Add(Repo.Nk);
-        }
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var a in command.Skip(1).Concat(args)) psi.ArgumentList.Add(a);
         psi.Environment["NODEKEEPER_HOME"] = Home;
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         using var p = Process.Start(psi)!;

@@ -1,4 +1,4 @@
-namespace NodeKeeper.Cli;
+namespace NodeKeeper.Core.Protocol;
 
 /// <summary>Where the daemon of this user lives: $NODEKEEPER_HOME, else ~/.nodekeeper.</summary>
 public static class NkHome

@@ -1,7 +1,7 @@
 using System.Text;
 using NodeKeeper.Core.Protocol;
 
-namespace NodeKeeper.Cli;
+namespace NodeKeeper.Core.Rendering;
 
 /// <summary>Human-readable views of the daemon's answers.</summary>
 public static class Render
