@@ -86,12 +86,12 @@ public sealed class ClientTests
             File.Copy(Path.Combine(AppContext.BaseDirectory, f), Path.Combine(alone, f));
         File.SetUnixFileMode(Path.Combine(alone, "nk"), (UnixFileMode)0b111_101_101);
 
-        var status = await Run(home, Path.Combine(alone, "nk"), "status", "--json");
+        var status = await home.RunWithAsync([Path.Combine(alone, "nk")], "status", "--json");
         status.Code.Should().Be(0, status.ToString());
         JsonSerializer.Deserialize(status.Out, ProtocolJson.Default.ListInstanceInfo)!.Should().ContainSingle(i => i.Name == "w" && i.Status == "online");
-        (await Run(home, Path.Combine(alone, "nk"), "ping")).Out.Should().StartWith("pong");
+        (await home.RunWithAsync([Path.Combine(alone, "nk")], "ping")).Out.Should().StartWith("pong");
 
-        var other = await Run(home, Path.Combine(alone, "nk"), "describe", "w");
+        var other = await home.RunWithAsync([Path.Combine(alone, "nk")], "describe", "w");
         other.Code.Should().Be(127, other.ToString());
         other.Out.Should().BeEmpty();
         other.Err.Should().Be($"nk: cannot run {Path.Combine(alone, "nk-full")}: No such file or directory (nk-full must sit beside nk)\n");
@@ -142,17 +142,5 @@ public sealed class ClientTests
             follower.Kill();
             await follower.WaitForExitAsync();
         }
-    }
-
-    private static async Task<NkResult> Run(TestHome home, string exe, params string[] args)
-    {
-        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["NODEKEEPER_HOME"] = home.Home;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return new NkResult(p.ExitCode, await stdout, await stderr);
     }
 }

@@ -36,7 +36,8 @@ public sealed class TestHome : IAsyncDisposable
     public async Task<NkResult> RunAsUserAsync(string[]? prefix, params string[] args) =>
         await RunWithAsync([.. prefix ?? [], Repo.Nk], args);
 
-    private async Task<NkResult> RunWithAsync(string[] command, string[] args)
+    /// <summary>Runs a command line (an executable and its first arguments) plus args, pointed at this home.</summary>
+    public async Task<NkResult> RunWithAsync(string[] command, params string[] args)
     {
         var psi = new ProcessStartInfo(command[0])
         {
