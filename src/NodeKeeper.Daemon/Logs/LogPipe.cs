@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -62,7 +61,7 @@ public static partial class LogPipe
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(format);
 
-        byte[] input = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        byte[] input = Buffers.Pool.Rent(ChunkSize);
         var lines = new LineWriter(target, format, input.Length);
         // Bytes after the last '\n' seen so far: the start of a line still being written by the app.
         int carried = 0;
@@ -131,7 +130,7 @@ public static partial class LogPipe
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(input);
+            Buffers.Pool.Return(input);
         }
     }
 
@@ -185,7 +184,7 @@ public static partial class LogPipe
             }
             // Room for the longest line plus its decoration and an added '\n', so every line fits once flushed.
             // Rented per call rather than per pump: pumps live as long as their app and mostly sit idle.
-            byte[] output = ArrayPool<byte>.Shared.Rent(_maxLine + _decoration.Length + 1);
+            byte[] output = Buffers.Pool.Rent(_maxLine + _decoration.Length + 1);
             if (_timestamps)
             {
                 // One stamp per read: the lines of one read arrived together.
@@ -211,7 +210,7 @@ public static partial class LogPipe
                 text = text[lineLength..];
             }
             _target.Write(output.AsSpan(0, length));
-            ArrayPool<byte>.Shared.Return(output);
+            Buffers.Pool.Return(output);
         }
     }
 }

@@ -275,7 +275,7 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     private void ReadIpc(RunningProcess p)
     {
-        var buffer = new byte[64 * 1024];
+        var buffer = Buffers.Pool.Rent(16 * 1024);
         var line = new List<byte>();
         // Held for as long as this thread reads: the fd is not closed (and its number not reused) under a read.
         var handle = p.Ipc!.SafeHandle;
@@ -303,6 +303,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         finally
         {
             if (held) handle.DangerousRelease();
+            Buffers.Pool.Return(buffer);
         }
 
         static string Take(List<byte> pending, ReadOnlySpan<byte> rest)
