@@ -21,6 +21,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     private const int ReapEveryTicks = 5 * FullEvery;
     private long _ticks;
     private readonly ProcFiles _files = new();
+    private readonly HeapTrim _trim = new();
 
     protected override Task ExecuteAsync(CancellationToken ct)
     {
@@ -92,6 +93,8 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             CheckMemory(app, instance, rss);
         }
         if (full) _files.EndPass();
+        // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim).
+        if (full && _trim.Observe(GC.GetTotalAllocatedBytes())) GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         if (full && _previous.Count != seen.Count)
             foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
     }
