@@ -7,7 +7,7 @@ namespace NodeKeeper.Daemon.Processes;
 
 /// <summary>
 /// Once a second, a pass over the instances' process trees in /proc: CPU, resident memory and open files of every instance's tree,
-/// the max_memory check, and reaping of orphans reparented to the daemon.
+/// the max_memory check, and reaping of orphans reparented to the daemon; and after a burst, memory given back (HeapTrim).
 /// </summary>
 public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : BackgroundService
 {
@@ -50,6 +50,9 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             {
                 ctx.Logger.LogWarning(ex, "sampling /proc failed");
             }
+            // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim).
+            if (_ticks % FullEvery == 0 && _trim.Observe(GC.GetTotalAllocatedBytes()))
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
     }
 
@@ -93,8 +96,6 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             CheckMemory(app, instance, rss);
         }
         if (full) _files.EndPass();
-        // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim).
-        if (full && _trim.Observe(GC.GetTotalAllocatedBytes())) GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         if (full && _previous.Count != seen.Count)
             foreach (var gone in _previous.Keys.Where(k => !seen.Contains(k)).ToList()) { _previous.Remove(gone); _limits.Remove(gone); }
     }
