@@ -332,7 +332,7 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             // Once the fds are free again the waiting client is served, within the backoff's 1 s ceiling.
             var late = await waiting.ReadLineAsync(TimeSpan.FromSeconds(5));
             waiting.Dispose();
-            late.Should().Contain("\"ok\":true");
+            late.Should().Contain("\"ok\":true", $"the waiting client is served once fds are free (daemon {daemon} still runs: {home.DaemonPid() == daemon}; daemon.log ends: {string.Join(" | ", File.ReadLines(log).TakeLast(12))})");
             (await home.RunAsync("ping")).Code.Should().Be(0);
             var warnings = File.ReadAllLines(log).Count(l => l.Contains("accept failed"));
             output.WriteLine($"out of fds for {window:F0} ms: daemon CPU {cpuMs:F0} ms, {warnings} 'accept failed' lines in daemon.log");
