@@ -18,26 +18,53 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
     private static readonly uint DaemonUid = Native.EffectiveUid();
     public static readonly string DaemonVersion = typeof(ControlServer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
+    /// <summary>
+    /// The fds the daemon keeps for itself: control clients may not take them. Out of fds, the .NET runtime cannot start a
+    /// thread (it needs a pipe and a few /proc and /sys reads) and aborts the process with "Out of memory."; a relaunch
+    /// needs eight (three pipes and the IPC socket pair).
+    /// </summary>
+    public const int ReservedFds = 16;
+
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
         var backoff = TimeSpan.Zero;
+        bool holding = false, failing = false;
         while (!ct.IsCancellationRequested)
         {
-            Socket client;
-            try { client = await listener.AcceptAsync(ct); }
-            catch (OperationCanceledException) { break; }
-            catch (SocketException ex)
+            Socket? client = null;
+            // Clients that never hang up must not use the daemon's last fds: while too few are left, new connections
+            // wait in the backlog (not refused) until some close. Said once per run in daemon.log.
+            if (Native.OpenFilesSoftLimit() is { } limit && Native.OpenFdCount() is { } open && open + ReservedFds >= limit)
             {
-                // Out of fds (clients that never hang up) or another transient error: the pending connection stays in
-                // the backlog, so accept fails again at once. Back off (5 ms doubling to 1 s) instead of spinning and
-                // filling daemon.log; warned once per run of failures.
-                if (backoff == TimeSpan.Zero) ctx.Logger.LogWarning("accept failed: {Error}; retrying with a backoff until it succeeds", ex.Message);
+                if (!holding)
+                    ctx.Logger.LogWarning("{Open} of {Limit} fds open: new control connections wait until some close, keeping {Reserved} for the daemon's own use",
+                        open, limit, ReservedFds);
+                holding = true;
+            }
+            else
+            {
+                if (holding) ctx.Logger.LogInformation("fds free again: accepting control connections");
+                holding = false;
+                try { client = await listener.AcceptAsync(ct); }
+                catch (OperationCanceledException) { break; }
+                catch (SocketException ex)
+                {
+                    // Out of fds all the same (the limit lowered under the daemon) or another transient error: the pending
+                    // connection stays in the backlog, so accept fails again at once; warned once per run of failures.
+                    if (!failing) ctx.Logger.LogWarning("accept failed: {Error}; retrying with a backoff until it succeeds", ex.Message);
+                    failing = true;
+                }
+            }
+            if (client is null)
+            {
+                // Back off (5 ms doubling to 1 s) instead of spinning and filling daemon.log.
                 backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
                 try { await Task.Delay(backoff, ctx.Clock, ct); }
                 catch (OperationCanceledException) { break; }
                 continue;
             }
-            if (backoff != TimeSpan.Zero) ctx.Logger.LogInformation("accept works again");
+            if (failing) ctx.Logger.LogInformation("accept works again");
+            failing = false;
             backoff = TimeSpan.Zero;
             _ = ServeAsync(client, ct);
         }

@@ -120,6 +120,20 @@ public static partial class Native
     /// <summary>Memory page size.</summary>
     public static long PageSize() { var p = sysconf(30 /*_SC_PAGESIZE*/); return p > 0 ? p : 4096; }
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int getrlimit(int resource, ulong* rlim);
+
+    /// <summary>This process's soft RLIMIT_NOFILE (it may be changed from outside, with prlimit); null when unknown.</summary>
+    public static unsafe long? OpenFilesSoftLimit()
+    {
+        var rlim = stackalloc ulong[2];
+        if (getrlimit(7 /*RLIMIT_NOFILE*/, rlim) != 0) return null;
+        return rlim[0] > long.MaxValue ? long.MaxValue : (long)rlim[0];
+    }
+
+    /// <summary>How many fds this process has open (stat of /proc/self/fd: needs no fd itself); null when the kernel does not say (before 6.2).</summary>
+    public static long? OpenFdCount() => StatSize("/proc/self/fd") is > 0 and var n ? n : null;
+
     /// <summary>st_size of a path (for /proc/PID/fd it is the number of open fds on Linux 6.2 and later); -1 on error.</summary>
     public static unsafe long StatSize(string path)
     {
