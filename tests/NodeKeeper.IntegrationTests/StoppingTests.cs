@@ -136,8 +136,16 @@ public sealed class StoppingTests
         if (!starting) await home.WaitForLogAsync("r", "SIGTERM received");
         Procs.Signal(home.DaemonPid()!.Value, 15, home.Home);
 
-        await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Select(Procs.Describe).ToList()), left => left.Count == 0,
-            TimeSpan.FromSeconds(30), "the daemon and both generations to end");
+        try
+        {
+            await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Select(Procs.Describe).ToList()), left => left.Count == 0,
+                TimeSpan.FromSeconds(30), "the daemon and both generations to end");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\nold instance: {old}\ndaemon.log:\n{File.ReadAllText(Path.Combine(home.Home, "daemon.log"))}"
+                + $"\nr.out.log:\n{File.ReadAllText(Path.Combine(home.Logs, "r.out.log"))}", ex);
+        }
         var result = await reload;
         if (starting)
         {
