@@ -8,12 +8,14 @@ public sealed class StoppingTests
     public async Task Stop_runs_the_apps_SIGTERM_handler()
     {
         await using var home = new TestHome();
-        var config = home.WriteConfig(TestHome.App("g", "graceful.js"));
+        var config = home.WriteConfig(TestHome.App("g", "graceful.js", "env = { EXIT_LINES = \"20000\" }"));
         await home.OkAsync("start", config);
         var pid = (await home.InstanceAsync("g")).Pid!.Value;
         await home.WaitForLogAsync("g", "started");
 
         await home.OkAsync("stop", "g");
+        // Everything it wrote on its way out is in the file once stop returns.
+        File.ReadLines(Path.Combine(home.Logs, "g.out.log")).Count(l => l.Contains("last words")).Should().Be(20000);
         var g = await home.InstanceAsync("g");
         g.Status.Should().Be("stopped");
         g.LastExit!.Reason.Should().Be("stopped");

@@ -263,6 +263,10 @@ public sealed class InstanceRunner : IAsyncDisposable
         {
             _log.LogWarning("{App}:{Index}: its output pipes stay open after exit (an escaped process holds them)", spec.Name, Index);
         }
+        // Its last lines are in the log files before anyone hears it ended: `nk stop` returns, `nk logs` shows them.
+        // Bounded: a log on a hung disk must not hold up the restart.
+        try { await Task.WhenAll(_app.Out.FlushAsync(), _app.Err.FlushAsync()).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+        catch (TimeoutException) { }
         p.Dispose();
         if (ReferenceEquals(_process, p)) _process = null;
         var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
