@@ -108,6 +108,7 @@ public sealed partial class HttpEndpointTests
         var r = await home.RunAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1) + crash), "--no-wait");
         r.Code.Should().Be(0, r.ToString());
         await home.WaitForAsync("crash", i => i.Status == "errored", "errored");
+        await home.WaitForAsync("web", i => i.Status == "online", "online"); // both start at once: web may still be starting
 
         var ready = await Get(http, "/readyz");
         (ready.Code, ready.Body).Should().Be((503, "not ready: 1 instance(s)\ncrash:0 errored\n"));
@@ -131,7 +132,7 @@ public sealed partial class HttpEndpointTests
 
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < 5; i++) (await Get(http, "/healthz")).Code.Should().Be(200);
-        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "the silent clients hold nobody up");
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(4), "the silent clients hold nobody up until their 5 s read deadline");
 
         // Both are closed by the server after its read deadline (5 s), without an answer.
         foreach (var c in new[] { silent, slow })

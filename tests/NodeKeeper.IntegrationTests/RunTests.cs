@@ -53,7 +53,7 @@ public sealed class RunTests
     {
         await using var home = new TestHome();
         var port = FreePort.Next();
-        var config = home.WriteConfig(TestHome.App("web", "orphaner.js", $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ ORPHAN_SLEEP = \"6\" }}"));
+        var config = home.WriteConfig(TestHome.App("web", "orphaner.js", $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ ORPHAN_SLEEP = \"10\" }}"));
         await using var run = new Foreground(home, config, "unshare", "--pid", "--fork", "--mount-proc");
 
         await Eventually.Until(() => FreshHttp.Get(port), body => body is not null && body.StartsWith("orphaner"), TimeSpan.FromSeconds(20), "the app to serve");
@@ -62,11 +62,11 @@ public sealed class RunTests
         (await home.OkAsync("status")).Out.Should().Contain("web").And.Contain("online", "the control socket answers inside the container");
         await Eventually.Until(() => Task.FromResult(run.Output), o => o.Contains("web | orphaner"), TimeSpan.FromSeconds(10), "app logs on stdout");
 
-        // Three `sleep 6` orphaned at the app's start are reparented to nk (PID 1); once they end, nk reaps them.
+        // Three `sleep 10` orphaned at the app's start are reparented to nk (PID 1); once they end, nk reaps them.
         var children = () => Task.FromResult(Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
             .Where(p => p > 1 && Ppid(p) == nk).Select(p => (Pid: p, Zombie: Procs.IsZombie(p), Comm: Comm(p))).ToList());
         await Eventually.Until(children, c => c.Count(x => x.Comm == "sleep") >= 3, TimeSpan.FromSeconds(10), "the orphans to be nk's children");
-        await Eventually.Until(children, c => c.All(x => x.Comm != "sleep"), TimeSpan.FromSeconds(15), "the orphans to end and be reaped, not left as zombies");
+        await Eventually.Until(children, c => c.All(x => x.Comm != "sleep"), TimeSpan.FromSeconds(25), "the orphans to end and be reaped, not left as zombies");
 
         // SIGHUP to PID 1 is passed on to the app.
         Procs.Signal(nk, 1, home.Home);

@@ -42,6 +42,7 @@ public sealed class LongRunTests(ITestOutputHelper output)
         var samples = new List<string>();
         var peak = before;
         var next = 100;
+        var (lastDone, lastProgress) = (0, TimeSpan.Zero);
         int done;
         while (true)
         {
@@ -56,7 +57,9 @@ public sealed class LongRunTests(ITestOutputHelper output)
                 next = (done / 100 + 1) * 100;
             }
             if (done >= Restarts) break;
-            clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60), $"{Restarts} restarts take well under a minute (done {done})");
+            // A deadline on progress, not on speed (another test class may share the cores): the restarts must go on.
+            if (done > lastDone) (lastDone, lastProgress) = (done, clock.Elapsed);
+            (clock.Elapsed - lastProgress).Should().BeLessThan(TimeSpan.FromSeconds(20), $"the app keeps restarting (done {done} of {Restarts})");
             await Task.Delay(100);
         }
         var elapsed = clock.Elapsed;

@@ -352,8 +352,11 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             var warnings = lines.Count(l => l.Contains(holding));
             output.WriteLine($"limit {limit} fds, {fds} open at the start, at most {atMost} with 40 clients; held back for {window:F0} ms: daemon CPU {cpuMs:F0} ms, " +
                 $"{warnings} warning(s) in daemon.log; the app relaunched meanwhile");
-            warnings.Should().Be(1, "one warning per run of held-back connections, not one per retry");
-            lines.Should().Contain(l => l.Contains("fds free again: accepting control connections"));
+            // The app's relaunch frees its old pipes for a moment: a check that falls into that gap ends one run of
+            // held-back connections and the relaunch begins another. Each run is said once, however many retries it has.
+            var freed = lines.Count(l => l.Contains("fds free again: accepting control connections"));
+            freed.Should().BeGreaterThan(0);
+            warnings.Should().Be(freed, "one warning per run of held-back connections, not one per retry");
             lines.Should().NotContain(l => l.Contains("accept failed"), "the reserve keeps accept from running out of fds");
             cpuMs.Should().BeLessThan(window * 0.3, "the daemon backs off instead of spinning");
             (await home.InstanceAsync("w")).Status.Should().Be("online");
