@@ -134,8 +134,16 @@ public sealed class StoppingTests
 
         var reload = home.RunAsync("reload", "r");
         var nodes = () => Task.FromResult(Procs.OwnedBy(home.Home).Where(p => Procs.Describe(p).Contains("node ")).ToList());
-        await Eventually.Until(nodes, n => n.Count == 2, TimeSpan.FromSeconds(10), "the replacement to run beside the old instance");
-        if (!starting) await home.WaitForLogAsync("r", "SIGTERM received");
+        static string Read(string path) => File.Exists(path) ? File.ReadAllText(path) : "(no file)";
+        string Seen(string stage) => $"{stage}\nold instance: {old}\nprocesses: {string.Join(" | ", Procs.OwnedBy(home.Home).Select(Procs.Describe))}"
+            + $"\ndaemon.log:\n{Read(Path.Combine(home.Home, "daemon.log"))}"
+            + $"\nr.out.log:\n{Read(Path.Combine(home.Logs, "r.out.log"))}\nr.err.log:\n{Read(Path.Combine(home.Logs, "r.err.log"))}";
+        try
+        {
+            await Eventually.Until(nodes, n => n.Count == 2, TimeSpan.FromSeconds(10), "the replacement to run beside the old instance");
+            if (!starting) await home.WaitForLogAsync("r", "SIGTERM received");
+        }
+        catch (TimeoutException ex) { throw new TimeoutException(Seen(ex.Message), ex); }
         Procs.Signal(home.DaemonPid()!.Value, 15, home.Home);
 
         try
@@ -143,11 +151,7 @@ public sealed class StoppingTests
             await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Select(Procs.Describe).ToList()), left => left.Count == 0,
                 TimeSpan.FromSeconds(30), "the daemon and both generations to end");
         }
-        catch (TimeoutException ex)
-        {
-            throw new TimeoutException($"{ex.Message}\nold instance: {old}\ndaemon.log:\n{File.ReadAllText(Path.Combine(home.Home, "daemon.log"))}"
-                + $"\nr.out.log:\n{File.ReadAllText(Path.Combine(home.Logs, "r.out.log"))}", ex);
-        }
+        catch (TimeoutException ex) { throw new TimeoutException(Seen(ex.Message), ex); }
         var result = await reload;
         if (starting)
         {
