@@ -267,6 +267,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         // Bounded: a log on a hung disk must not hold up the restart.
         try { await Task.WhenAll(_app.Out.FlushAsync(), _app.Err.FlushAsync()).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
         catch (TimeoutException) { }
+        catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: flushing its logs after its exit failed", spec.Name, Index); } // the exit is posted all the same
         p.Dispose();
         if (ReferenceEquals(_process, p)) _process = null;
         var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
