@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
@@ -41,8 +42,11 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             await warm.SendAsync("not json\n{\"id\":1,\"cmd\":\"status\"}\n{\"id\":2,\"cmd\":\"ping\"}\n");
             for (var i = 0; i < 3; i++) (await warm.ReadLineAsync(TimeSpan.FromSeconds(5))).Should().NotBeNull();
         }
-        await home.StatusAsync();
+        // The baseline once the sampler has read the app's /proc files and its log has lines: both open files lazily.
+        await home.WaitForAsync("w", i => i.OpenFiles != null && i.MemoryBytes != null, "sampled");
+        await home.WaitForLogAsync("w", "done");
         var before = Vitals.Of(daemon);
+        var fdsBefore = Vitals.Fds(daemon);
         var peakThreads = before.Threads;
         long peakRss = before.RssKb;
         void Sample()
@@ -287,8 +291,19 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         output.WriteLine($"afterwards on the socket: {string.Join(", ", timings)}; nk stop + nk start + nk status: {cliTimer.ElapsedMilliseconds} ms");
 
         // The closed connections' fds are released, threads return near their start, and memory stayed bounded.
-        var after = await Eventually.Until(() => Task.FromResult(Vitals.Of(daemon)),
-            v => v.Fds <= before.Fds + 2 && v.Threads <= before.Threads + 4, TimeSpan.FromSeconds(30), "the daemon's fds and threads to return near their start");
+        // Thousands of connections came and went: a leak per connection would be far above the slack, which leaves room for
+        // what the runtime opens once under load and keeps (e.g. another socket engine's epoll and its pipe).
+        (long RssKb, int Threads, int Fds) after;
+        try
+        {
+            after = await Eventually.Until(() => Task.FromResult(Vitals.Of(daemon)),
+                v => v.Fds <= before.Fds + 4 && v.Threads <= before.Threads + 4, TimeSpan.FromSeconds(30), "the daemon's fds and threads to return near their start");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message} (before: {before}); fds added: {Vitals.Added(fdsBefore, Vitals.Fds(daemon))}", ex);
+        }
+        output.WriteLine($"fds added since the start: {Vitals.Added(fdsBefore, Vitals.Fds(daemon))}");
         output.WriteLine($"daemon RSS {before.RssKb / 1024.0:F1} MiB before, peak {peakRss / 1024.0:F1}, {during.RssKb / 1024.0:F1} at the end of the abuse, "
             + $"{after.RssKb / 1024.0:F1} after; threads {before.Threads} before, peak {peakThreads}, {after.Threads} after; "
             + $"fds {before.Fds} before, {during.Fds} with {held.Count} connections held, {after.Fds} after");
@@ -494,6 +509,15 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             }
             return (rss, threads, Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length);
         }
+
+        /// <summary>What each open fd is (socket, pipe, a path, anon_inode:…): socket and pipe inodes and /proc pids left out.</summary>
+        public static List<string> Fds(int pid) => Directory.GetFileSystemEntries($"/proc/{pid}/fd")
+            .Select(f => { try { return new FileInfo(f).LinkTarget ?? "?"; } catch (IOException) { return "?"; } })
+            .Select(t => t.StartsWith("socket:") ? "socket" : t.StartsWith("pipe:") ? "pipe" : Regex.Replace(t, @"^/proc/\d+/", "/proc/PID/")).ToList();
+
+        /// <summary>What <paramref name="now"/> holds more of than <paramref name="then"/>, e.g. "socket ×2, pipe".</summary>
+        public static string Added(List<string> then, List<string> now) => string.Join(", ", now.GroupBy(t => t)
+            .Select(g => (g.Key, N: g.Count() - then.Count(t => t == g.Key))).Where(x => x.N > 0).Select(x => x.N == 1 ? x.Key : $"{x.Key} ×{x.N}"));
     }
 }
 
