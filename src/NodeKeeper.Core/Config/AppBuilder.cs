@@ -95,6 +95,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             MaxRestartDelay = maxDelay,
             KillSignal = Pick(a => a.KillSignal)?.Value ?? "SIGTERM",
             KillTimeout = Pick(a => a.KillTimeout)?.Value ?? TimeSpan.FromSeconds(5),
+            DrainTimeout = Pick(a => a.DrainTimeout)?.Value ?? AppSpec.DefaultDrainTimeout,
             MaxMemory = Pick(a => a.MaxMemory)?.Value,
             MaxOpenFiles = Pick(a => a.MaxOpenFiles)?.Value,
             Health = Pick(a => a.Health)?.Value,

@@ -10,7 +10,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     [
         "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
-        "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "max_memory",
+        "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
         "max_open_files", "health", "watch", "ignore_watch", "user", "log", "host",
     ];
 
@@ -148,6 +148,9 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 break;
             case "kill_timeout":
                 if (values.Duration(e, key, positive: false, out var killTimeout)) app.KillTimeout = new(killTimeout, pos);
+                break;
+            case "drain_timeout":
+                if (values.Duration(e, key, positive: false, out var drainTimeout)) app.DrainTimeout = new(drainTimeout, pos);
                 break;
             case "max_memory":
                 if (values.Size(e, key, 1, "1", out var maxMemory)) app.MaxMemory = new(maxMemory, pos);

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace NodeKeeper.Core.Config;
 
 /// <summary>When an app's process is started again after it exits.</summary>
@@ -52,6 +54,19 @@ public sealed record AppSpec
     /// <summary>Signal name, e.g. "SIGTERM".</summary>
     public string KillSignal { get; init; } = "SIGTERM";
     public TimeSpan KillTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long a retiring shared-port instance may take to finish its requests and let its keep-alive connections go
+    /// before kill_signal (NodeKeeper extension). Longer than Node's default keepAliveTimeout (5s), so that an idle
+    /// keep-alive connection is closed by the app's own timer or by its next response, never under a request.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = DefaultDrainTimeout;
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>True when the daemon owns the app's port: its instances drain before kill_signal.</summary>
+    [JsonIgnore]
+    public bool SharesPort => Port is not null && PortMode == PortMode.Shared;
+    /// <summary>The most a stop of one instance takes: the drain (shared port), then kill_timeout until SIGKILL.</summary>
+    [JsonIgnore]
+    public TimeSpan StopTimeout => (SharesPort ? DrainTimeout : TimeSpan.Zero) + KillTimeout;
     /// <summary>Resident memory limit of the instance's process tree, in bytes.</summary>
     public long? MaxMemory { get; init; }
     public int? MaxOpenFiles { get; init; }

@@ -45,6 +45,7 @@ internal sealed class RawApp
     public Set<TimeSpan>? MaxRestartDelay { get; set; }
     public Set<string>? KillSignal { get; set; }
     public Set<TimeSpan>? KillTimeout { get; set; }
+    public Set<TimeSpan>? DrainTimeout { get; set; }
     public Set<long>? MaxMemory { get; set; }
     public Set<int>? MaxOpenFiles { get; set; }
     public Set<HealthSpec>? Health { get; set; }

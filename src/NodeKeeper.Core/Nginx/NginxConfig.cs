@@ -119,8 +119,11 @@ public static class NginxConfig
             L("    # would otherwise mark the address down for fail_timeout (10s), leaving \"no live upstreams\" (502).");
         }
         foreach (var s in servers) L("    " + s);
-        L("    # Idle connections kept open to the app, closed before Node's default keepAliveTimeout (5s) so that nginx");
-        L("    # never reuses one the app is closing (a classic source of 502s).");
+        L("    # Keep-alive to the app. Do not remove keepalive_timeout, and keep it below the app's keepAliveTimeout (Node's");
+        L("    # default: 5s) and its drain_timeout (NodeKeeper's default: 10s): nginx then closes an idle connection itself,");
+        L("    # which is never under a request, before the app would (else nginx may send a request, a POST it cannot resend,");
+        L("    # on a connection the app is closing: 502). A retiring instance ends each connection after a response that says");
+        L("    # `Connection: close`, and waits for nginx to close the idle ones.");
         L("    keepalive 32;");
         L("    keepalive_timeout 4s;");
         L("}");

@@ -73,7 +73,7 @@ public static class InstanceMachine
         var gen = s.Generation + 1;
         return new Transition(
             s with { Status = InstanceStatus.Stopping, Intent = intent, PendingReason = reason, Generation = gen },
-            [new SignalTree(spec.KillSignal), new StartTimer(TimerKind.Kill, spec.KillTimeout, gen)]);
+            [new SignalTree(spec.KillSignal), new StartTimer(TimerKind.Kill, spec.StopTimeout, gen)]);
     }
 
     private static Transition OnUnexpectedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now)

@@ -47,11 +47,18 @@ public sealed class AppRuntime : IAsyncDisposable
     private SharedListener? _listener;
 
     /// <summary>True when the daemon owns the app's port and its instances accept on the daemon's socket.</summary>
-    public bool SharesPort => Spec.Port is not null && Spec.PortMode == PortMode.Shared;
+    public bool SharesPort => Spec.SharesPort;
+
+    /// <summary>
+    /// Set while the app's instances stop for good and its port is let go (nk stop, delete, daemon shutdown): nothing
+    /// will take their keep-alive connections, so draining instances close the idle ones at once. Cleared by a launch.
+    /// </summary>
+    public bool ReleasingPort { get; set; }
 
     /// <summary>The app's shared listening socket, bound on first use and then held across restarts.</summary>
     public (SharedListener? Listener, string? Error) AcquireListener()
     {
+        ReleasingPort = false;
         lock (_listenerLock)
         {
             if (_listener is not null && _listener.Port == Spec.Port && _listener.Host == Spec.Host) return (_listener, null);

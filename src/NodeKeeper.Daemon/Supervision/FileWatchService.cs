@@ -160,7 +160,7 @@ public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) :
                     var starts = i.State.Starts;
                     i.Post(new RestartRequested(ExitReasons.Watch));
                     using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_ct);
-                    deadline.CancelAfter(_app.Spec.KillTimeout + _app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
+                    deadline.CancelAfter(_app.Spec.StopTimeout + _app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
                     try
                     {
                         await i.WaitAsync(s => s.Starts > starts && s.Status is not InstanceStatus.Starting

@@ -143,7 +143,7 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
                 var starts = i.State.Starts;
                 Restart(app, i, evidence);
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                deadline.CancelAfter(app.Spec.KillTimeout + app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
+                deadline.CancelAfter(app.Spec.StopTimeout + app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
                 try
                 {
                     await i.WaitAsync(s => s.Starts > starts && s.Status is InstanceStatus.Online or InstanceStatus.Errored or InstanceStatus.Stopped

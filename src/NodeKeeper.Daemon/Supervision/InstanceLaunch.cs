@@ -38,6 +38,8 @@ public static class InstanceLaunch
             ["NK_APP"] = spec.Name,
             ["NK_INSTANCE"] = instance.ToString(),
             ["NODEKEEPER_HOME"] = home,
+            // The preload acts in this process only, not in the node processes it forks (it removes the mark).
+            ["NK_PRELOAD_ROLE"] = "instance",
         };
         if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         if (spec.User is { } user)

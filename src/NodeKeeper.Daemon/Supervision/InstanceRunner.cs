@@ -323,18 +323,23 @@ public sealed class InstanceRunner : IAsyncDisposable
     private TaskCompletionSource? _drained;
 
     /// <summary>
-    /// Stops a shared-port instance without dropping a request: the preload closes its listener (new connections go
-    /// to other instances or wait in the backlog), the app finishes what it holds and says "drained", and only then
-    /// gets kill_signal. Half of kill_timeout is the most the draining may take; SIGKILL still comes at kill_timeout.
+    /// Stops a shared-port instance without failing a request: the preload closes its listener (new connections go to
+    /// other instances or wait in the backlog), lets every connection end after a response that says so, and says
+    /// "drained" once none is left; only then does the app get kill_signal. drain_timeout is the most the draining may
+    /// take; SIGKILL comes kill_timeout after the signal. The message is internal to Node's IPC (`cmd` "NODE_…"), so
+    /// the app's own process.on('message') never sees it.
     /// </summary>
     private async Task RetireAsync(RunningProcess p, int signal)
     {
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _drained = drained;
+        var spec = _app.Spec;
+        var idle = _app.ReleasingPort ? "close" : "keep";
+        var message = $"{{\"cmd\":\"NODE_NK_DRAIN\",\"idle\":\"{idle}\",\"ms\":{(long)spec.DrainTimeout.TotalMilliseconds}}}\n";
         try
         {
-            await p.Ipc!.SendAsync("{\"nk\":\"close\"}\n"u8.ToArray(), SocketFlags.None);
-            await drained.Task.WaitAsync(_app.Spec.KillTimeout / 2);
+            await p.Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None);
+            await drained.Task.WaitAsync(spec.DrainTimeout);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
         if (ReferenceEquals(_process, p)) SignalTree(signal);

@@ -225,6 +225,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 var spec = specs?.FirstOrDefault(s => s.Name == app.Name) ?? app.Spec;
                 if (!CanReloadInPlace(app.Spec, spec))
                 {
+                    app.ReleasingPort = true;
                     await StopInstancesAsync(app.Instances);
                     app.ReleaseListener();
                     foreach (var gone in await app.RedefineAsync(spec, app.ConfigPath)) await gone.DisposeAsync();
@@ -311,7 +312,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
-            foreach (var a in apps) a.Wanted = false;
+            foreach (var a in apps) { a.Wanted = false; a.ReleasingPort = true; }
             await Task.WhenAll(apps.Select(a => StopInstancesAsync(a.Instances)));
             foreach (var a in apps) a.ReleaseListener();
             ctx.StateChanged();
@@ -335,7 +336,11 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     public async Task StopAllAsync(CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
-        try { await Task.WhenAll(Apps.Select(a => StopInstancesAsync(a.Instances))); }
+        try
+        {
+            foreach (var a in Apps) a.ReleasingPort = true;
+            await Task.WhenAll(Apps.Select(a => StopInstancesAsync(a.Instances)));
+        }
         finally { _gate.Release(); }
     }
 
@@ -399,6 +404,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     private async Task RemoveAsync(AppRuntime app, CancellationToken ct)
     {
+        app.ReleasingPort = true;
         await StopInstancesAsync(app.Instances);
         lock (_apps) _apps.Remove(app);
         await app.DisposeAsync();

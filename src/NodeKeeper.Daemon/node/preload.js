@@ -1,16 +1,29 @@
 'use strict';
-// NodeKeeper's preload, loaded with `node --require` into every supervised app (CommonJS and ESM alike).
+// NodeKeeper's preload, loaded with `node --require` into every supervised app (CommonJS and ESM alike) and, through
+// execArgv, into every node process the app forks (child_process.fork, cluster workers). It acts only in the instance
+// itself, the process the daemon started: NK_PRELOAD_ROLE marks it and is removed here, so no child ever sees it. In
+// any other process it changes nothing; a worker of the instance's own `cluster` only hears the primary's word to
+// drain its connections (see 4).
+const net = require('net');
+const http = require('http');
 
-// 1. Node writes stdout/stderr to a pipe asynchronously and drops what is still queued when the app
-//    calls process.exit() or dies of an uncaught exception. Blocking pipes keep every line; the daemon
-//    drains them continuously, so this costs the app nothing.
-for (const stream of [process.stdout, process.stderr]) {
-  const handle = stream && stream._handle;
-  if (handle && typeof handle.setBlocking === 'function') handle.setBlocking(true);
+const instance = process.env.NK_PRELOAD_ROLE === 'instance';
+delete process.env.NK_PRELOAD_ROLE;
+const sharedPort = process.env.PORT !== undefined ? Number(process.env.PORT) : undefined;
+
+if (instance) {
+  // 1. Node writes stdout/stderr to a pipe asynchronously and drops what is still queued when the app calls
+  //    process.exit() or dies of an uncaught exception. Blocking pipes keep every line; the daemon drains them
+  //    continuously, so this costs the app nothing.
+  for (const stream of [process.stdout, process.stderr]) {
+    const handle = stream && stream._handle;
+    if (handle && typeof handle.setBlocking === 'function') handle.setBlocking(true);
+  }
+  // 2. The IPC channel to the daemon (NODE_CHANNEL_FD) must never keep an app alive by itself.
+  if (process.channel && typeof process.channel.unref === 'function') process.channel.unref();
+  // The app's cluster workers know their primary is the instance by this (see 4).
+  process.env.NK_INSTANCE_PID = String(process.pid);
 }
-
-// 2. The IPC channel to the daemon (NODE_CHANNEL_FD) must never keep an app alive by itself.
-if (process.channel && typeof process.channel.unref === 'function') process.channel.unref();
 
 function tell(message) {
   if (typeof process.send === 'function' && process.connected) {
@@ -20,15 +33,13 @@ function tell(message) {
   }
 }
 
-// 3. port_mode = "shared": the daemon owns the listening socket (NK_LISTEN_FD) and every instance accepts
-//    on it. An unmodified app's listen(PORT) — any call form, http, https, express, fastify, net — is
-//    redirected to that socket; server.address() and the listen callback behave as usual; other ports are
-//    left alone. Either way the daemon hears when the app listens.
-const net = require('net');
-const sharedFd = process.env.NK_LISTEN_FD !== undefined ? Number(process.env.NK_LISTEN_FD) : undefined;
-const sharedPort = process.env.PORT !== undefined ? Number(process.env.PORT) : undefined;
+// 3. port_mode = "shared": the daemon owns the listening socket (NK_LISTEN_FD) and every instance accepts on it. An
+//    unmodified app's listen(PORT) — any call form, http, https, express, fastify, net, or the primary of Node's
+//    `cluster` on behalf of its workers — is redirected to that socket; server.address() and the listen callback
+//    behave as usual; other ports are left alone. Either way the daemon hears when the app listens.
+const sharedFd = instance && process.env.NK_LISTEN_FD !== undefined ? Number(process.env.NK_LISTEN_FD) : undefined;
 // The app's own child processes must not try to use the socket (they inherit it, Node cannot prevent that).
-delete process.env.NK_LISTEN_FD;
+if (instance) delete process.env.NK_LISTEN_FD;
 
 function requestedPort(args) {
   const first = args[0];
@@ -41,70 +52,191 @@ function requestedPort(args) {
   return undefined;
 }
 
-const sharedServers = new Set();
-const originalListen = net.Server.prototype.listen;
-net.Server.prototype.listen = function listen(...args) {
-  const port = requestedPort(args);
-  this.once('listening', () => tell({ nk: 'listening', port: port === undefined ? null : port }));
-  if (sharedFd === undefined || port === undefined || port !== sharedPort) return originalListen.apply(this, args);
-  sharedServers.add(this);
-  track(this);
-  const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
-  return callback ? originalListen.call(this, { fd: sharedFd }, callback) : originalListen.call(this, { fd: sharedFd });
-};
+// A worker of Node's `cluster` whose primary is the instance: it listens through the primary (which accepts on the
+// shared socket), so it only needs to know its servers on the app's port, to drain them when the primary says so.
+// (Node removes NODE_UNIQUE_ID before preloads run; `cluster` still knows.)
+const clusterWorker = !instance && !!process.channel && process.env.NK_INSTANCE_PID === String(process.ppid)
+  && require('cluster').isWorker;
 
-// 4. Retiring an instance (restart, reload, stop) without dropping a request: on the daemon's word the app
-//    stops accepting on the shared socket (the next connection goes to another instance, or waits in the
-//    backlog for the replacement), finishes what it holds, and says so; only then does it get kill_signal.
-//    An HTTP server's own close() would also end its "idle" connections at once, and a connection the
-//    kernel has just handed over counts as idle until its request arrives: that is a reset for a client
-//    that is slow to send. So only the listener is closed; every response from now on says
-//    `Connection: close`; keep-alive connections that have been served and wait for a next request are
-//    ended; a connection that has not sent its first request yet is left to send it.
-const served = Symbol('nk.served');
-const active = Symbol('nk.active');
-let draining = false;
-function track(server) {
-  if (typeof server.closeIdleConnections !== 'function' || server[served]) return;
-  server[served] = new Set();
-  server.prependListener('request', (req, res) => {
-    const socket = req.socket;
-    if (socket[active] === undefined) {
-      // Once per connection, not per request: a keep-alive connection carries thousands of them.
-      socket[active] = 0;
-      server[served].add(socket);
-      socket.once('close', () => server[served].delete(socket));
+const servers = new Set();
+const kListenHandle = Symbol('nk.listenHandle');
+if (instance || clusterWorker) {
+  const originalListen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function listen(...args) {
+    const port = requestedPort(args);
+    const ours = sharedPort !== undefined && port === sharedPort;
+    if (ours) {
+      servers.add(this);
+      track(this);
+      // The listening handle: `cluster`'s round-robin primary takes it out of the server once it listens.
+      this.once('listening', () => { this[kListenHandle] = this._handle; });
     }
-    socket[active]++;
-    if (draining && !res.headersSent) res.setHeader('Connection', 'close');
-    res.once('finish', () => {
-      socket[active]--;
-      if (draining && socket[active] === 0) socket.end();
-    });
-  });
+    if (!instance) return originalListen.apply(this, args);
+    this.once('listening', () => tell({ nk: 'listening', port: port === undefined ? null : port }));
+    if (sharedFd === undefined || !ours) return originalListen.apply(this, args);
+    const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
+    return callback ? originalListen.call(this, { fd: sharedFd }, callback) : originalListen.call(this, { fd: sharedFd });
+  };
 }
-function drain() {
-  const open = [...sharedServers].filter((s) => s.listening);
-  sharedServers.clear();
-  draining = true;
-  if (open.length === 0) { tell({ nk: 'drained' }); return; }
-  let left = open.length;
-  const done = () => { if (--left === 0) tell({ nk: 'drained' }); };
-  for (const server of open) {
-    net.Server.prototype.close.call(server, done);
-    if (server[served]) for (const socket of server[served]) if (!socket[active]) socket.end();
+
+// 4. Retiring an instance (stop, restart, reload, scale down, max_memory, health, watch) without failing a request. On
+//    the daemon's word (an internal IPC message, which the app's own 'message' listeners never see):
+//    - the listener closes: the next connection goes to another instance, or waits in the daemon's backlog for the
+//      replacement. The app is not told: its server still looks listening, and its own close() later works as usual;
+//    - a request in progress finishes, and its response carries `Connection: close`;
+//    - a keep-alive connection that waits for its next request is left open: a request may be on its way (a client
+//      sends whenever it likes, and nginx picks idle connections from its pool). Its next response carries
+//      `Connection: close`, and it ends after that one; or the client closes it, or the app's own keepAliveTimeout
+//      does (as without NodeKeeper). Node 19+'s server.close() would close it at once, so the app's own close() leaves
+//      it to this until the drain deadline;
+//    - pipelined requests: the requests that arrive together are all answered, only the last says `Connection: close`;
+//    - when the whole app stops (nothing will take the port's connections), idle connections are closed at once;
+//    - apps hear that draining started as PM2 apps do: the message 'shutdown' on process.on('message');
+//    - the workers of the app's own `cluster` drain the same way (the primary tells them).
+//    Once no connection is left the daemon hears "drained", and only then sends kill_signal.
+const kConns = Symbol('nk.connections');
+const kLatest = Symbol('nk.latest');
+const kClosed = Symbol('nk.closed');
+const kKeepAlive = Symbol('nk.keepAlive');
+const served = new Set(); // request sockets (TLS sockets for https) that carried a request, while open
+let drain = null; // { idle: 'keep' | 'close', until: ms since epoch, done: fn }
+
+function track(server) {
+  if (server[kConns] !== undefined) return;
+  server[kConns] = new Set();
+  server.prependListener('connection', (socket) => {
+    server[kConns].add(socket);
+    socket.once('close', () => { server[kConns].delete(socket); if (drain) settle(); });
+  });
+  const emit = server.emit;
+  server.emit = function nkEmit(event, req, res) {
+    if (event !== 'request' || !(res instanceof http.ServerResponse)) return emit.apply(this, arguments);
+    const socket = req.socket;
+    if (!served.has(socket)) {
+      served.add(socket);
+      socket.once('close', () => served.delete(socket));
+    }
+    socket[kLatest] = res; // the latest request's response: pipelined responses are sent in order
+    res[kKeepAlive] = res.shouldKeepAlive;
+    if (!drain) return emit.apply(this, arguments);
+    // Draining: the app hears of the request one turn later, once every request that arrived with it has been
+    // parsed, so that only the last of them says `Connection: close` even when the app answers at once.
+    later.push([this, emit, req, res]);
+    if (later.length === 1) setImmediate(handLater);
+    return true;
+  };
+}
+
+let later = [];
+function handLater() {
+  const batch = later;
+  later = [];
+  for (const [, , req, res] of batch) if (req.socket[kLatest] === res) closeAfter(res);
+  for (const [server, emit, req, res] of batch) emit.call(server, 'request', req, res);
+}
+
+// The connection ends after this response; an earlier response on it that has not started no longer does.
+function closeAfter(res) {
+  const socket = res.socket || (res.req && res.req.socket);
+  const before = socket && socket[kLatest];
+  if (before && before !== res && !before.headersSent) before.shouldKeepAlive = before[kKeepAlive];
+  if (!res.headersSent) res.shouldKeepAlive = false;
+}
+
+function busy(socket) {
+  const res = socket[kLatest];
+  return res !== undefined && !res.writableFinished && !res.destroyed;
+}
+
+function startDrain(idle, ms, done) {
+  if (drain) return;
+  drain = { idle, until: Date.now() + ms, done };
+  for (const server of servers) {
+    // The app's own server.close() must not close idle keep-alive connections under a request on its way.
+    if (idle === 'keep' && typeof server.closeIdleConnections === 'function') {
+      const own = server.closeIdleConnections;
+      server.closeIdleConnections = function closeIdleConnections() {
+        if (drain && Date.now() < drain.until) return undefined;
+        return own.apply(this, arguments);
+      };
+    }
+    closeListener(server);
+  }
+  for (const socket of served) {
+    if (busy(socket)) closeAfter(socket[kLatest]);
+    else if (idle === 'close') socket.end();
+  }
+  if (idle === 'close') {
+    for (const server of servers) for (const socket of server[kConns]) if (!socket.destroyed && !served.has(socket)) socket.end();
+  }
+  if (instance) {
+    drainWorkers(idle, ms);
+    if (process.listenerCount('message') > 0) process.emit('message', 'shutdown');
+  }
+  settle();
+}
+
+// Stops accepting without telling the app: its server keeps a stand-in handle, so `listening`, address(), ref() and
+// its own close() (callback without error, once its connections are gone) behave as before, and the process stays
+// alive for as long as the listener would have kept it (until the app closes the server or is signalled).
+function closeListener(server) {
+  const handle = server._handle;
+  if (handle) {
+    const address = server.address();
+    const alive = setInterval(() => {}, 2 ** 31 - 1);
+    if (typeof handle.hasRef === 'function' && !handle.hasRef()) alive.unref();
+    server._handle = {
+      close() { clearInterval(alive); },
+      ref() { alive.ref(); },
+      unref() { alive.unref(); },
+      hasRef() { return alive.hasRef(); },
+      getsockname(out) { Object.assign(out, address); return 0; },
+    };
+    handle.close();
+  } else if (server[kListenHandle] && !server[kListenHandle][kClosed]) {
+    // `cluster`'s round-robin primary took the handle: close it where it is now.
+    server[kListenHandle][kClosed] = true;
+    server[kListenHandle].close();
   }
 }
-if (process.channel) {
-  process.on('message', (message) => { if (message && message.nk === 'close') drain(); });
-  // Listening for messages refs the channel: unref it again so it never keeps the app alive.
-  process.channel.unref();
+
+let workersLeft = 0;
+function drainWorkers(idle, ms) {
+  const cluster = require('cluster');
+  for (const worker of Object.values(cluster.workers || {})) {
+    const child = worker && worker.process;
+    if (!child || !child.connected) continue;
+    workersLeft++;
+    let counted = false;
+    const count = () => { if (!counted) { counted = true; workersLeft--; settle(); } };
+    child.on('internalMessage', (m) => { if (m && m.cmd === 'NODE_NK_DRAINED') count(); });
+    child.once('exit', count);
+    try { child.send({ cmd: 'NODE_NK_DRAIN', idle, ms }, (err) => { if (err) count(); }); } catch (_) { count(); }
+  }
+}
+
+function settle() {
+  if (!drain || !drain.done) return;
+  if (workersLeft > 0) return;
+  for (const server of servers) for (const socket of server[kConns]) if (!socket.destroyed) return;
+  const done = drain.done;
+  drain.done = null;
+  done();
+}
+
+if (process.channel && (instance || clusterWorker)) {
+  process.on('internalMessage', (m) => {
+    if (!m || m.cmd !== 'NODE_NK_DRAIN') return;
+    const ms = Number(m.ms) > 0 ? Number(m.ms) : 10000;
+    if (instance) startDrain(m.idle === 'close' ? 'close' : 'keep', ms, () => tell({ nk: 'drained' }));
+    else startDrain(m.idle === 'close' ? 'close' : 'keep', ms, () => process.send({ cmd: 'NODE_NK_DRAINED' }, () => {}));
+  });
 }
 
 // 5. What only the process itself can see, reported every NK_METRICS_MS (default 1 s) without any change to the
 //    app: V8's heap and its limit, the event-loop delay (p50/p99/max of the interval, then reset), and the active
 //    handles. A report that does not come is itself the news: the event loop is stalled.
-if (process.channel) {
+if (instance && process.channel) {
   const v8 = require('v8');
   const { monitorEventLoopDelay } = require('perf_hooks');
   const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;

@@ -140,6 +140,21 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Drain_timeout_defaults_to_10s_and_takes_a_duration()
+    {
+        LoadApp(App("port = 3000\n")).DrainTimeout.Should().Be(TimeSpan.FromSeconds(10));
+        LoadApp(App("port = 3000\ndrain_timeout = \"1m30s\"\n")).DrainTimeout.Should().Be(TimeSpan.FromSeconds(90));
+        LoadApp(App("drain_timeout = \"0s\"\n")).DrainTimeout.Should().Be(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void Drain_timeout_without_a_unit_is_an_error_at_its_value()
+    {
+        var result = Load(App("drain_timeout = 5\n"));
+        result.Errors.Should().ContainSingle().Which.ToString().Should().MatchRegex(@"^nodekeeper\.toml:4:17: drain_timeout must be a duration with a unit");
+    }
+
+    [Fact]
     public void Ready_defaults_to_listen_when_a_port_is_set()
     {
         LoadApp(App("port = 3000\n")).Ready.Should().Be(ReadyMode.Listen);

@@ -105,7 +105,8 @@ public class ReadinessTests
         d.Status.Should().Be(InstanceStatus.Stopping);
         d.Commands.Should().HaveCount(2);
         d.Commands[0].Should().Be(new SignalTree("SIGTERM"));
-        d.Commands[1].Should().Be(new StartTimer(TimerKind.Kill, TimeSpan.FromSeconds(5), d.State.Generation));
+        // A shared-port instance drains first (drain_timeout, 10s) and then has kill_timeout (5s) until SIGKILL.
+        d.Commands[1].Should().Be(new StartTimer(TimerKind.Kill, TimeSpan.FromSeconds(15), d.State.Generation));
 
         d.AdvanceMs(20).Exit(null, "SIGTERM");
 

@@ -8,6 +8,19 @@ public class StopTests
 {
     private static Driver Graceful() => new(s => s with { KillSignal = "SIGINT", KillTimeout = TimeSpan.FromSeconds(3) });
 
+    [Theory]
+    [InlineData(PortMode.Shared, 4500 + 3000)]
+    [InlineData(PortMode.Increment, 3000)]
+    public void A_shared_port_instance_gets_drain_timeout_before_kill_timeout_starts(PortMode mode, int killAfterMs)
+    {
+        var d = new Driver(s => s with { Port = 3000, PortMode = mode, KillTimeout = TimeSpan.FromSeconds(3), DrainTimeout = TimeSpan.FromMilliseconds(4500) })
+            .Online(4242).AdvanceMs(5000);
+
+        d.Stop();
+
+        d.Commands.Should().Equal(new SignalTree("SIGTERM"), new StartTimer(TimerKind.Kill, TimeSpan.FromMilliseconds(killAfterMs), d.State.Generation));
+    }
+
     [Fact]
     public void Stop_sends_kill_signal_then_SIGKILL_after_kill_timeout()
     {
