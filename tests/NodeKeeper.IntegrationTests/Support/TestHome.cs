@@ -85,6 +85,11 @@ public sealed class TestHome : IAsyncDisposable
     public Task<InstanceInfo> WaitForAsync(string name, Func<InstanceInfo, bool> until, string what, int seconds = 30, int instance = 0) =>
         Eventually.Until(() => InstanceAsync(name, instance), until, TimeSpan.FromSeconds(seconds), $"{name}:{instance} {what}");
 
+    /// <summary>Polls status until every instance of the app satisfies the predicate; returns them.</summary>
+    public Task<List<InstanceInfo>> WaitForAllAsync(string name, Func<InstanceInfo, bool> until, string what, int seconds = 30) =>
+        Eventually.Until(async () => (await StatusAsync()).Where(i => i.Name == name).ToList(), l => l.Count > 0 && l.All(until),
+            TimeSpan.FromSeconds(seconds), $"every instance of {name} {what}");
+
     public async Task<AppDescription> DescribeAsync(string name)
     {
         var r = await OkAsync("describe", name, "--json");
