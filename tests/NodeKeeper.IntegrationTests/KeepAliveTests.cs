@@ -21,7 +21,40 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
     [InlineData("no-handler.js", 2)]
     [InlineData("no-handler.js", 1)]
     public async Task No_keep_alive_request_fails_during_reloads_and_restarts(string app, int instances) =>
-        await ReloadsAndRestartsUnderLoad(Repo.Example(app), instances, restarts: Actions);
+        await ReloadsAndRestartsUnderLoad(Repo.Example(app), instances, Actions, Actions);
+
+    /// <summary>The same on Node 18 (whose server.close() leaves idle connections alone) and 22; tests/setup.sh installs them.</summary>
+    [Theory]
+    [InlineData("18", "keepalive-graceful.js")]
+    [InlineData("18", "no-handler.js")]
+    [InlineData("22", "keepalive-graceful.js")]
+    [InlineData("22", "no-handler.js")]
+    public async Task Node_18_and_22_lose_no_keep_alive_request_either(string major, string app)
+    {
+        var node = Path.Combine(Repo.Root, "tests", ".node", major, "bin", "node");
+        File.Exists(node).Should().BeTrue($"Node {major} comes from the npm registry: run tests/setup.sh (the README's test command does)");
+        await ReloadsAndRestartsUnderLoad(Repo.Example(app), 2, 1, 1, $"interpreter = \"{node}\"\n");
+    }
+
+    /// <summary>TLS connections drain the same way (nk nginx proxies plain HTTP, so this load goes straight to the port).</summary>
+    [Fact]
+    public async Task An_https_app_loses_no_keep_alive_request()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "nk-tls-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            using var key = System.Security.Cryptography.RSA.Create(2048);
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key,
+                System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(Path.Combine(dir, "key.pem"), key.ExportPkcs8PrivateKeyPem());
+            File.WriteAllText(Path.Combine(dir, "cert.pem"), cert.ExportCertificatePem());
+            await ReloadsAndRestartsUnderLoad(Repo.Example("https-server.js"), 2, 1, 1,
+                $"env = {{ TLS_KEY_FILE = \"{dir}/key.pem\", TLS_CERT_FILE = \"{dir}/cert.pem\" }}\n", https: true);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 
     [Theory]
     [InlineData("frameworks/express-app.js")]
@@ -34,35 +67,34 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         if (app.StartsWith("frameworks/", StringComparison.Ordinal))
             Directory.Exists(Path.Combine(Repo.Examples, "frameworks", "node_modules")).Should()
                 .BeTrue("examples/frameworks needs its packages from npm: run tests/setup.sh (the README's test command does)");
-        await ReloadsAndRestartsUnderLoad(script, app == "cluster-app.js" ? 1 : 2, restarts: 1);
+        await ReloadsAndRestartsUnderLoad(script, app == "cluster-app.js" ? 1 : 2, Actions, 0);
     }
 
-    private async Task ReloadsAndRestartsUnderLoad(string script, int instances, int restarts)
+    private async Task ReloadsAndRestartsUnderLoad(string script, int instances, int reloads, int restarts, string extra = "", bool https = false)
     {
         await using var busy = new BusyMachine();
         await using var home = new TestHome();
         var port = FreePort.Next();
-        var config = home.WriteConfig($"[[app]]\nname = \"web\"\nscript = \"{script}\"\ninstances = {instances}\nport = {port}\nhost = \"127.0.0.1\"\n");
+        var config = home.WriteConfig($"[[app]]\nname = \"web\"\nscript = \"{script}\"\ninstances = {instances}\nport = {port}\nhost = \"127.0.0.1\"\n{extra}");
         await home.OkAsync("start", config);
-        var nginxPort = FreePort.Next();
-        var site = (await home.OkAsync("nginx", "web", "--listen", $"127.0.0.1:{nginxPort}")).Out;
-        await using var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), site);
-        nginx.Start();
-        await Answers(nginxPort);
-
+        await using var nginx = https ? null : await ProxyAsync(home, port);
+        var scheme = https ? "https" : "http";
         var loads = new List<Wrk>
         {
-            Wrk.Start("direct GET", $"http://127.0.0.1:{port}/", post: false),
-            Wrk.Start("direct POST", $"http://127.0.0.1:{port}/", post: true),
-            Wrk.Start("nginx GET", $"http://127.0.0.1:{nginxPort}/", post: false),
-            Wrk.Start("nginx POST", $"http://127.0.0.1:{nginxPort}/", post: true),
+            Wrk.Start("direct GET", $"{scheme}://127.0.0.1:{port}/", post: false),
+            Wrk.Start("direct POST", $"{scheme}://127.0.0.1:{port}/", post: true),
         };
+        if (nginx is not null)
+        {
+            loads.Add(Wrk.Start("nginx GET", $"http://127.0.0.1:{nginx.Port}/", post: false));
+            loads.Add(Wrk.Start("nginx POST", $"http://127.0.0.1:{nginx.Port}/", post: true));
+        }
         var results = new List<WrkResult>();
         var actions = new List<string>();
         try
         {
             await Progress(loads);
-            foreach (var action in Enumerable.Repeat("reload", Actions).Concat(Enumerable.Repeat("restart", restarts)))
+            foreach (var action in Enumerable.Repeat("reload", reloads).Concat(Enumerable.Repeat("restart", restarts)))
             {
                 var before = (await home.StatusAsync()).Select(i => i.Pid).ToList();
                 var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -85,8 +117,8 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         foreach (var r in results)
         {
             r.Requests.Should().BeGreaterThan(0, report);
-            r.SocketErrors.Should().Be(0, $"{r.Label}: no keep-alive connection may be closed under a request\n{report}\nnginx error.log:\n{Tail(nginx.ErrorLog())}");
-            r.Non2xx.Should().Be(0, $"{r.Label}: every request is answered 200\n{report}\nnginx error.log:\n{Tail(nginx.ErrorLog())}");
+            r.SocketErrors.Should().Be(0, $"{r.Label}: no keep-alive connection may be closed under a request\n{report}\nnginx error.log:\n{Tail(nginx?.ErrorLog() ?? "")}");
+            r.Non2xx.Should().Be(0, $"{r.Label}: every request is answered 200\n{report}\nnginx error.log:\n{Tail(nginx?.ErrorLog() ?? "")}");
         }
     }
 
@@ -104,16 +136,11 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         var port = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("web", "no-handler.js", $"instances = 2\nport = {port}\nhost = \"127.0.0.1\"\n"));
         await home.OkAsync("start", config);
-        var nginxPort = FreePort.Next();
-        var site = (await home.OkAsync("nginx", "web", "--listen", $"127.0.0.1:{nginxPort}")).Out;
-        await using var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), site);
-        nginx.Start();
-        await Answers(nginxPort);
-
+        await using var nginx = await ProxyAsync(home, port);
         var loads = new List<Wrk>
         {
             Wrk.Start("direct POST", $"http://127.0.0.1:{port}/", post: true, connections),
-            Wrk.Start("nginx POST", $"http://127.0.0.1:{nginxPort}/", post: true, connections),
+            Wrk.Start("nginx POST", $"http://127.0.0.1:{nginx.Port}/", post: true, connections),
         };
         var results = new List<WrkResult>();
         try
@@ -143,6 +170,17 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
                 $"{r.Label}: only the requests in flight on the killed process may fail\n{report}\nnginx error.log:\n{Tail(nginx.ErrorLog())}");
         }
         results[1].SocketErrors.Should().Be(0, "nginx answers its client even when the app's connection dies");
+    }
+
+    /// <summary>A real nginx on a port of its own, configured with exactly what `nk nginx web` prints, once it proxies.</summary>
+    private static async Task<NginxServer> ProxyAsync(TestHome home, int appPort)
+    {
+        var port = FreePort.Next();
+        var site = (await home.OkAsync("nginx", "web", "--listen", $"127.0.0.1:{port}")).Out;
+        var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), site) { Port = port };
+        nginx.Start();
+        await Answers(port);
+        return nginx;
     }
 
     private static async Task Answers(int port)

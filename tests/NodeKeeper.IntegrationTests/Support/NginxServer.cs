@@ -9,6 +9,9 @@ public sealed class NginxServer : IAsyncDisposable
     private readonly string _conf;
     private Process? _process;
 
+    /// <summary>The port it listens on, when the test set one.</summary>
+    public int Port { get; init; }
+
     public NginxServer(string dir, string generated)
     {
         _dir = dir;
