@@ -3,6 +3,9 @@
 //
 //   node bench/bench.js [--runs N] [--only nodekeeper|pm2] [--scenarios a,b] [--smoke] [--out DIR]
 //
+// A full run writes DIR/latest.md, latest.json and ratios.svg (DIR: bench/results); a partial one (--scenarios,
+// --only) writes DIR/<scenarios>.md and .json instead, e.g. keepalive_downtime.md, and leaves latest.* alone.
+//
 // bench/run.sh installs PM2 into bench/.peers, publishes nk into bench/.nk and calls this script.
 // Each supervisor gets a private home (NODEKEEPER_HOME, PM2_HOME) under a temp folder, loopback ports
 // only, and every process started here is stopped by pid at the end (checked by its environment).
@@ -153,7 +156,7 @@ class Pm2 {
       apps: apps.map((a) => ({
         name: a.name, script: a.script, env: a.env || {}, out_file: a.out, error_file: a.err,
         ...(a.maxMemory ? { max_memory_restart: a.maxMemory } : {}), ...(a.minUptime ? { min_uptime: a.minUptime } : {}),
-        ...(a.instances ? { instances: a.instances, exec_mode: 'cluster' } : {}),
+        ...(a.instances ? { instances: a.instances, exec_mode: a.execMode || 'cluster' } : {}),
         merge_logs: true, autorestart: !a.once,
       })),
     };
@@ -200,7 +203,10 @@ async function allOnline(sv, count) {
 
 // ---------- scenarios ----------
 const results = [];
-function record(scenario, metric, values, target) { results.push({ scenario, metric, ...values, target }); log(scenario, metric, JSON.stringify(values)); }
+function record(scenario, metric, values, target, detail) {
+  results.push({ scenario, metric, ...values, target, ...(detail ? { detail } : {}) });
+  log(scenario, metric, JSON.stringify(values));
+}
 
 async function cliLatencyAndFootprint() {
   const n = smoke ? 2 : 10;
@@ -440,6 +446,203 @@ async function clusterThroughput() {
   record('cluster_throughput', `requests/s, 2 instances (node: 1 process), 50 connections, ${seconds} s x ${runs} taking turns`, rps, 'nk >= pm2');
 }
 
+// ---------- keep-alive clients (wrk), direct and through nginx ----------
+/** A command's path on PATH (and the sbin folders, where Debian puts nginx), or null. */
+function which(cmd) {
+  for (const dir of [...(process.env.PATH || '').split(':'), '/usr/sbin', '/sbin']) {
+    const file = path.join(dir || '.', cmd);
+    try { fs.accessSync(file, fs.constants.X_OK); return file; } catch { /* next */ }
+  }
+  return null;
+}
+const wrkBin = process.env.WRK_BIN || which('wrk');
+const nginxBin = process.env.NGINX_BIN || which('nginx');
+
+/** What this bench started itself (nginx, wrk): pid and start time, so that cleanup never kills a reused pid. nginx
+ *  cannot be told by its environment (master and workers write their process titles over it). */
+const started = [];
+function track(pid) { const s = stat(pid); if (s) started.push({ pid, start: s.start }); }
+function killStarted() {
+  for (const { pid, start } of started) {
+    const s = stat(pid);
+    if (pid > 1 && s && s.start === start && s.state !== 'Z') { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}
+const closed = (child) => new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(); else child.on('close', resolve); });
+
+/** Debian's nginx in the foreground with its own prefix under `dir`, serving `site` (what goes inside http {}). */
+async function startNginx(dir, site, port) {
+  const prefix = path.join(dir, 'nginx');
+  fs.mkdirSync(prefix, { recursive: true });
+  fs.writeFileSync(path.join(prefix, 'site.conf'), site);
+  const errorLog = path.join(prefix, 'error.log');
+  const conf = path.join(prefix, 'nginx.conf');
+  fs.writeFileSync(conf, [
+    'worker_processes 1;', 'daemon off;', `pid ${prefix}/nginx.pid;`, `error_log ${errorLog};`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${prefix}/cb; proxy_temp_path ${prefix}/px; fastcgi_temp_path ${prefix}/fc;`,
+    `  uwsgi_temp_path ${prefix}/uw; scgi_temp_path ${prefix}/sc;`,
+    `  include ${prefix}/site.conf;`,
+    '}', ''].join('\n'));
+  const child = spawn(nginxBin, ['-c', conf, '-p', `${prefix}/`, '-e', errorLog], { env: { ...process.env, NK_BENCH: work }, stdio: ['ignore', 'ignore', 'pipe'] });
+  track(child.pid);
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}: ${err}`);
+    return (await get(port)).status === 200;
+  }, 10000, 'nginx to answer');
+  for (const worker of children(child.pid)) track(worker);
+  return {
+    errorLog,
+    /** error.log from byte `from` on. */
+    errors: (from = 0) => { try { return fs.readFileSync(errorLog).subarray(from).toString('utf8'); } catch { return ''; } },
+    size: () => { try { return fs.statSync(errorLog).size; } catch { return 0; } },
+    stop: async () => {
+      const workers = children(child.pid);
+      try { child.kill('SIGTERM'); } catch { /* gone */ }
+      await Promise.race([closed(child), sleep(5000)]);
+      for (const pid of [child.pid, ...workers]) if (alive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    },
+  };
+}
+
+/** For PM2, the equivalent of `nk nginx`'s block: the app's port twice (nginx retries only with a second server). */
+function pm2NginxSite(appPort, listenPort) {
+  return `upstream pm2_web {
+    server 127.0.0.1:${appPort} max_fails=0;
+    server 127.0.0.1:${appPort} max_fails=0 backup;
+    keepalive 32;
+    keepalive_timeout 4s;
+}
+
+server {
+    listen 127.0.0.1:${listenPort};
+    location / {
+        proxy_pass http://pm2_web;
+        proxy_http_version 1.1;
+        proxy_set_header Host $host;
+        proxy_set_header Connection "";
+        proxy_next_upstream error timeout http_502;
+    }
+}
+`;
+}
+
+/** wrk's summary: requests, socket errors, non-2xx/3xx responses; failed = socket errors + non-2xx. */
+function parseWrk(out) {
+  const n = /(\d+) requests in/.exec(out);
+  if (!n) throw new Error(`wrk printed no summary:\n${out}`);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const [connect, read, write, timeout] = se ? se.slice(1).map(Number) : [0, 0, 0, 0];
+  const non2xx = Number((/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1]);
+  return { requests: Number(n[1]), connect, read, write, timeout, non2xx, failed: connect + read + write + timeout + non2xx };
+}
+
+/** wrk (1 thread, 16 keep-alive connections) on `url` from 1.5 s before `action` until `loadMs` after its start, and
+ *  at least 1 s after the action is over; stopped by SIGINT, on which it prints its summary. */
+async function underWrk(url, lua, action, loadMs) {
+  const argv = ['-t1', '-c16', '--timeout', '20s', '-d', '300s', ...(lua ? ['-s', lua] : []), url];
+  const child = spawn(wrkBin, argv, { env: { ...process.env, NK_BENCH: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child.pid);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const t0 = now();
+  try {
+    await sleep(1500);
+    await action();
+    await sleep(Math.max(1000, loadMs - (now() - t0)));
+  } finally {
+    try { child.kill('SIGINT'); } catch { /* gone */ }
+    await Promise.race([closed(child), sleep(5000)]);
+    if (alive(child.pid)) { try { child.kill('SIGKILL'); } catch { /* gone */ } }
+  }
+  return { ...parseWrk(out), ms: Math.round(now() - t0) };
+}
+
+/** The messages of nginx error.log lines, without time, pids and connection numbers: "message" -> count. */
+function nginxErrors(text) {
+  const counts = {};
+  for (const line of text.split('\n').filter(Boolean)) {
+    const m = /\[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?)(?:, client: .*)?$/.exec(line);
+    const key = m ? `[${m[1]}] ${m[2]}` : line;
+    counts[key] = (counts[key] || 0) + 1;
+  }
+  return counts;
+}
+
+/** Keep-alive clients during `reload` (2 instances) and `restart` (1): wrk with 16 connections, GET and POST straight to
+ *  the app's port and POST through nginx (NodeKeeper: the block `nk nginx` prints; PM2: the same upstream by hand),
+ *  for an app that closes gracefully on SIGTERM and one with no handler. Both supervisors serve at once and take
+ *  turns, each measurement a fresh wrk. PM2 sends SIGTERM here (PM2_KILL_SIGNAL; its default is SIGINT, which the
+ *  graceful app does not handle), so the graceful app gets to run its handler under both. */
+async function keepaliveDowntime() {
+  if (!wrkBin || !nginxBin) throw new Error('keepalive_downtime needs wrk and nginx: apt-get install -y wrk nginx-light');
+  const loadMs = smoke ? 3000 : 8000;
+  const lua = path.join(work, 'post.lua');
+  fs.writeFileSync(lua, 'wrk.method = "POST"\nwrk.body = \'{"order": 42}\'\nwrk.headers["Content-Type"] = "application/json"\n');
+  const targets = [
+    { label: 'GET direct', nginx: false, lua: null },
+    { label: 'POST direct', nginx: false, lua },
+    { label: 'POST via nginx', nginx: true, lua },
+  ];
+  const apps = [['keepalive-graceful.js', 'graceful app'], ['no-handler.js', 'no-handler app']];
+  for (const [action, instances] of [['reload', 2], ['restart', 1]]) {
+    for (const [script, appLabel] of apps) {
+      const setups = [];
+      try {
+        for (const sv of supervisors(`keepalive-${action}-${path.basename(script, '.js')}`)) {
+          if (sv.name === 'pm2') sv.env.PM2_KILL_SIGNAL = 'SIGTERM';
+          const port = await freePort();
+          // NodeKeeper: shared port (the daemon holds it); PM2: cluster mode for reload, fork mode for restart.
+          sv.start([app(sv, 'web', 'loopback.js', { port, instances, execMode: instances > 1 ? 'cluster' : 'fork',
+            env: { PORT: port, BENCH_APP: path.join(repo, 'examples', script) } })]);
+          await allOnline(sv, instances);
+          await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
+          const ngxPort = await freePort();
+          let site;
+          if (sv.name === 'pm2') site = pm2NginxSite(port, ngxPort);
+          else {
+            const r = run(nkBin, ['nginx', 'web', '--listen', `127.0.0.1:${ngxPort}`], sv.env);
+            if (r.code !== 0) throw new Error(`nk nginx failed: ${r.err}`);
+            site = r.out;
+          }
+          setups.push({ sv, port, ngxPort, nginx: await startNginx(sv.dir, site, ngxPort), samples: {} });
+        }
+        for (let r = 0; r < runs; r++) {
+          for (const t of targets) {
+            for (const s of (r % 2 ? [...setups].reverse() : setups)) {
+              const from = s.nginx.size();
+              const res = await underWrk(`http://127.0.0.1:${t.nginx ? s.ngxPort : s.port}/`, t.lua, async () => {
+                // Asynchronously, as in downtime(): nothing here may stall while the command runs.
+                const code = await new Promise((resolve) => spawn(s.sv.name === 'pm2' ? pm2Bin : nkBin, [action, 'web'], { env: { ...process.env, ...s.sv.env }, stdio: 'ignore' }).on('exit', resolve));
+                if (code !== 0) log(`${s.sv.name} ${action} web exited ${code}`);
+                await allOnline(s.sv, instances);
+                await waitFor(async () => (await get(s.port)).status === 200 && (await get(s.ngxPort)).status === 200, 20000, 'web to answer again');
+              }, loadMs);
+              const errors = nginxErrors(s.nginx.errors(from));
+              if (Object.keys(errors).length) res.nginxErrors = errors;
+              (s.samples[t.label] ||= []).push(res);
+              log(`${action} ${instances} inst, ${t.label}, ${appLabel}, ${s.sv.name}: ${JSON.stringify(res)}`);
+            }
+          }
+        }
+      } finally {
+        for (const s of setups) await s.nginx.stop();
+        for (const s of setups) s.sv.stop();
+      }
+      for (const t of targets) {
+        const values = Object.fromEntries(setups.map((s) => [s.sv.name, median(s.samples[t.label].map((x) => x.failed))]));
+        const detail = Object.fromEntries(setups.map((s) => [s.sv.name, s.samples[t.label]]));
+        record('keepalive_downtime', `failed requests, ${action} (${instances} inst), ${t.label}, ${appLabel}`, values, 'nk = 0', detail);
+      }
+    }
+  }
+}
+
 // ---------- report ----------
 function fmt(v) { return typeof v === 'number' ? (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) : String(v)) : (v ?? '-'); }
 function ratio(r) {
@@ -447,6 +650,10 @@ function ratio(r) {
   const ref = r.pm2;
   return typeof nk === 'number' && typeof ref === 'number' && ref !== 0 && Number.isFinite(nk) && Number.isFinite(ref) ? nk / ref : null;
 }
+/** Only a full run (every scenario, both supervisors) writes latest.md, latest.json and ratios.svg; a run of some
+ *  scenarios writes NAME.md and NAME.json after them (--scenarios keepalive_downtime: keepalive_downtime.md), --smoke
+ *  writes smoke.md and smoke.json. */
+const reportName = smoke ? 'smoke' : (wanted || only) ? [...(wanted || ['all']), ...(only ? [`only-${only.join('+')}`] : [])].join('+') : 'latest';
 function writeReport() {
   fs.mkdirSync(outDir, { recursive: true });
   const cols = ['node, to a file', 'node, piped to cat', 'node', 'nodekeeper', 'pm2'];
@@ -455,10 +662,10 @@ function writeReport() {
   const rows = results.map((r) => `| ${r.scenario} | ${r.metric} | ${used.map((c) => fmt(r[c])).join(' | ')} | ${ratio(r) === null ? '-' : ratio(r).toFixed(3)} | ${r.target || ''} |`).join('\n');
   const meta = `Run ${new Date().toISOString()} on ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +
     `pm2 ${pm2Version()}, ${runs} run(s) per figure (medians).\n\n`;
-  fs.writeFileSync(path.join(outDir, smoke ? 'smoke.md' : 'latest.md'), `# NodeKeeper vs PM2\n\n${meta}${head}${rows}\n`);
-  fs.writeFileSync(path.join(outDir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify(results, null, 2));
-  if (!smoke) fs.writeFileSync(path.join(outDir, 'ratios.svg'), svg(results.filter((r) => ratio(r) !== null)));
-  log(`wrote ${outDir}`);
+  fs.writeFileSync(path.join(outDir, `${reportName}.md`), `# NodeKeeper vs PM2\n\n${meta}${head}${rows}\n`);
+  fs.writeFileSync(path.join(outDir, `${reportName}.json`), JSON.stringify(results, null, 2));
+  if (reportName === 'latest') fs.writeFileSync(path.join(outDir, 'ratios.svg'), svg(results.filter((r) => ratio(r) !== null)));
+  log(`wrote ${path.join(outDir, reportName)}.md and .json`);
 }
 /** PM2's version from its package (running `pm2 --version` would start a PM2 daemon). */
 function pm2Version() {
@@ -485,7 +692,10 @@ async function main() {
   const all = {
     cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
+    keepalive_downtime: keepaliveDowntime,
   };
+  // keepalive_downtime needs wrk and nginx: without them a full run leaves it out (saying so), a run that names it fails.
+  const optional = (name) => name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin);
   if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
   if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
   // Interrupted (Ctrl-C, a closed pipe): still end every process this run started.
@@ -493,6 +703,7 @@ async function main() {
   try {
     for (const [name, fn] of Object.entries(all)) {
       if (wanted && !wanted.includes(name)) continue;
+      if (!wanted && optional(name)) { log(`scenario ${name} left out: ${smoke ? '--smoke' : 'needs wrk and nginx (apt-get install -y wrk nginx-light)'}`); continue; }
       log(`scenario ${name}`);
       await fn();
     }
@@ -504,6 +715,7 @@ async function main() {
 
 /** Whatever is left (a failed or interrupted scenario) goes, by pid, checked by its environment. */
 function cleanup() {
+  killStarted();
   if (!fs.existsSync(work)) return;
   killOwned([`NK_BENCH=${work}`, ...fs.readdirSync(work).flatMap((d) => [`NODEKEEPER_HOME=${path.join(work, d, 'nk-home')}`, `PM2_HOME=${path.join(work, d, 'pm2-home')}`])]);
   fs.rmSync(work, { recursive: true, force: true });
