@@ -255,7 +255,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         ["disable_logs"] = "NodeKeeper always keeps logs (rotated at log.max_size, 10M by default)",
         ["watch_delay"] = "NodeKeeper's watcher has no delay setting",
         ["watch_options"] = "NodeKeeper's watcher takes no chokidar options",
-        ["shutdown_with_message"] = "NodeKeeper stops apps with kill_signal (SIGTERM by default), not with a message",
+        ["shutdown_with_message"] = "NodeKeeper sends the message 'shutdown' when a shared-port instance starts draining, and then kill_signal (SIGTERM by default) in any case",
         ["kill_retry_time"] = "NodeKeeper sends SIGKILL once, when kill_timeout has passed",
         ["autostart"] = "NodeKeeper starts every app of the config; run nk stop NAME after nk start",
         ["force"] = "NodeKeeper starts each app once, by name",
