@@ -134,6 +134,71 @@ public sealed class DrainTests
         watch.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(2), "the daemon waits drain_timeout for an open connection");
     }
 
+    /// <summary>
+    /// An idle keep-alive connection of a retiring instance is not closed: its next request, a POST, is answered 200
+    /// with `Connection: close`, for plain servers and frameworks from npm, on Node 18, 20 and 22.
+    /// </summary>
+    [Theory]
+    [InlineData("20", "no-handler.js")]
+    [InlineData("20", "keepalive-graceful.js")]
+    [InlineData("20", "frameworks/express-app.js")]
+    [InlineData("20", "frameworks/fastify-app.js")]
+    [InlineData("20", "frameworks/koa-app.js")]
+    [InlineData("18", "no-handler.js")]
+    [InlineData("18", "keepalive-graceful.js")]
+    [InlineData("18", "frameworks/express-app.js")]
+    [InlineData("18", "frameworks/fastify-app.js")]
+    [InlineData("18", "frameworks/koa-app.js")]
+    [InlineData("22", "no-handler.js")]
+    [InlineData("22", "keepalive-graceful.js")]
+    [InlineData("22", "frameworks/express-app.js")]
+    [InlineData("22", "frameworks/fastify-app.js")]
+    [InlineData("22", "frameworks/koa-app.js")]
+    public async Task An_idle_keep_alive_connection_gets_its_next_response_with_Connection_close(string node, string app)
+    {
+        var interpreter = node == "20" ? "node" : Path.Combine(Repo.Root, "tests", ".node", node, "bin", "node");
+        if (node != "20") File.Exists(interpreter).Should().BeTrue($"Node {node} comes from tests/setup.sh");
+        if (app.StartsWith("frameworks/", StringComparison.Ordinal))
+            Directory.Exists(Path.Combine(Repo.Examples, "frameworks", "node_modules")).Should().BeTrue("tests/setup.sh installs the frameworks");
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", app, $"port = {port}\nhost = \"127.0.0.1\"\ninterpreter = \"{interpreter}\"")));
+        var pid = (await home.InstanceAsync("web")).Pid;
+        using var http = await RawHttp.ConnectAsync(port);
+        (await SendAndRead(http, RawHttp.Get("/"))).Closes.Should().BeFalse("a keep-alive connection");
+
+        var restart = home.RunAsync("restart", "web");
+        await home.WaitForAsync("web", i => i.Status == "stopping", "draining");
+        // The connection sat idle when draining began; a request may reach the app just before it hears of it, so
+        // ask until a response says close: every one must be answered, none may be cut.
+        var answers = new List<RawResponse>();
+        while (answers.Count < 50 && (answers.Count == 0 || !answers[^1].Closes))
+        {
+            var r = await SendAndRead(http, RawHttp.Post("{\"order\": 42}"));
+            r.Should().NotBeNull($"request {answers.Count + 1} on the idle connection is answered, not cut");
+            answers.Add(r);
+        }
+        answers.Should().OnlyContain(r => r.Status == 200);
+        answers[^1].Closes.Should().BeTrue("the retiring instance ends the connection after a response that says so");
+        (await http.ClosedAsync(TimeSpan.FromSeconds(10))).Should().BeTrue();
+        (await restart).Code.Should().Be(0);
+        (await home.InstanceAsync("web")).Pid.Should().NotBe(pid);
+    }
+
+    /// <summary>
+    /// A node process the app forks gets the preload too (execArgv): there it changes nothing. Its IPC channel to the
+    /// app keeps it alive as it would without NodeKeeper, and it sends the app nothing but what the program sends.
+    /// </summary>
+    [Fact]
+    public async Task A_forked_child_runs_as_it_would_without_NodeKeeper()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("forker", "forker.js")));
+        var log = await home.WaitForLogAsync("forker", ", 3 pongs,");
+        log.Should().NotContain("child exited", "the child lives through its channel to the app, which the preload leaves alone");
+        log.Should().Contain(", 3 pongs, unexpected: []", "the child sends the app no reports of NodeKeeper's");
+    }
+
     private static async Task<RawResponse> SendAndRead(RawHttp http, string request)
     {
         await http.SendAsync(request);
