@@ -99,6 +99,7 @@ public static class DaemonHost
             builder.Services.AddSingleton(run);
             builder.Services.AddHostedService<Foreground>();
         }
+        else builder.Services.AddHostedService<ReopenOnSignal>();
 
         using var host = builder.Build();
         logger.LogInformation("daemon {Version} started: pid {Pid}, home {Home}", ControlServer.DaemonVersion, Environment.ProcessId, home);
@@ -165,6 +166,42 @@ public static class DaemonHost
             }
             catch (OperationCanceledException) { }
             finally { ctx.Changed -= OnChanged; }
+        }
+    }
+
+    /// <summary>
+    /// SIGHUP, SIGUSR1 and SIGUSR2 would end the daemon at once (the default action of the first two), leaving its apps
+    /// unsupervised with nobody reading their pipes; a closed terminal sends SIGHUP, and logrotate's postrotate scripts
+    /// send it to daemons. Each of them means: reopen every app's log files (as `pm2 reloadLogs`), so that lines go to
+    /// a file logrotate has just moved away no longer. `nk run` passes them on to the apps instead.
+    /// </summary>
+    private sealed class ReopenOnSignal(Supervisor supervisor, DaemonContext ctx) : IHostedService
+    {
+        private static readonly (PosixSignal Signal, string Name)[] Handled =
+            [(PosixSignal.SIGHUP, "SIGHUP"), ((PosixSignal)10, "SIGUSR1"), ((PosixSignal)12, "SIGUSR2")];
+        private List<PosixSignalRegistration> _registrations = [];
+
+        public Task StartAsync(CancellationToken ct)
+        {
+            _registrations = Handled.Select(h => PosixSignalRegistration.Create(h.Signal, c =>
+            {
+                c.Cancel = true;
+                _ = ReopenAsync(h.Name);
+            })).ToList();
+            return Task.CompletedTask;
+        }
+
+        private async Task ReopenAsync(string signal)
+        {
+            var apps = supervisor.Apps;
+            await Task.WhenAll(apps.SelectMany(a => new[] { a.Out.ReopenAsync(), a.Err.ReopenAsync() }));
+            ctx.Logger.LogInformation("{Signal}: reopened the log files of {Count} app(s)", signal, apps.Count);
+        }
+
+        public Task StopAsync(CancellationToken ct)
+        {
+            foreach (var r in _registrations) r.Dispose();
+            return Task.CompletedTask;
         }
     }
 

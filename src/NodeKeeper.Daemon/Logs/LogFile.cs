@@ -93,6 +93,16 @@ public sealed partial class LogFile : IAsyncDisposable
         return _queue.Writer.TryWrite(new Chunk(null, 0, flushed)) ? flushed.Task : _writer;
     }
 
+    /// <summary>
+    /// Completes when everything queued before the call is in the file and the file is closed: the next line opens
+    /// the path anew (after logrotate moved the file away, or an operator deleted it).
+    /// </summary>
+    public Task ReopenAsync()
+    {
+        var reopened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _queue.Writer.TryWrite(new Chunk(null, 0, reopened, Reopen: true)) ? reopened.Task : _writer;
+    }
+
     /// <summary>Drains the queue and closes the file.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -112,6 +122,7 @@ public sealed partial class LogFile : IAsyncDisposable
                 if (chunk.Flushed is { } flushed)
                 {
                     FlushToOs();
+                    if (chunk.Reopen) CloseFile();
                     flushed.TrySetResult();
                 }
                 else
@@ -124,6 +135,18 @@ public sealed partial class LogFile : IAsyncDisposable
                 LogQueueCaughtUp(_logger, Path, DroppedLines);
         }
         _file.Abandon();
+    }
+
+    private void CloseFile()
+    {
+        try
+        {
+            _file.Dispose();
+        }
+        catch (LogWriteException failure)
+        {
+            Fail(failure);
+        }
     }
 
     private void WriteChunk(Chunk chunk)
@@ -200,7 +223,7 @@ public sealed partial class LogFile : IAsyncDisposable
     }
 
     /// <summary>A queued copy of some lines (pooled buffer), or a flush request when <see cref="Flushed"/> is set.</summary>
-    private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed);
+    private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed, bool Reopen = false);
 
     // No exception with it: one line that says what, where and why; the stack says nothing more about a full disk.
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot write app log {Path} ({Reason}); dropping its output (counted) and retrying every second")]
