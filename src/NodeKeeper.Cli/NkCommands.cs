@@ -396,8 +396,7 @@ public static class NkCommands
         if (client is null)
         {
             if (failure == ControlClient.Failure.Denied) return await Error(error!, Failed);
-            await Console.Error.WriteLineAsync($"nk: no daemon runs for {home}: nothing to stop");
-            return Ok;
+            return await EndDeadDaemonsAppsAsync(home, ct);
         }
         int pid;
         using (client)
@@ -410,6 +409,44 @@ public static class NkCommands
         // The daemon answers before it stops; wait until it is gone, so nothing it supervised still runs.
         while (pid > 1 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid)) await Task.Delay(25, ct);
         await Console.Error.WriteLineAsync("nk: daemon stopped");
+        return Ok;
+    }
+
+    /// <summary>
+    /// `nk kill` when no daemon answers. A daemon that died without stopping (kill -9, a crash) left state.json behind
+    /// and its apps running, unsupervised: they are ended as a daemon taking over would end them (by pid and start time,
+    /// and by the marks in their environment), holding the home's lock so that no daemon starts meanwhile.
+    /// </summary>
+    private static async Task<int> EndDeadDaemonsAppsAsync(string home, CancellationToken ct)
+    {
+        var statePath = Path.Combine(home, "state.json");
+        if (!File.Exists(statePath))
+        {
+            await Console.Error.WriteLineAsync($"nk: no daemon runs for {home}: nothing to stop");
+            return Ok;
+        }
+        // The pids come from a file: only from a home that is this user's alone, and a file that is no link.
+        if (Daemon.Control.HomeGuard.Refusal(home) is { } refusal) return await Error(refusal, Failed);
+        if (new FileInfo(statePath).LinkTarget is not null || !Daemon.Processes.Native.OwnedBySelf(statePath))
+            return await Error($"{statePath} is a link or belongs to another user: not ending anything it names", Failed);
+        FileStream lockFile;
+        try { lockFile = new FileStream(Path.Combine(home, "nk.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException)
+        {
+            return await Error($"a daemon is starting for {home}: run nk kill again once it answers", Failed);
+        }
+        await using (lockFile)
+        {
+            var (state, readError) = Daemon.State.StateFile.Read(statePath);
+            if (state is null) return await Error($"no daemon runs for {home}, and its {readError}", Failed);
+            var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            var ended = await Daemon.State.Predecessor.EndRecordedAsync(state, TimeProvider.System, log, ct)
+                + await Daemon.State.Predecessor.EndUnrecordedAsync(home, state.Apps, TimeProvider.System, log, ct);
+            File.Delete(statePath);
+            await Console.Error.WriteLineAsync(ended == 0
+                ? $"nk: no daemon runs for {home}: nothing to stop"
+                : $"nk: no daemon runs for {home}; the one that did (pid {state.DaemonPid}) died without stopping its apps: ended {ended} process(es) they left");
+        }
         return Ok;
     }
 

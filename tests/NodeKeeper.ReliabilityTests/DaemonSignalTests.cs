@@ -37,3 +37,40 @@ public sealed class DaemonSignalTests
         int.Parse(fresh.Split(' ')[1]).Should().Be(int.Parse(moved[^1].Split(' ')[1]) + 1, "the new file goes on where the moved one ends");
     }
 }
+
+/// <summary>
+/// A daemon that died without stopping (kill -9, a crash, a signal it did not survive) leaves its apps running with
+/// nobody supervising them. `nk kill` then ends them, as the next daemon would, instead of saying nothing runs.
+/// </summary>
+public sealed class DeadDaemonTests
+{
+    [Fact]
+    public async Task Nk_kill_after_the_daemon_died_ends_every_process_it_left()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(
+            TestHome.App("web", "no-handler.js", $"instances = 2\nport = {port}\nhost = \"127.0.0.1\"") +
+            TestHome.App("worker", "graceful.js")));
+        var pids = (await home.WaitForAllAsync("web", i => i.Status == "online", "online")).Select(i => i.Pid!.Value)
+            .Append((await home.InstanceAsync("worker")).Pid!.Value).ToList();
+        var daemon = home.DaemonPid()!.Value;
+        // state.json trails a change by 100 ms: wait until it records every app's process.
+        var state = Path.Combine(home.Home, "state.json");
+        await Eventually.Until(() => File.Exists(state) && pids.All(p => File.ReadAllText(state).Contains($"\"pid\": {p}")),
+            TimeSpan.FromSeconds(10), "state.json to record every process");
+
+        Procs.Signal(daemon, 9, home.Home);
+        await Eventually.Until(() => !Procs.IsAlive(daemon), TimeSpan.FromSeconds(10), "the daemon to die");
+        pids.Should().OnlyContain(p => Procs.IsAlive(p), "the apps outlive a daemon killed with SIGKILL");
+
+        var kill = await home.RunAsync("kill");
+
+        kill.Code.Should().Be(0, kill.ToString());
+        kill.Err.Should().Contain($"the one that did (pid {daemon}) died without stopping its apps: ended");
+        await Eventually.Until(() => pids.All(p => !Procs.IsAlive(p)), TimeSpan.FromSeconds(15), "every app process to end");
+        File.Exists(state).Should().BeFalse("nothing is left for a next daemon to take over");
+        Procs.OwnedBy(home.Home).Should().BeEmpty("no process of this home is left");
+        (await home.RunAsync("kill")).Err.Should().Contain("nothing to stop");
+    }
+}

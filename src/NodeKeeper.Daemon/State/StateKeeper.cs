@@ -28,7 +28,7 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHos
         if (state is not null && state.DaemonPid != Environment.ProcessId)
         {
             ctx.Logger.LogWarning("the previous daemon (pid {Pid}) did not stop gracefully: taking over its {Count} app(s)", state.DaemonPid, state.Apps.Count);
-            await EndOrphansAsync(state, ct);
+            await Predecessor.EndRecordedAsync(state, ctx.Clock, ctx.Logger, ct);
             foreach (var problem in await supervisor.RestoreAsync(state.Apps, ct))
                 ctx.Logger.LogError("cannot bring back an app of the previous daemon: {Problem}", problem);
         }
@@ -73,32 +73,5 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHos
         {
             ctx.Logger.LogWarning(ex, "cannot write {Path}", StatePath);
         }
-    }
-
-    /// <summary>
-    /// Ends every process of the previous daemon's apps that still runs: the very process that was recorded (same pid,
-    /// same start time) and its descendants get the app's kill_signal, then SIGKILL after its kill_timeout.
-    /// </summary>
-    private async Task EndOrphansAsync(SavedState state, CancellationToken ct)
-    {
-        var ending = new List<Task>();
-        foreach (var app in state.Apps)
-        {
-            var signal = Signals.Number(app.Spec.KillSignal) ?? 15;
-            var killAt = ctx.Clock.GetUtcNow() + app.Spec.KillTimeout;
-            foreach (var instance in app.Instances)
-            {
-                var known = instance.Tree.Select(p => new ProcessId(p.Pid, p.StartTime)).ToList();
-                if (instance.Process is { } main) known.Add(new ProcessId(main.Pid, main.StartTime));
-                var alive = known.Where(k => k.Pid > 1 && k.Pid != Environment.ProcessId && k.IsAlive()).ToList();
-                if (alive.Count == 0) continue;
-                ctx.Logger.LogWarning("{App}:{Index}: ending {Count} process(es) left by the previous daemon: {Pids}",
-                    app.Spec.Name, instance.Index, alive.Count, string.Join(" ", alive.Select(a => a.Pid)));
-                // The root only when it is still the very process recorded: its tree is then its own.
-                var root = instance.Process is { } r && alive.Contains(new ProcessId(r.Pid, r.StartTime)) ? r.Pid : alive[0].Pid;
-                ending.Add(ProcessTree.EndAsync(root, alive, signal, killAt, ctx.Clock, ct));
-            }
-        }
-        await Task.WhenAll(ending);
     }
 }

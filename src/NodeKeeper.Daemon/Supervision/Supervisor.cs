@@ -69,7 +69,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         var problems = new List<string>();
         // Into an empty daemon (a takeover, or a resurrect before anything was loaded) no process of these apps can be
         // this daemon's: one that still runs is a previous daemon's that its state file did not record.
-        if (Apps.Count == 0) await EndUnrecordedAsync(saved, ct);
+        if (Apps.Count == 0) await State.Predecessor.EndUnrecordedAsync(ctx.Home, saved, ctx.Clock, ctx.Logger, ct);
         var running = new List<(AppSpec Spec, string? Config)>();
         var stopped = new List<AppSpec>();
         foreach (var app in saved)
@@ -96,32 +96,6 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         finally { _gate.Release(); }
         ctx.StateChanged();
         return problems;
-    }
-
-    /// <summary>
-    /// Ends what a previous daemon launched but never wrote into state.json (it rewrites the file 100 ms after a change,
-    /// so a kill -9 right after a launch leaves the new process unrecorded): every live process that carries this home
-    /// and one of these apps in its environment gets the app's kill_signal, then SIGKILL after its kill_timeout.
-    /// Without this, the app would run twice: the unrecorded process, and the one started now.
-    /// </summary>
-    private async Task EndUnrecordedAsync(IReadOnlyList<State.SavedApp> saved, CancellationToken ct)
-    {
-        var specs = new Dictionary<string, AppSpec>();
-        foreach (var a in saved) specs.TryAdd(a.Spec.Name, a.Spec);
-        var marked = Processes.ProcessTree.MarkedBy(ctx.Home, specs.Keys.ToHashSet());
-        if (marked.Count == 0) return;
-        var ending = new List<Task>();
-        foreach (var group in marked.GroupBy(m => m.App))
-        {
-            var spec = specs[group.Key];
-            ctx.Logger.LogWarning("{App}: ending {Count} process(es) of a previous daemon that its state file did not record: {Pids}",
-                group.Key, group.Count(), string.Join(" ", group.Select(m => m.Id.Pid)));
-            var signal = Signals.Number(spec.KillSignal) ?? 15;
-            var killAt = ctx.Clock.GetUtcNow() + spec.KillTimeout;
-            foreach (var (id, _) in group)
-                ending.Add(Processes.ProcessTree.EndAsync(id.Pid, [id], signal, killAt, ctx.Clock, ct));
-        }
-        await Task.WhenAll(ending);
     }
 
     public string DumpPath => Path.Combine(ctx.Home, "dump.json");
