@@ -123,9 +123,9 @@ public static class NginxConfig
         L("    # default: 5s) and its drain_timeout (NodeKeeper's default: 10s): nginx then closes an idle connection itself,");
         L("    # which is never under a request, before the app would (else nginx may send a request, a POST it cannot resend,");
         L("    # on a connection the app is closing: 502). A retiring instance ends each connection after a response that says");
-        L("    # `Connection: close`, and waits for nginx to close the idle ones.");
+        L("    # `Connection: close`, and waits for nginx to close the idle ones: the shorter this, the sooner a reload is done.");
         L("    keepalive 32;");
-        L("    keepalive_timeout 4s;");
+        L("    keepalive_timeout 2s;");
         L("}");
         L();
         L("server {");

@@ -41,7 +41,7 @@ public sealed class NginxConfigTests
             "server 127.0.0.1:3000 max_fails=0;",
             "server 127.0.0.1:3000 max_fails=0 backup;",
             "keepalive 32;",
-            "keepalive_timeout 4s;",
+            "keepalive_timeout 2s;",
             "}");
         Directives(text).Should().Contain("proxy_next_upstream_tries 2;");
     }
