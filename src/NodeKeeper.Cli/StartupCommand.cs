@@ -44,11 +44,17 @@ public static class StartupCommand
         }
         var (user, group) = root ? ("root", "root") : (Environment.UserName, GroupName());
         var home = NkHome.Path();
-        var text = SystemdUnit.Generate(new SystemdUnitOptions
+        var options = new SystemdUnitOptions
         {
             Nk = nk, Home = home, UserUnit = userUnit, User = user, Group = group,
             SearchPath = Environment.GetEnvironmentVariable("PATH"),
-        });
+        };
+        if (SystemdUnit.Check(options) is { } problem)
+        {
+            Console.Error.WriteLine($"nk: {problem}");
+            return NkCommands.Usage;
+        }
+        var text = SystemdUnit.Generate(options);
         if (!install)
         {
             Console.Out.Write(text);

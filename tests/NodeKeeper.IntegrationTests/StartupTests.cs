@@ -38,6 +38,20 @@ public sealed class StartupTests
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
+    /// <summary>Issue 13 (9): a newline in PATH (or NODEKEEPER_HOME) added a line of its own to the unit, run as root at boot.</summary>
+    [Fact]
+    public async Task A_newline_in_PATH_is_refused_and_no_unit_is_printed()
+    {
+        await using var home = new TestHome();
+        var path = "/usr/bin:/bin\nExecStartPre=/bin/sh -c 'id > /tmp/owned'";
+
+        var r = await home.RunWithAsync(["/usr/bin/env", "PATH=" + path, Repo.Nk], "startup");
+
+        r.Code.Should().Be(2, r.ToString());
+        r.Out.Should().BeEmpty("no unit is printed");
+        r.Err.Trim().Should().Be("nk: PATH contains a control character (U+000A) at position 14: it cannot go into a unit file (each line of which systemd reads as a setting)");
+    }
+
     [Fact]
     public async Task The_printed_unit_runs_this_nk_as_this_user_for_this_home()
     {

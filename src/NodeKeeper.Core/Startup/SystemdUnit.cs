@@ -35,9 +35,29 @@ public static class SystemdUnit
         ? ["systemctl --user daemon-reload", "systemctl --user enable --now nodekeeper"]
         : ["systemctl daemon-reload", "systemctl enable --now nodekeeper"];
 
+    /// <summary>
+    /// Why these values cannot go into a unit file, in one line; null when they can. A unit is read line by line: a
+    /// newline in NODEKEEPER_HOME or PATH (both come from the environment of whoever runs nk startup) would add lines
+    /// of its own — an ExecStartPre= run as root at boot — and no quoting of systemd's escapes that.
+    /// </summary>
+    public static string? Check(SystemdUnitOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var values = new List<(string What, string? Value)> { ("NODEKEEPER_HOME", o.Home), ("PATH", o.SearchPath), ("the user", o.User), ("the group", o.Group) };
+        values.AddRange(o.Nk.Select(n => ("the path of nk", (string?)n)));
+        foreach (var (what, value) in values)
+        {
+            if (value is null || !value.Any(char.IsControl)) continue;
+            var c = value.First(char.IsControl);
+            return $"{what} contains a control character (U+{(int)c:X4}) at position {value.IndexOf(c) + 1}: it cannot go into a unit file (each line of which systemd reads as a setting)";
+        }
+        return null;
+    }
+
     public static string Generate(SystemdUnitOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
+        if (Check(o) is { } problem) throw new ArgumentException(problem, nameof(o));
         if (o.Nk.Count == 0 || o.Nk.Any(a => !Path.IsPathFullyQualified(a)))
             throw new ArgumentException("Nk must be absolute paths", nameof(o));
         if (!Path.IsPathFullyQualified(o.Home)) throw new ArgumentException("Home must be an absolute path", nameof(o));

@@ -31,6 +31,27 @@ public sealed class SystemdUnitTests
     private static string One(Dictionary<string, List<(string Key, string Value)>> unit, string section, string key) =>
         unit[section].Where(kv => kv.Key == key).Select(kv => kv.Value).Should().ContainSingle($"one {key}= in [{section}]").Subject;
 
+    [Theory]
+    [InlineData("home", "NODEKEEPER_HOME", 22)]
+    [InlineData("path", "PATH", 9)]
+    [InlineData("user", "the user", 4)]
+    [InlineData("nk", "the path of nk", 5)]
+    public void A_control_character_in_any_value_is_refused_with_where_it_is(string field, string what, int position)
+    {
+        const string Injected = "\nExecStartPre=/bin/sh -c 'id > /tmp/owned'";
+        var o = field switch
+        {
+            "home" => Options() with { Home = "/home/ann/.nodekeeper" + Injected },
+            "path" => Options() with { SearchPath = "/usr/bin" + Injected },
+            "user" => Options() with { User = "ann" + Injected },
+            _ => Options() with { Nk = ["/usr" + Injected] },
+        };
+
+        SystemdUnit.Check(o).Should().StartWith($"{what} contains a control character (U+000A) at position {position}:");
+        FluentActions.Invoking(() => SystemdUnit.Generate(o)).Should().Throw<ArgumentException>();
+        SystemdUnit.Check(Options()).Should().BeNull();
+    }
+
     [Fact]
     public void A_system_unit_runs_the_daemon_as_the_user_with_its_home_and_stops_through_the_daemon()
     {
