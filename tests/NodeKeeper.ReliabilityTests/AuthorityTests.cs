@@ -141,7 +141,8 @@ public sealed class AuthorityTests(ITestOutputHelper output)
             cases.Add((foreign, $"NODEKEEPER_HOME {foreign.Home} belongs to another user (not uid 0): refusing",
                 () => Directory.GetFileSystemEntries(foreign.Home).Length == 0 && File.GetUnixFileMode(foreign.Home) == Rwx, () => { }));
 
-            // 3. A home of our own but writable by all, where someone planted daemon.log as a link to a file of ours.
+            // 3. A home of our own but writable by all, where someone planted daemon.log as a link to a file of ours. (Its
+            //    contents stay untouched; the daemon makes the home itself 0700 before it checks them, see below.)
             var planted = new TestHome();
             Directory.CreateDirectory(planted.Home);
             File.SetUnixFileMode(planted.Home, All);
@@ -176,6 +177,33 @@ public sealed class AuthorityTests(ITestOutputHelper output)
                 await home.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// Issue 13 (12): a home open to others was checked for planted links before it was tightened, so a link planted
+    /// between the check and the chmod was used. The daemon now makes it 0700 first (nobody else can then add
+    /// anything) and checks after: a planted link is still refused, and the home is private from then on.
+    /// </summary>
+    [Fact]
+    public async Task An_open_home_is_tightened_before_it_is_checked()
+    {
+        await using var home = new TestHome();
+        Directory.CreateDirectory(home.Home);
+        File.SetUnixFileMode(home.Home, All);
+        var victim = home.Home + "-victim.txt";
+        File.WriteAllText(victim, "untouched\n");
+        File.CreateSymbolicLink(Path.Combine(home.Home, "daemon.log"), victim);
+        try
+        {
+            var daemon = await Run([Repo.Nk, "daemon"], home.Home, TimeSpan.FromSeconds(15));
+
+            daemon.Code.Should().Be(1, daemon.ToString());
+            daemon.Err.Should().StartWith($"nk: NODEKEEPER_HOME {home.Home} is writable by others (mode 0777) and holds links or files of other users")
+                .And.Contain("(the home is now 0700)");
+            File.GetUnixFileMode(home.Home).Should().Be(Rwx, "the home was made private before its contents were checked");
+            File.ReadAllText(victim).Should().Be("untouched\n");
+        }
+        finally { File.Delete(victim); }
     }
 
     [Fact]

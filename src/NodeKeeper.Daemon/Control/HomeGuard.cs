@@ -15,7 +15,10 @@ public static class HomeGuard
     private const UnixFileMode OthersWrite = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
     /// <summary>Why this home must not be used, in one line; null when it may (a home that does not exist yet may).</summary>
-    public static string? Refusal(string home)
+    public static string? Refusal(string home) => NotOurs(home) ?? Planted(home);
+
+    /// <summary>Why this home is not a directory of this user's own: a link, a file, another user's.</summary>
+    private static string? NotOurs(string home)
     {
         var info = new DirectoryInfo(home);
         if (info.LinkTarget is { } target)
@@ -24,9 +27,16 @@ public static class HomeGuard
         if (!Directory.Exists(home)) return null;
         if (!Native.OwnedBySelf(home))
             return $"NODEKEEPER_HOME {home} belongs to another user (not uid {Native.EffectiveUid()}): refusing to use it; another user's home is never used";
+        return null;
+    }
+
+    /// <summary>Why what others may have put into an open home (writable by them) must not be used; null when nothing.</summary>
+    private static string? Planted(string home, UnixFileMode? modeBefore = null)
+    {
+        if (!Directory.Exists(home)) return null;
         // When others could write into the home, what is in it may be theirs: a link planted as daemon.log or logs/
         // would have the daemon write where they choose. Nothing but the user's own real files and folders is accepted.
-        var mode = File.GetUnixFileMode(home);
+        var mode = modeBefore ?? File.GetUnixFileMode(home);
         if ((mode & OthersWrite) == 0) return null;
         var logs = Path.Combine(home, "logs");
         List<string> suspects;
@@ -53,21 +63,24 @@ public static class HomeGuard
     public static (string? Refusal, List<string> Changes) Prepare(string home)
     {
         var changes = new List<string>();
-        if (Refusal(home) is { } before) return (before, changes);
+        if (NotOurs(home) is { } before) return (before, changes);
         try { Directory.CreateDirectory(home, Private); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return ($"cannot create NODEKEEPER_HOME {home}: {ex.Message}", changes);
         }
         // Again now that it exists: nothing may have been put in its place meanwhile.
-        if (Refusal(home) is { } after) return (after, changes);
+        if (NotOurs(home) is { } after) return (after, changes);
 
+        // Tightened first, checked after: once the home is 0700 nobody else can put anything into it, so what the check
+        // finds is what stays. (Checked first, a link planted between the check and the chmod would have been used.)
         var mode = File.GetUnixFileMode(home);
         if ((mode & Permissions) != Private)
         {
             File.SetUnixFileMode(home, Private);
             changes.Add($"NODEKEEPER_HOME {home} had mode {Octal(mode)}: tightened to 0700");
         }
+        if (Planted(home, mode) is { } planted) return (planted + " (the home is now 0700)", changes);
         var logs = Path.Combine(home, "logs");
         Directory.CreateDirectory(logs);
         var logsMode = File.GetUnixFileMode(logs);
