@@ -38,9 +38,11 @@ public static class DotEnv
             rest = rest[7..].TrimStart();
 
         int eq = rest.IndexOf('=');
-        if (eq < 0) return $"expected KEY=VALUE, got {Text.Quote(line.Trim())}";
+        // An env file holds secrets (a PEM key pasted in by mistake, a token): what is wrong is said, the text never
+        // quoted, since errors reach the terminal, daemon.log and the journal.
+        if (eq < 0) return "expected KEY=VALUE, got a line without \"=\" (its text is not shown: an env file may hold secrets)";
         var key = rest[..eq].Trim();
-        if (!IsValidKey(key)) return $"{Text.Quote(key)} is not a valid variable name (letters, digits, \"_\", \".\" or \"-\", not starting with a digit)";
+        if (!IsValidKey(key)) return "the text before \"=\" is not a valid variable name (letters, digits, \"_\", \".\" or \"-\", not starting with a digit)";
 
         var raw = rest[(eq + 1)..].TrimStart();
         string? value;
@@ -98,7 +100,7 @@ public static class DotEnv
         if (!closed) return (null, $"the value of {key} has no closing {quote}");
         var after = raw[i..].TrimStart();
         if (after.Length > 0 && after[0] != '#')
-            return (null, $"unexpected text after the quoted value of {key}: {Text.Quote(after)}");
+            return (null, $"unexpected text after the quoted value of {key}");
         return (sb.ToString(), null);
     }
 }
