@@ -419,7 +419,7 @@ public static class NkCommands
     /// </summary>
     private static async Task<int> EndDeadDaemonsAppsAsync(string home, CancellationToken ct)
     {
-        var statePath = Path.Combine(home, "state.json");
+        var statePath = NkHome.State(home);
         if (!File.Exists(statePath))
         {
             await Console.Error.WriteLineAsync($"nk: no daemon runs for {home}: nothing to stop");
@@ -430,7 +430,7 @@ public static class NkCommands
         if (new FileInfo(statePath).LinkTarget is not null || !Daemon.Processes.Native.OwnedBySelf(statePath))
             return await Error($"{statePath} is a link or belongs to another user: not ending anything it names", Failed);
         FileStream lockFile;
-        try { lockFile = new FileStream(Path.Combine(home, "nk.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        try { lockFile = new FileStream(NkHome.Lock(home), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException)
         {
             return await Error($"a daemon is starting for {home}: run nk kill again once it answers", Failed);

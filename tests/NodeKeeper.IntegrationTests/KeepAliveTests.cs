@@ -46,14 +46,8 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         Directory.CreateDirectory(dir);
         try
         {
-            using var key = System.Security.Cryptography.RSA.Create(2048);
-            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key,
-                System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-            File.WriteAllText(Path.Combine(dir, "key.pem"), key.ExportPkcs8PrivateKeyPem());
-            File.WriteAllText(Path.Combine(dir, "cert.pem"), cert.ExportCertificatePem());
-            await ReloadsAndRestartsUnderLoad(Repo.Example("https-server.js"), 2, 1, 1,
-                $"env = {{ TLS_KEY_FILE = \"{dir}/key.pem\", TLS_CERT_FILE = \"{dir}/cert.pem\" }}\n", https: true, busy: false);
+            var tls = SelfSignedTls.Write(dir);
+            await ReloadsAndRestartsUnderLoad(Repo.Example("https-server.js"), 2, 1, 1, tls.Env + "\n", https: true, busy: false);
         }
         finally { Directory.Delete(dir, true); }
     }

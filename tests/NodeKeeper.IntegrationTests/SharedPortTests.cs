@@ -67,21 +67,13 @@ public sealed class SharedPortTests
     {
         await using var home = new TestHome();
         var port = FreePort.Next();
-        using var key = System.Security.Cryptography.RSA.Create(2048);
-        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key,
-            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var keyFile = Path.Combine(home.Configs, "key.pem");
-        var certFile = Path.Combine(home.Configs, "cert.pem");
-        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(certFile, cert.ExportCertificatePem());
-        var config = home.WriteConfig(TestHome.App("tls", "https-server.js",
-            $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\nenv = {{ TLS_KEY_FILE = \"{keyFile}\", TLS_CERT_FILE = \"{certFile}\" }}"));
+        var tls = SelfSignedTls.Write(home.Configs);
+        var config = home.WriteConfig(TestHome.App("tls", "https-server.js", $"port = {port}\ninstances = 2\nhost = \"127.0.0.1\"\n{tls.Env}"));
         await home.OkAsync("start", config);
 
         using var https = new HttpClient(new SocketsHttpHandler
         {
-            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetCertHashString() == cert.GetCertHashString() },
+            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetCertHashString() == tls.CertHash },
         });
         (await https.GetStringAsync($"https://127.0.0.1:{port}/")).Should().StartWith("https from pid");
         (await home.WaitForLogAsync("tls", "https on")).Should().Contain($"https on {port}", "server.address() reports the port");

@@ -87,20 +87,19 @@ public sealed partial class LogFile : IAsyncDisposable
     }
 
     /// <summary>Completes when everything queued before the call is in the file (flushed to the OS) or dropped.</summary>
-    public Task FlushAsync()
-    {
-        var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _queue.Writer.TryWrite(new Chunk(null, 0, flushed)) ? flushed.Task : _writer;
-    }
+    public Task FlushAsync() => RequestAsync(reopen: false);
 
     /// <summary>
     /// Completes when everything queued before the call is in the file and the file is closed: the next line opens
     /// the path anew (after logrotate moved the file away, or an operator deleted it).
     /// </summary>
-    public Task ReopenAsync()
+    public Task ReopenAsync() => RequestAsync(reopen: true);
+
+    // A request rides the queue behind the lines before it; once disposed, the writer's end is the answer.
+    private Task RequestAsync(bool reopen)
     {
-        var reopened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _queue.Writer.TryWrite(new Chunk(null, 0, reopened, Reopen: true)) ? reopened.Task : _writer;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _queue.Writer.TryWrite(new Chunk(null, 0, done, reopen)) ? done.Task : _writer;
     }
 
     /// <summary>Drains the queue and closes the file.</summary>
@@ -222,7 +221,7 @@ public sealed partial class LogFile : IAsyncDisposable
         Interlocked.Add(ref _droppedLines, lines);
     }
 
-    /// <summary>A queued copy of some lines (pooled buffer), or a flush request when <see cref="Flushed"/> is set.</summary>
+    /// <summary>A queued copy of some lines (pooled buffer), or, when <see cref="Flushed"/> is set, a flush request (and with Reopen, a reopen after it).</summary>
     private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed, bool Reopen = false);
 
     // No exception with it: one line that says what, where and why; the stack says nothing more about a full disk.

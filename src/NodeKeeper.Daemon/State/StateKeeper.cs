@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.Supervision;
 
@@ -19,7 +20,7 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHos
     private readonly SemaphoreSlim _dirty = new(0, 1);
     private Task _writer = Task.CompletedTask;
 
-    public string StatePath => Path.Combine(ctx.Home, "state.json");
+    public string StatePath => NkHome.State(ctx.Home);
     public string DumpPath => Path.Combine(ctx.Home, "dump.json");
 
     public async Task StartAsync(CancellationToken ct)

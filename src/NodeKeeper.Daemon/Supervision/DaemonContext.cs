@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using NodeKeeper.Core.Protocol;
 
 namespace NodeKeeper.Daemon.Supervision;
 
@@ -40,7 +41,7 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     }
     public string SocketPath => Path.Combine(Home, "nk.sock");
     public string PidPath => Path.Combine(Home, "nk.pid");
-    public string LockPath => Path.Combine(Home, "nk.lock");
+    public string LockPath => NkHome.Lock(Home);
     public TimeProvider Clock { get; } = clock;
     public ILogger Logger { get; } = logger;
     /// <summary>`nk run`: app log lines also go to the console.</summary>
