@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Text.Json;
 using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Files;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Rendering;
 
@@ -208,7 +209,7 @@ public static class NkCommands
             return null;
         }
         var full = Path.GetFullPath(path);
-        var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadFileOrNull);
+        var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadEnvFile);
         var result = ConfigLoader.LoadUtf8(bytes, path, Path.GetDirectoryName(full)!, ctx);
         if (!result.Ok)
         {
@@ -218,9 +219,9 @@ public static class NkCommands
         return result.Config! with { Path = full };
     }
 
-    /// <summary>An env_file's text, or null when it cannot be read (the loader then says so at its line).</summary>
-    private static string? ReadFileOrNull(string p) =>
-        ReadSmallRegularFile(p).Bytes is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : null;
+    /// <summary>An env_file's text, found without following a link another user could have planted (SafeFiles); the
+    /// IOException says why it cannot be read, and the loader says so at its line.</summary>
+    private static string ReadEnvFile(string p) => SafeFiles.ReadAllText(p, DotEnv.MaxFileBytes);
 
     private const long MaxConfigBytes = 16 << 20;
 

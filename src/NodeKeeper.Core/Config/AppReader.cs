@@ -229,10 +229,13 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         if (!values.String(e, "env_file", out var written)) return;
         var path = ConfigPaths.Resolve(configDirectory, written);
         if (!values.PathFits(e.Value, "env_file", path)) return;
-        var text = ctx.ReadFile(path);
+        string? text, reason = $"{path} does not exist or is not readable";
+        // The reader says why in its IOException (a link in a folder the app's user controls is refused: issue 13).
+        try { text = ctx.ReadFile(path); }
+        catch (IOException error) { text = null; reason = error.Message; }
         if (text is null)
         {
-            values.Fail(e.Value, $"env_file {Text.Quote(written)} cannot be read: {path} does not exist or is not readable");
+            values.Fail(e.Value, $"env_file {Text.Quote(written)} cannot be read: {reason}");
             return;
         }
         var parsed = DotEnv.Parse(text, ConfigPaths.Display(displayPath, written), out var errors);

@@ -103,7 +103,7 @@ public sealed record ConfigError(string File, int Line, int Column, string Messa
 /// <summary>What loading needs from the world, passed in so the loader stays pure.</summary>
 /// <param name="LogDirectory">Default folder of app logs ($NODEKEEPER_HOME/logs).</param>
 /// <param name="CpuCount">What instances = "max" becomes.</param>
-/// <param name="ReadFile">Reads a file (env_file); null when it does not exist or cannot be read.</param>
+/// <param name="ReadFile">Reads a file (env_file); null, or an IOException that says why, when it cannot be read.</param>
 public sealed record LoadContext(string LogDirectory, int CpuCount, Func<string, string?> ReadFile);
 
 /// <summary>The outcome of loading: a config, or the errors that prevent one.</summary>

@@ -10,6 +10,9 @@ namespace NodeKeeper.Core.Config;
 /// </summary>
 public static class DotEnv
 {
+    /// <summary>The largest env file read (as a config file): /dev/zero or a runaway file must not exhaust memory.</summary>
+    public const int MaxFileBytes = 16 << 20;
+
     /// <summary>
     /// Parses <paramref name="text"/>; each malformed line gives an error
     /// <c>displayPath:line:1: …</c> and is skipped. Never throws.

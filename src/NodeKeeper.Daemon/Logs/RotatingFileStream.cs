@@ -1,3 +1,6 @@
+using Microsoft.Win32.SafeHandles;
+using NodeKeeper.Core.Files;
+
 namespace NodeKeeper.Daemon.Logs;
 
 /// <summary>An append-only log file that rotates by rename (path -> path.1 -> … -> path.keep) at a line boundary before it would grow past its size limit.</summary>
@@ -211,33 +214,18 @@ internal sealed class RotatingFileStream : IDisposable
         return true;
     }
 
+    // Opened through SafeFiles: a root daemon writing a log in a folder that an app's user can change must never be led
+    // by a link, or into a file that user made, to append to somebody else's file (issue 13, item 1).
     private void Open()
     {
-        string folder = Path.GetDirectoryName(Path.GetFullPath(_path))!;
-        try
-        {
-            Directory.CreateDirectory(folder);
-        }
-        catch (IOException error) when (FileInTheWay(folder) is { } file)
-        {
-            // .NET's own message is a bare resource key in the daemon (UseSystemResourceKeys).
-            throw new IOException($"{file} is a file, not a folder", error);
-        }
-        var stream = new FileStream(_path, new FileStreamOptions
-        {
-            Mode = FileMode.Append,
-            Access = FileAccess.Write,
-            // Readers (nk logs --follow) keep reading while we write, and rotation renames under them.
-            Share = FileShare.Read | FileShare.Delete,
-            BufferSize = 0,
-        });
+        var stream = new FileStream(SafeFiles.OpenAppend(_path), FileAccess.Write, bufferSize: 0);
         _stream = stream;
         _buffered = 0;
         _buffer ??= new byte[BufferSize];
-        _offset = stream.CanSeek ? RandomAccess.GetLength(stream.SafeFileHandle) : 0;
+        _offset = stream.CanSeek ? stream.Seek(0, SeekOrigin.End) : 0;
         // A previous daemon killed mid-write, or a disk that filled up mid-line, leaves a partial
         // line; without a newline the next line would be glued to it.
-        if (stream.CanSeek && EndsMidLine(_path, _offset))
+        if (stream.CanSeek && EndsMidLine(stream.SafeFileHandle, _offset))
         {
             stream.Write("\n"u8);
             _offset++;
@@ -249,50 +237,39 @@ internal sealed class RotatingFileStream : IDisposable
         // Write into the old file before it is renamed away, so nothing lands in the wrong file.
         WriteBuffer();
         Close();
-        if (_keep == 0)
+        // Renamed within the folder found the safe way: a link planted under one of these names is moved or removed
+        // itself, never followed.
+        var (folder, name) = SafeFiles.OpenParent(_path, createFolders: false);
+        using (folder)
         {
-            File.Delete(_path);
-        }
-        else
-        {
-            File.Delete(RotatedPath(_keep));
-            for (int i = _keep - 1; i >= 1; i--)
+            if (_keep == 0)
             {
-                string older = RotatedPath(i);
-                if (File.Exists(older))
-                    File.Move(older, RotatedPath(i + 1), overwrite: true);
+                folder.Delete(name);
             }
-            // Someone may have deleted the live file; then there is nothing to keep.
-            if (File.Exists(_path))
-                File.Move(_path, RotatedPath(1), overwrite: true);
+            else
+            {
+                folder.Delete($"{name}.{_keep}");
+                for (int i = _keep - 1; i >= 1; i--)
+                    folder.Rename($"{name}.{i}", $"{name}.{i + 1}");
+                // Someone may have deleted the live file; then there is nothing to keep.
+                folder.Rename(name, $"{name}.1");
+            }
         }
         Open();
     }
 
-    private string RotatedPath(int index) => $"{_path}.{index}";
-
-    private static string? FileInTheWay(string folder)
-    {
-        for (string? path = folder; path is not null; path = Path.GetDirectoryName(path))
-        {
-            if (File.Exists(path))
-                return path;
-        }
-        return null;
-    }
-
-    // Only asked of a file that can seek: opening a FIFO to read would wait for a writer.
-    private static bool EndsMidLine(string path, long length)
+    // Only asked of a file that can seek. Read through a second descriptor of the same open file (ours is write-only).
+    private static bool EndsMidLine(SafeFileHandle file, long length)
     {
         if (length == 0)
             return false;
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var handle = File.OpenHandle($"/proc/self/fd/{file.DangerousGetHandle()}", FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             Span<byte> last = stackalloc byte[1];
             return RandomAccess.Read(handle, last, length - 1) == 1 && last[0] != (byte)'\n';
         }
-        catch (FileNotFoundException)
+        catch (IOException)
         {
             return false;
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using NodeKeeper.Core.Files;
 using NodeKeeper.Core.Config;
 
 namespace NodeKeeper.Daemon.State;
@@ -69,13 +70,14 @@ public static class StateFile
         if (spec.EnvFile is not { } file) return (spec, null);
         try
         {
-            var values = DotEnv.Parse(File.ReadAllText(file), file, out var errors);
+            // Found as the CLI found it: never through a link another user could have planted (SafeFiles).
+            var values = DotEnv.Parse(SafeFiles.ReadAllText(file, DotEnv.MaxFileBytes), file, out var errors);
             if (errors.Count > 0) return (null, $"app {spec.Name}: {errors[0]}");
             return (spec with { EnvFromFile = values }, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return (null, $"app {spec.Name}: cannot read env_file {file}: {ex.Message}");
+            return (null, $"app {spec.Name}: cannot read env_file: {ex.Message}");
         }
     }
 }
