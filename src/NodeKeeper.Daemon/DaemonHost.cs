@@ -26,6 +26,8 @@ public static class DaemonHost
     /// <summary>Runs until SIGTERM/SIGINT or `nk kill` (or, with run options, until every app is down); returns the exit code.</summary>
     public static async Task<int> RunAsync(string home, bool background, RunOptions? run = null)
     {
+        // Before anything can be spawned: only fds 0-2 and those the daemon passes on purpose reach an app.
+        var inherited = Native.CloseInheritedFds();
         if (background) Native.DetachFromTerminal();
         // The home is this user's alone: a link or another user's directory is refused; one of the user's own that
         // exists with looser modes is made 0700 (logs/ writable by nobody else), and daemon.log says so below.
@@ -44,6 +46,8 @@ public static class DaemonHost
         using var loggerFactory = LoggerFactory.Create(b => b.AddSerilog(serilog, dispose: true));
         var logger = loggerFactory.CreateLogger("nk");
         foreach (var change in homeChanges) logger.LogWarning("{Change}", change);
+        if (inherited.Count > 0)
+            logger.LogInformation("Closed {Count} file descriptors inherited from the process that started the daemon (fds {Fds}): no app gets them", inherited.Count, string.Join(", ", inherited));
         await using var mirror = run is null ? null : new ConsoleMirror();
         var ctx = new DaemonContext(home, TimeProvider.System, logger) { Mirror = mirror };
 

@@ -49,6 +49,10 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
                 errors.Add(restartDelay!.Pos, $"restart_delay must not exceed max_restart_delay (\"{Duration.Format(maxDelay)}\" by default), got \"{Duration.Format(delay)}\"");
         }
 
+        // A `user` app never gets the daemon's environment (root's secrets): saying otherwise is a mistake to point out.
+        if (Pick(a => a.User) is not null && Pick(a => a.CleanEnv) is { Value: false } dirty)
+            errors.Add(dirty.Pos, $"clean_env = false cannot be given to {appLabel}, which sets user: a user app always starts from a clean environment (remove clean_env)");
+
         if (name is null || script is null) return null;
 
         var cwd = Pick(a => a.Cwd)?.Value ?? ConfigPaths.Resolve(configDirectory, ".");
@@ -102,6 +106,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             Watch = watched,
             IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
             User = Pick(a => a.User)?.Value,
+            CleanEnv = Pick(a => a.CleanEnv)?.Value ?? false,
             Host = Pick(a => a.Host)?.Value,
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),

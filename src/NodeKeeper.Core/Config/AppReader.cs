@@ -11,7 +11,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
         "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
         "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
-        "max_open_files", "health", "watch", "ignore_watch", "user", "log", "host",
+        "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host",
     ];
 
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
@@ -169,6 +169,9 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 break;
             case "user":
                 if (values.String(e, key, out var user)) app.User = new(user, pos);
+                break;
+            case "clean_env":
+                if (values.Boolean(e, key, out var clean)) app.CleanEnv = new(clean, pos);
                 break;
             case "host":
                 if (values.String(e, key, out var host))

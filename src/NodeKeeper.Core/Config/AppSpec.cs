@@ -75,6 +75,9 @@ public sealed record AppSpec
     public IReadOnlyList<string> Watch { get; init; } = [];
     public IReadOnlyList<string> IgnoreWatch { get; init; } = [];
     public string? User { get; init; }
+    /// <summary>Start from a clean environment (PATH, locale, time zone and the user's identity), not the daemon's;
+    /// always so for a `user` app.</summary>
+    public bool CleanEnv { get; init; }
     /// <summary>Where the daemon binds a shared port (NodeKeeper extension); null: every interface, as node's listen(PORT).</summary>
     public string? Host { get; init; }
     public required LogSpec Log { get; init; }

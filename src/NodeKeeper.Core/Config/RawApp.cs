@@ -52,6 +52,7 @@ internal sealed class RawApp
     public Set<WatchSetting>? Watch { get; set; }
     public Set<List<string>>? IgnoreWatch { get; set; }
     public Set<string>? User { get; set; }
+    public Set<bool>? CleanEnv { get; set; }
     public Set<string>? Host { get; set; }
     public Set<LogSetting>? Log { get; set; }
 }

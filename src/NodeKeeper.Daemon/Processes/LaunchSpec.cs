@@ -5,7 +5,7 @@ public sealed record LaunchSpec(
     string FileName,
     IReadOnlyList<string> Arguments,
     string WorkingDirectory,
-    IReadOnlyDictionary<string, string> Environment,
+    IReadOnlyDictionary<string, string?> Environment,
     Func<Stream, CancellationToken, Task> Stdout,
     Func<Stream, CancellationToken, Task> Stderr,
     bool WithIpcChannel,

@@ -162,6 +162,26 @@ public static partial class Native
         return *(uint*)(buf + offset) == geteuid();
     }
 
+    /// <summary>
+    /// Closes every fd above 2 that this process inherited from whoever started it (a shell's redirection, a test
+    /// runner's pipe, a secret file opened by a wrapper): they would reach every app, `user` apps too. The .NET runtime
+    /// opens all of its own with O_CLOEXEC, so an fd without that flag is one somebody else left open. Returns their numbers.
+    /// </summary>
+    public static List<int> CloseInheritedFds()
+    {
+        var closed = new List<int>();
+        foreach (var entry in Directory.GetFileSystemEntries("/proc/self/fd"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var fd) || fd <= 2) continue;
+            var flags = fcntl(fd, F_GETFD, 0);
+            if (flags < 0 || (flags & FD_CLOEXEC) != 0) continue;
+            close(fd);
+            closed.Add(fd);
+        }
+        closed.Sort();
+        return closed;
+    }
+
     /// <summary>Detaches the daemon from the terminal and session of the command that started it.</summary>
     public static void DetachFromTerminal()
     {

@@ -29,42 +29,59 @@ public static class InstanceLaunch
         return ("setsid", args);
     }
 
-    /// <summary>The instance's environment on top of the daemon's: env file, env, then NodeKeeper's own variables.</summary>
-    public static Dictionary<string, string> Environment(AppSpec spec, int instance, string home)
+    /// <summary>What a clean environment keeps of the daemon's: where programs are, the language and the time zone.</summary>
+    private static readonly string[] Kept = ["PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR"];
+
+    /// <summary>The variables a clean environment keeps, any LC_* included.</summary>
+    public static bool KeptInCleanEnvironment(string name) => Kept.Contains(name) || name.StartsWith("LC_", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The instance's environment as changes to the daemon's (<paramref name="daemonEnv"/>): env file, env, then
+    /// NodeKeeper's own variables; a null value removes the daemon's variable. A `user` app, and one with clean_env,
+    /// keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens must not reach another uid).
+    /// </summary>
+    public static Dictionary<string, string?> Environment(AppSpec spec, int instance, string home, IReadOnlyDictionary<string, string> daemonEnv)
     {
-        var env = new Dictionary<string, string>(spec.MergedEnv())
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (spec.CleanEnv || spec.User is not null)
         {
-            ["NODE_APP_INSTANCE"] = instance.ToString(),
-            ["NK_APP"] = spec.Name,
-            ["NK_INSTANCE"] = instance.ToString(),
-            ["NODEKEEPER_HOME"] = home,
-            // The preload acts in this process only, not in the node processes it forks (it removes the mark).
-            ["NK_PRELOAD_ROLE"] = "instance",
-        };
-        if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
-        if (spec.User is { } user)
-        {
-            // setpriv changes the ids but leaves HOME/USER/LOGNAME as the daemon's.
-            env["USER"] = user;
-            env["LOGNAME"] = user;
-            if (Passwd(user) is { } pw) env["HOME"] = pw.Home;
+            foreach (var name in daemonEnv.Keys.Where(n => !KeptInCleanEnvironment(n))) env[name] = null;
+            // Who the app runs as, from the password file: its user, or the daemon's own.
+            if (Passwd(spec.User ?? Processes.Native.EffectiveUid().ToString()) is { } pw)
+            {
+                env["USER"] = env["LOGNAME"] = pw.Name;
+                env["HOME"] = pw.Home;
+            }
         }
+        foreach (var (name, value) in spec.MergedEnv()) env[name] = value;
+        env["NODE_APP_INSTANCE"] = instance.ToString();
+        env["NK_APP"] = spec.Name;
+        env["NK_INSTANCE"] = instance.ToString();
+        env["NODEKEEPER_HOME"] = home;
+        // The preload acts in this process only, not in the node processes it forks (it removes the mark).
+        env["NK_PRELOAD_ROLE"] = "instance";
+        if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         return env;
     }
+
+    /// <summary>This process's environment, as <see cref="Environment"/> takes it.</summary>
+    public static IReadOnlyDictionary<string, string> DaemonEnvironment() =>
+        System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
 
     /// <summary>The port an instance listens on: the app's, or port + i in increment mode.</summary>
     public static int? Port(AppSpec spec, int instance) =>
         spec.Port is { } p ? (spec.PortMode == PortMode.Increment ? p + instance : p) : null;
 
-    /// <summary>The user's primary group id and home from /etc/passwd (by name, or by uid when numeric).</summary>
-    private static (string Gid, string Home)? Passwd(string user)
+    /// <summary>The user's name, primary group id and home from /etc/passwd (by name, or by uid when numeric).</summary>
+    private static (string Name, string Gid, string Home)? Passwd(string user)
     {
         try
         {
             foreach (var line in File.ReadLines("/etc/passwd"))
             {
                 var f = line.Split(':');
-                if (f.Length >= 6 && (f[0] == user || f[2] == user)) return (f[3], f[5]);
+                if (f.Length >= 6 && (f[0] == user || f[2] == user)) return (f[0], f[3], f[5]);
             }
         }
         catch (IOException) { }

@@ -210,6 +210,14 @@ public class ConfigErrorTests
     }
 
     [Fact]
+    public void Clean_env_false_beside_user_is_an_error_and_clean_env_must_be_a_boolean()
+    {
+        Errors(App("user = \"nobody\"\nclean_env = false\n")).Should().Equal(
+            "nodekeeper.toml:5:13: clean_env = false cannot be given to app \"api\", which sets user: a user app always starts from a clean environment (remove clean_env)");
+        Errors(App("clean_env = \"yes\"\n")).Should().ContainSingle().Which.Should().StartWith("nodekeeper.toml:4:13: clean_env must be true or false");
+    }
+
+    [Fact]
     public void Missing_env_file_is_reported_at_the_env_file_value()
     {
         Errors(App("env_file = \".env\"\n")).Should().Equal(
