@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using NodeKeeper.Core.Import;
+using NodeKeeper.Daemon.Processes;
 
 namespace NodeKeeper.Cli;
 
@@ -9,17 +10,28 @@ namespace NodeKeeper.Cli;
 /// `nk import ecosystem.config.js [--env NAME]`: evaluates a PM2 ecosystem file with node and prints the equivalent
 /// nodekeeper.toml on stdout; every PM2 option that is not carried over is named on stderr, with why.
 /// Exit codes: 0 printed; 1 node could not evaluate the file; 2 no such file, or it holds no importable app.
+/// PM2 runs the file with the caller's powers; nk import runs it with as few as the node in use allows: under Node's
+/// permission model (no child processes, workers, native addons or file writes) when it has one, always with a clean
+/// environment, and it ends every process the file left behind before it answers.
 /// </summary>
 public static class ImportCommand
 {
     private const int Ok = 0, Failed = 1, Usage = 2;
     private const string Marker = "--nk-import-json--";
     private const string ErrorMarker = "nk-import-error: ";
-    private static readonly TimeSpan EvaluationTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan EvaluationTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// All the file sees of the caller's environment: enough to find programs, resolve ~ and pick a locale, and the
+    /// NODE_ENV so many files branch on. Nothing else (tokens, passwords, NODE_OPTIONS) reaches it.
+    /// </summary>
+    private static readonly string[] PassedEnvironment = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "NODE_ENV"];
 
     /// <summary>
     /// Evaluates the ecosystem file as PM2 does (require, or import for an ES module) and prints it as JSON after a
     /// marker line, so whatever the file itself prints cannot be mistaken for it. The path comes in as an argument.
+    /// Alongside the exports go the names of the variables the file read and found unset, so the variables the clean
+    /// environment withheld from it can be named.
     /// </summary>
     private const string EvaluateScript = """
         'use strict';
@@ -27,10 +39,22 @@ public static class ImportCommand
         const url = require('url');
         const file = path.resolve(process.argv[1]);
         const href = url.pathToFileURL(file).href;
+        const unset = new Set();
+        const note = (t, k) => { if (typeof k === 'string' && !(k in t)) unset.add(k); };
+        process.env = new Proxy(process.env, {
+          get(t, k) { note(t, k); return t[k]; },
+          has(t, k) { note(t, k); return k in t; },
+        });
+        const refused = { ChildProcess: 'start a process', WorkerThreads: 'start a worker thread', FileSystemWrite: 'write' };
         function oneLine(e) {
           const text = (s) => String(s).replace(/\s*[\r\n]+\s*/g, ' ').trim();
           if (!(e instanceof Error)) return 'it threw ' + text(typeof e === 'string' ? e : JSON.stringify(e) ?? e);
-          const message = (e.name || 'Error') + ': ' + text(String(e.message).split('\n')[0]);
+          let message = (e.name || 'Error') + ': ' + text(String(e.message).split('\n')[0]);
+          if (e.code === 'ERR_ACCESS_DENIED' || e.code === 'ERR_DLOPEN_DISABLED') {
+            const what = e.code === 'ERR_DLOPEN_DISABLED' ? 'load a native addon'
+              : (refused[e.permission] || 'use ' + (e.permission || text(e.message))) + (e.permission === 'FileSystemWrite' && e.resource ? ' ' + text(e.resource) : '');
+            message = 'it tried to ' + what + ', which nk import refuses: it evaluates ecosystem files under Node\'s permission model, with no child processes, workers, native addons or file writes';
+          }
           const stack = String(e.stack || '');
           let where = '';
           for (const name of [file, href]) {
@@ -54,7 +78,7 @@ public static class ImportCommand
           let out = m;
           if (Array.isArray(m)) out = { apps: m };
           else if (m && typeof m === 'object' && !('apps' in m) && !('pm2' in m)) out = { apps: [m] };
-          const json = JSON.stringify(out === undefined ? null : out);
+          const json = JSON.stringify({ exports: out === undefined ? null : out, unset: [...unset] });
           process.stdout.write('\n--nk-import-json--\n' + json + '\n', () => process.exit(0));
         })().catch((e) => {
           process.stderr.write('\nnk-import-error: ' + oneLine(e) + '\n', () => process.exit(1));
@@ -102,7 +126,16 @@ public static class ImportCommand
         try
         {
             using var doc = JsonDocument.Parse(json);
-            result = EcosystemImporter.Import(doc.RootElement, new ImportOptions
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("exports", out var exports)
+                || !doc.RootElement.TryGetProperty("unset", out var unset) || unset.ValueKind != JsonValueKind.Array)
+                throw new JsonException("not the exports nk import asked node for");
+            var withheld = unset.EnumerateArray().Select(n => n.GetString()!)
+                .Where(n => Environment.GetEnvironmentVariable(n) is not null).Order(StringComparer.Ordinal).ToList();
+            if (withheld.Count > 0)
+                await Console.Error.WriteLineAsync($"nk: import: the file read {string.Join(", ", withheld)} from the environment, which nk import "
+                    + $"does not pass to it (it passes only {string.Join(", ", PassedEnvironment)}): the TOML holds what the file made of "
+                    + $"{(withheld.Count == 1 ? "it" : "them")} unset; give the apps their values with env or env_file");
+            result = EcosystemImporter.Import(exports, new ImportOptions
             {
                 EcosystemDirectory = Path.GetDirectoryName(full)!,
                 EcosystemFile = Path.GetFileName(full),
@@ -112,7 +145,7 @@ public static class ImportCommand
                 FileExists = File.Exists,
             });
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             await Console.Error.WriteLineAsync($"nk: import: {file}: node printed no readable JSON for it: {ex.Message}");
             return Failed;
@@ -132,7 +165,25 @@ public static class ImportCommand
     /// <summary>The file's exports as JSON, or why node could not give them (one line).</summary>
     private static async Task<(string? Json, string? Error)> EvaluateAsync(string path, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo("node")
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(EvaluationTimeout);
+        string[]? permission;
+        try { permission = await PermissionFlagsAsync(timeout.Token); }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return (null, $"cannot run node to evaluate it ({ex.Message}): install Node.js or put node on PATH");
+        }
+        catch (OperationCanceledException)
+        {
+            ct.ThrowIfCancellationRequested();
+            return (null, $"node did not start within {EvaluationTimeout.TotalSeconds:0}s");
+        }
+        if (permission is null)
+            await Console.Error.WriteLineAsync("nk: import: this node has no permission model (Node 20 and later have one), so the file "
+                + "is evaluated able to write files and start processes; nk import still ends every process it leaves running");
+
+        // In a session of its own (setsid execs in place), away from the terminal and its signals.
+        var psi = new ProcessStartInfo("setsid")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -140,31 +191,31 @@ public static class ImportCommand
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(path)!,
         };
-        psi.ArgumentList.Add("-e");
-        psi.ArgumentList.Add(EvaluateScript);
-        psi.ArgumentList.Add("--");
-        psi.ArgumentList.Add(path);
+        CleanEnvironment(psi);
+        foreach (var a in (string[])["node", .. permission ?? [], "--no-warnings", "-e", EvaluateScript, "--", path]) psi.ArgumentList.Add(a);
 
+        // Whatever the file starts stays under nk import, even if it leaves its session: orphans come back to it.
+        Native.BecomeChildSubreaper();
         Process process;
         try { process = Process.Start(psi)!; }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            return (null, $"cannot run node to evaluate it ({ex.Message}): install Node.js or put node on PATH");
+            return (null, $"cannot run setsid to evaluate it ({ex.Message}): install util-linux");
         }
         using (process)
         {
             process.StandardInput.Close();
             var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
             var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(EvaluationTimeout);
+            var timedOut = false;
             try { await process.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException)
-            {
-                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                ct.ThrowIfCancellationRequested();
+            catch (OperationCanceledException) { timedOut = true; }
+            var left = await EndEverythingUnderAsync(process.Id);
+            ct.ThrowIfCancellationRequested();
+            if (timedOut)
                 return (null, $"node did not finish evaluating it within {EvaluationTimeout.TotalSeconds:0}s (does it start something, or wait for input?)");
-            }
+            if (left.Count > 0)
+                return (null, $"processes it started could not be ended: pid {string.Join(", ", left)}");
             var (output, errors) = (await stdout, await stderr);
             var at = output.LastIndexOf("\n" + Marker + "\n", StringComparison.Ordinal);
             if (process.ExitCode == 0 && at >= 0) return (output[(at + Marker.Length + 2)..], null);
@@ -175,6 +226,60 @@ public static class ImportCommand
                 : lines.Length > 0 ? lines[^1]
                 : $"node exited with code {process.ExitCode} before printing it (does it call process.exit?)";
             return (null, $"node could not evaluate it: {why}");
+        }
+    }
+
+    /// <summary>Only <see cref="PassedEnvironment"/>, from the caller's.</summary>
+    private static void CleanEnvironment(ProcessStartInfo psi)
+    {
+        psi.Environment.Clear();
+        foreach (var name in PassedEnvironment)
+            if (Environment.GetEnvironmentVariable(name) is { } value) psi.Environment[name] = value;
+    }
+
+    /// <summary>
+    /// The flags that put this node under its permission model, reading anything (ecosystem files read configs,
+    /// .env files and modules from anywhere) and nothing else: --permission from Node 22.13 and 23.5,
+    /// --experimental-permission in Node 20 to 22; null for a node with neither (Node 18). Which one is probed with
+    /// `node FLAG -e 0` rather than guessed from the version.
+    /// </summary>
+    private static async Task<string[]?> PermissionFlagsAsync(CancellationToken ct)
+    {
+        foreach (var flag in (string[])["--permission", "--experimental-permission"])
+        {
+            var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            CleanEnvironment(psi);
+            string[] flags = [flag, "--allow-fs-read=*"];
+            foreach (var a in (string[])[.. flags, "-e", "0"]) psi.ArgumentList.Add(a);
+            using var probe = Process.Start(psi)!;
+            var drained = Task.WhenAll(probe.StandardOutput.ReadToEndAsync(ct), probe.StandardError.ReadToEndAsync(ct));
+            try { await probe.WaitForExitAsync(ct); }
+            catch (OperationCanceledException) { probe.Kill(); throw; }
+            await drained;
+            if (probe.ExitCode == 0) return flags;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// SIGKILLs every process under nk import (node, and all the file started: as their subreaper nk import gets back
+    /// even those that left node's session) until none is left; the pids still alive after 5 s. What is signalled is
+    /// what a fresh look at /proc found under this process, never a pid read from anywhere else.
+    /// </summary>
+    private static async Task<List<int>> EndEverythingUnderAsync(int node)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            var live = new List<int>();
+            foreach (var st in ProcSnapshot.Take().DescendantsOf(Environment.ProcessId))
+            {
+                if (!st.IsZombie) live.Add(st.Pid);
+                else if (st.Ppid == Environment.ProcessId && st.Pid != node) Native.TryReap(st.Pid); // node is .NET's to reap
+            }
+            if (live.Count == 0 || DateTime.UtcNow > deadline) return live;
+            foreach (var pid in live) Native.SignalProcess(pid, Native.SIGKILL);
+            await Task.Delay(10, CancellationToken.None);
         }
     }
 }

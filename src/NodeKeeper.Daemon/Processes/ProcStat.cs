@@ -65,6 +65,18 @@ public sealed class ProcSnapshot
         list.Add(st.Pid);
     }
 
+    /// <summary>Every descendant of pid (children, their children…; not pid itself), zombies included.</summary>
+    public List<ProcStat> DescendantsOf(int pid)
+    {
+        var result = new List<ProcStat>();
+        var stack = new Stack<int>([pid]);
+        while (stack.Count > 0)
+            if (_children.TryGetValue(stack.Pop(), out var kids))
+                foreach (var k in kids)
+                    if (k != pid && _byPid.TryGetValue(k, out var st)) { result.Add(st); stack.Push(k); }
+        return result;
+    }
+
     /// <summary>The root (if alive), its descendants, and every member of its process group or session.</summary>
     public List<ProcStat> TreeOf(int root)
     {
