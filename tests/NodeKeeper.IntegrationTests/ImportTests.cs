@@ -17,6 +17,40 @@ public sealed class ImportTests
         return path;
     }
 
+    /// <summary>A fixture (file, or file.template with __MARK__ filled in) copied into the test's config folder.</summary>
+    private static string Copy(TestHome home, string file, string mark)
+    {
+        var source = File.Exists(Fixture(file)) ? Fixture(file) : Fixture(file + ".template");
+        var path = Path.Combine(home.Configs, file);
+        File.WriteAllText(path, File.ReadAllText(source).Replace("__MARK__", mark, StringComparison.Ordinal));
+        return path;
+    }
+
+    /// <summary>nk with Node 18 or 22 (tests/setup.sh installs them) first on PATH, or the machine's node for "20".</summary>
+    private static string[] NkOn(string node)
+    {
+        if (node == "20") return [Repo.Nk];
+        var bin = Path.Combine(Repo.Root, "tests", ".node", node, "bin");
+        File.Exists(Path.Combine(bin, "node")).Should().BeTrue($"Node {node} comes from the npm registry: run tests/setup.sh");
+        return ["env", $"PATH={bin}:{Environment.GetEnvironmentVariable("PATH")}", Repo.Nk];
+    }
+
+    /// <summary>Live processes carrying NK_IMPORT_MARK=mark: started by this test's ecosystem file, and by nothing else.</summary>
+    private static List<int> Marked(string mark) =>
+        Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 1 && Procs.IsAlive(pid) && Procs.Environ(pid).GetValueOrDefault("NK_IMPORT_MARK") == mark).ToList();
+
+    /// <summary>Kills what the test's ecosystem file may have left, each pid checked for the mark just before.</summary>
+    private static void EndMarked(string mark)
+    {
+        foreach (var pid in Marked(mark))
+        {
+            if (Procs.Environ(pid).GetValueOrDefault("NK_IMPORT_MARK") != mark) continue;
+            try { System.Diagnostics.Process.GetProcessById(pid).Kill(); }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException) { }
+        }
+    }
+
     [Fact]
     public async Task An_imported_ecosystem_file_starts_the_same_apps_with_the_same_instances()
     {
@@ -65,6 +99,77 @@ public sealed class ImportTests
         var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().ContainSingle(r.ToString());
         lines[0].Should().StartWith("nk: import: ").And.Contain("Error: DATABASE_URL is not set").And.Contain("throws.config.js:4");
+    }
+
+    /// <summary>
+    /// Under Node's permission model (Node 20's --experimental-permission, Node 22's --permission) the file can
+    /// neither start a process nor write a file: the import stops with one line saying what it tried, and nothing of
+    /// it is left running nor written.
+    /// </summary>
+    [Theory]
+    [InlineData("20")]
+    [InlineData("22")]
+    public async Task An_ecosystem_file_can_start_no_process_and_write_no_file(string node)
+    {
+        await using var home = new TestHome();
+        var mark = Guid.NewGuid().ToString("N");
+        try
+        {
+            var spawns = Copy(home, "spawns.config.js", mark);
+            var r = await home.RunWithAsync(NkOn(node), "import", spawns);
+
+            r.Code.Should().Be(1, r.ToString());
+            r.Out.Should().BeEmpty();
+            r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString()).Which.Should()
+                .StartWith($"nk: import: {spawns}: node could not evaluate it: it tried to start a process, which nk import refuses")
+                .And.EndWith("(at spawns.config.js:6:1)");
+            Marked(mark).Should().BeEmpty("the process the file started must not exist");
+
+            var writes = Copy(home, "writes.config.js", mark);
+            r = await home.RunWithAsync(NkOn(node), "import", writes);
+
+            r.Code.Should().Be(1, r.ToString());
+            var written = Path.Combine(home.Configs, "written-by-import.txt");
+            r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString()).Which.Should()
+                .Contain($"it tried to write {written}, which nk import refuses").And.EndWith("(at writes.config.js:3:15)");
+            File.Exists(written).Should().BeFalse();
+        }
+        finally { EndMarked(mark); }
+    }
+
+    /// <summary>Node 18 has no permission model: the file does start its process, and nk import ends it before it answers.</summary>
+    [Fact]
+    public async Task On_node_18_no_process_the_file_started_outlives_the_import()
+    {
+        await using var home = new TestHome();
+        var mark = Guid.NewGuid().ToString("N");
+        try
+        {
+            var r = await home.RunWithAsync(NkOn("18"), "import", Copy(home, "spawns.config.js", mark));
+
+            r.Code.Should().Be(0, r.ToString());
+            r.Out.Should().Contain("name = \"web\"");
+            r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString())
+                .Which.Should().StartWith("nk: import: this node has no permission model (Node 20 and later have one)");
+            Marked(mark).Should().BeEmpty("nk import ends what the file started before it exits (checked at once, not polled)");
+        }
+        finally { EndMarked(mark); }
+    }
+
+    /// <summary>The file sees PATH, HOME, the locale and NODE_ENV, and none of the rest of the caller's environment.</summary>
+    [Fact]
+    public async Task The_callers_environment_reaches_the_file_only_through_a_few_plain_variables()
+    {
+        await using var home = new TestHome();
+        var secret = "s3cr3t-" + Guid.NewGuid().ToString("N");
+
+        var r = await home.RunWithAsync(["env", $"NK_IMPORT_TEST_SECRET={secret}", "NODE_ENV=staging", Repo.Nk], "import", Fixture("reads-env.config.js"));
+
+        r.Code.Should().Be(0, r.ToString());
+        r.ToString().Should().NotContain(secret);
+        r.Out.Should().Contain("TOKEN = \"unset\"").And.Contain("MODE = \"staging\"");
+        r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString()).Which.Should()
+            .StartWith("nk: import: the file read NK_IMPORT_TEST_SECRET from the environment, which nk import does not pass to it");
     }
 
     [Fact]
