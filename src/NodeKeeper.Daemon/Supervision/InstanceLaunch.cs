@@ -1,3 +1,4 @@
+using System.Globalization;
 using NodeKeeper.Core.Config;
 
 namespace NodeKeeper.Daemon.Supervision;
@@ -68,6 +69,16 @@ public static class InstanceLaunch
     public static IReadOnlyDictionary<string, string> DaemonEnvironment() =>
         System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
+
+    /// <summary>How often the preload reports: NK_METRICS_MS as preload.js reads it (1 s unless a positive number;
+    /// Node runs an interval beyond 2³¹−1 ms every millisecond).</summary>
+    public static TimeSpan ReportInterval(IReadOnlyDictionary<string, string?> env)
+    {
+        // The instance's own changes first (null: removed by a clean environment), else the daemon's variable.
+        var text = env.TryGetValue("NK_METRICS_MS", out var v) ? v : System.Environment.GetEnvironmentVariable("NK_METRICS_MS");
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || !(ms > 0)) return TimeSpan.FromSeconds(1);
+        return TimeSpan.FromMilliseconds(ms > int.MaxValue ? 1 : ms);
+    }
 
     /// <summary>The port an instance listens on: the app's, or port + i in increment mode.</summary>
     public static int? Port(AppSpec spec, int instance) =>

@@ -215,9 +215,10 @@ public sealed class InstanceRunner : IAsyncDisposable
             _ = WatchExitAsync(p);
             if (p.Ipc is not null)
             {
+                var spacing = InstanceLaunch.ReportInterval(env) / 2;
                 // A blocking read on a small thread of its own: a report a second per instance then costs one wake-up,
                 // not a trip through the socket engine and the thread pool.
-                var reader = new Thread(() => ReadIpc(p), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {_app.Name}:{Index}" };
+                var reader = new Thread(() => ReadIpc(p, spacing), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {_app.Name}:{Index}" };
                 reader.Start();
             }
         }
@@ -278,10 +279,25 @@ public sealed class InstanceRunner : IAsyncDisposable
         Post(new Exited(code, signal, specific));
     }
 
-    private void ReadIpc(RunningProcess p)
+    /// <summary>Past this many reads of the channel in a second, an app sends faster than NodeKeeper ever needs.</summary>
+    private const int FloodReads = 100;
+    /// <summary>The pause after each read of a flooding app's channel: its messages then come in batches of up to a buffer.</summary>
+    private static readonly TimeSpan FloodPause = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Reads the app's IPC channel until it closes. What an app sends costs the daemon a bounded amount, however fast it
+    /// sends: lines are told apart by their first bytes (no text is made of a line the daemon does not use), long lines
+    /// are skipped unread (<see cref="IpcLines"/>), reports closer together than <paramref name="reportSpacing"/> are
+    /// ignored unparsed, and a flooding app is read in paced batches (its sends wait in the socket and then in the app
+    /// itself) instead of a wake-up per message. Every line is still read, in order: "ready" and "drained" get through.
+    /// </summary>
+    private void ReadIpc(RunningProcess p, TimeSpan reportSpacing)
     {
         var buffer = Buffers.Pool.Rent(16 * 1024);
-        var line = new List<byte>();
+        var lines = new IpcLines();
+        var lastReport = Environment.TickCount64 - (long)reportSpacing.TotalMilliseconds;
+        var second = 0L;
+        var reads = 0;
         // Held for as long as this thread reads: the fd is not closed (and its number not reused) under a read.
         var handle = p.Ipc!.SafeHandle;
         var held = false;
@@ -293,15 +309,11 @@ public sealed class InstanceRunner : IAsyncDisposable
             {
                 var n = Native.ReadBlocking(fd, buffer);
                 if (n <= 0) return;
-                var start = 0;
-                for (var i = 0; i < n; i++)
-                {
-                    if (buffer[i] != (byte)'\n') continue;
-                    var json = line.Count == 0 ? Encoding.UTF8.GetString(buffer, start, i - start) : Take(line, buffer.AsSpan(start, i - start));
-                    OnIpcMessage(json.Trim());
-                    start = i + 1;
-                }
-                if (start < n && line.Count < 1 << 20) line.AddRange(buffer.AsSpan(start, n - start));
+                ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
+                while (lines.Next(ref chunk, out var line)) OnIpcMessage(line[System.Text.Ascii.Trim(line)], reportSpacing, ref lastReport);
+                var now = Environment.TickCount64;
+                if (now / 1000 != second) { second = now / 1000; reads = 0; }
+                if (++reads > FloodReads) Thread.Sleep(FloodPause);
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
@@ -309,14 +321,6 @@ public sealed class InstanceRunner : IAsyncDisposable
         {
             if (held) handle.DangerousRelease();
             Buffers.Pool.Return(buffer);
-        }
-
-        static string Take(List<byte> pending, ReadOnlySpan<byte> rest)
-        {
-            pending.AddRange(rest);
-            var text = Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pending));
-            pending.Clear();
-            return text;
         }
     }
 
@@ -345,22 +349,30 @@ public sealed class InstanceRunner : IAsyncDisposable
         if (ReferenceEquals(_process, p)) SignalTree(signal);
     }
 
-    private void OnIpcMessage(string json)
+    private void OnIpcMessage(ReadOnlySpan<byte> line, TimeSpan reportSpacing, ref long lastReport)
     {
-        if (json.StartsWith("{\"nk\":\"drained\"", StringComparison.Ordinal)) { _drained?.TrySetResult(); return; }
-        if (json.StartsWith("{\"nk\":\"metrics\"", StringComparison.Ordinal)) { OnReport(json); return; }
+        if (line.StartsWith("{\"nk\":\"drained\""u8)) { _drained?.TrySetResult(); return; }
+        if (line.StartsWith("{\"nk\":\"metrics\""u8))
+        {
+            // The preload reports once an interval: what comes sooner is the app's own doing, and is not even parsed.
+            var now = Environment.TickCount64;
+            if (now - lastReport < (long)reportSpacing.TotalMilliseconds) return;
+            lastReport = now;
+            OnReport(line);
+            return;
+        }
         // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects); the preload
         // reports {"nk":"listening"} once the app listens (on the shared socket, where probing the port proves nothing).
         var ready = _app.Spec.Ready switch
         {
-            ReadyMode.Message => json == "\"ready\"",
-            ReadyMode.Listen => json.StartsWith("{\"nk\":\"listening\"", StringComparison.Ordinal),
+            ReadyMode.Message => line.SequenceEqual("\"ready\""u8),
+            ReadyMode.Listen => line.StartsWith("{\"nk\":\"listening\""u8),
             _ => false,
         };
         if (ready) Post(new ReadyReported());
     }
 
-    private void OnReport(string json)
+    private void OnReport(ReadOnlySpan<byte> json)
     {
         PreloadReport? report;
         try { report = System.Text.Json.JsonSerializer.Deserialize(json, ProtocolJson.Default.PreloadReport); }

@@ -1,0 +1,48 @@
+namespace NodeKeeper.Core.Supervision;
+
+/// <summary>
+/// Cuts the bytes of an app's IPC channel into lines at a bounded cost. NodeKeeper's own messages are short; a line
+/// longer than the limit is the app's own (the daemon has no use for it), so it is skipped as it streams past, never
+/// gathered. A line that arrives whole in one read is handed out where it lies, without a copy.
+/// </summary>
+public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
+{
+    /// <summary>The longest line kept: the preload's report is about 200 bytes.</summary>
+    public const int MaxLine = 4096;
+    private readonly byte[] _pending = new byte[maxLine];
+    private int _length;
+    private bool _skipping;
+
+    /// <summary>
+    /// The next whole line of the chunk, which it consumes; false once the chunk is used up (an unfinished line at
+    /// its end is kept for the next chunk). The line is valid until the next call.
+    /// </summary>
+    public bool Next(ref ReadOnlySpan<byte> chunk, out ReadOnlySpan<byte> line)
+    {
+        while (true)
+        {
+            var nl = chunk.IndexOf((byte)'\n');
+            var part = nl < 0 ? chunk : chunk[..nl];
+            chunk = nl < 0 ? [] : chunk[(nl + 1)..];
+            line = [];
+            if (_skipping || _length + part.Length > _pending.Length)
+            {
+                _length = 0;
+                _skipping = nl < 0;
+                if (nl < 0) return false;
+                continue;
+            }
+            if (nl >= 0 && _length == 0)
+            {
+                line = part;
+                return true;
+            }
+            part.CopyTo(_pending.AsSpan(_length));
+            _length += part.Length;
+            if (nl < 0) return false;
+            line = _pending.AsSpan(0, _length);
+            _length = 0;
+            return true;
+        }
+    }
+}
