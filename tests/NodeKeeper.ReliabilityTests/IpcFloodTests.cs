@@ -11,26 +11,29 @@ namespace NodeKeeper.ReliabilityTests;
 /// </summary>
 public sealed class IpcFloodTests(ITestOutputHelper output)
 {
-    /// <summary>The daemon's share of one core while the app floods: the unbounded reader took 70–100 %.</summary>
-    private const double MaxDaemonCpu = 0.25;
+    /// <summary>
+    /// The daemon's share of one core while the app floods. The unbounded reader took 30–35 % even on a 2-core machine
+    /// so busy (load 90–150) that the flooding app itself got 2–3 %; the bounded one takes about 5 % there.
+    /// </summary>
+    private const double MaxDaemonCpu = 0.15;
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(8);
     private static readonly TimeSpan StatusDeadline = TimeSpan.FromSeconds(3);
 
-    // Sends, as fast as its channel takes them: reports shaped like the preload's (every one a new heap figure),
-    // messages of its own, now and then a 200 kB line, junk; its "ready" comes after a second of that. The last send of each
-    // batch waits for its write, so the app's own queue stays bounded and the next batch follows at once.
+    // Sends, as fast as its channel takes them: reports shaped like the preload's (every one a new heap figure, each
+    // one more sample for the heap trend of a daemon that takes them all), messages of its own, now and then a 200 kB
+    // line, junk; its "ready" comes after a second of that. The last send of each batch waits for its write, so the
+    // app's own queue stays bounded and the next batch follows at once.
     private const string Flooder = """
         'use strict';
         let sent = 0, seconds = 0, rounds = 0;
         const own = { type: 'job', id: 0, payload: 'x'.repeat(200) };
         const long = { blob: 'y'.repeat(200000) };
         function batch() {
-          for (let i = 0; i < 500; i++) {
+          for (let i = 0; i < 1000; i++) {
             process.send({ nk: 'metrics', heap_used: 40e6 + sent, heap_total: 60e6, heap_limit: 2e9,
               lag_p50: 0, lag_p99: 0, lag_max: 0, handles: 3 });
-            process.send(own);
-            process.send('not ready');
-            sent += 3;
+            process.send(i % 2 ? own : 'not ready');
+            sent += 2;
           }
           if (rounds++ % 20 === 0) { process.send(long); sent++; }
           process.send([1, 2, { nk: 'metrics' }]);
@@ -53,10 +56,10 @@ public sealed class IpcFloodTests(ITestOutputHelper output)
         await home.OkAsync("start", config);
         var daemon = home.DaemonPid()!.Value;
 
-        // Online only once the daemon heard "ready" among the flood. Measured after 10 s of flooding: what the daemon
+        // Online only once the daemon heard "ready" among the flood. Measured after 15 s of flooding: what the daemon
         // keeps of the reports it took (the heap trend) has grown by then.
         await home.WaitForAsync("flood", i => i.Status == "online", "online after its ready message", seconds: 30);
-        await home.WaitForLogAsync("flood", "flooding for 10 s", seconds: 40);
+        await home.WaitForLogAsync("flood", "flooding for 15 s", seconds: 45);
         var sentBefore = SentSoFar(home);
 
         var cpuBefore = CpuTicks(daemon);
