@@ -15,23 +15,32 @@ namespace NodeKeeper.Daemon.Http;
 /// `[daemon] http` (or NK_HTTP): GET /metrics (Prometheus text 0.0.4), /healthz and /readyz on a raw socket, with a
 /// minimal HTTP/1.1 parser. Kestrel is too heavy for the AOT daemon, and HttpListener brings a managed HTTP stack
 /// (and its own connection management) for three fixed paths; a raw socket keeps every limit in plain sight.
-/// One task per connection, a deadline on the whole exchange, a bounded request head, at most
-/// <see cref="MaxConnections"/> at a time, and `Connection: close` on every answer: a slow or hostile client costs
-/// one small task until its deadline, never the daemon or the other clients.
+/// One task per connection, a bounded request head, `Connection: close` on every answer, and deadlines: the head within
+/// <see cref="HeadDeadline"/>, the whole exchange within <see cref="Deadline"/>. At most <see cref="MaxConnections"/>
+/// connections at a time and <see cref="MaxConnectionsPerPeer"/> from one address; a connection that would pass either
+/// bound takes the slot of the oldest one still waiting for its head (of its own address, or of the address holding
+/// the most), so idle or slow clients, from one address or many, hold slots only until someone else needs them. A probe
+/// sends its head at once: it is answered under such load, unless (from the very address of the attack) more than
+/// <see cref="MaxConnectionsPerPeer"/> newer connections reach the daemon before its head does.
 /// </summary>
 public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHostedService, IAsyncDisposable
 {
     public const string EnvVar = "NK_HTTP";
     public const int MaxHeadBytes = 8 * 1024;
     public const int MaxConnections = 64;
+    public const int MaxConnectionsPerPeer = 16;
+    public static readonly TimeSpan HeadDeadline = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan EvictionLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly Lock _lock = new();
+    private readonly Lock _slotsLock = new();
+    private readonly List<Connection> _open = []; // in accept order: the first waiting one of an address is its oldest
+    private long _nextEvictionLog;
     private readonly string? _env = Environment.GetEnvironmentVariable(EnvVar) is { Length: > 0 } v ? v.Trim() : null;
     private Listening? _current;
     private bool _configured;
     private bool _stopped;
-    private int _connections;
 
     /// <summary>The address being served, or null when the endpoint is off.</summary>
     public EndPoint? LocalEndPoint { get { lock (_lock) return _current?.Socket.LocalEndPoint; } }
@@ -43,6 +52,21 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         public IPEndPoint EndPoint { get; } = endPoint;
         public Socket Socket { get; } = socket;
         public CancellationTokenSource Stop { get; } = new();
+    }
+
+    /// <summary>An accepted connection: the address it came from, and whether its head is in.</summary>
+    private sealed class Connection(Socket socket, IPAddress peer)
+    {
+        public Socket Socket { get; } = socket;
+        public IPAddress Peer { get; } = peer;
+        public bool Answering { get; set; } // under _slotsLock
+
+        /// <summary>
+        /// Still waiting for its head, with nothing unread: bytes that arrived but were not read yet are this daemon's
+        /// delay, not the client's (a burst of accepts runs ahead of the reads), so they keep the connection.
+        /// Under _slotsLock, where a listed socket is never disposed.
+        /// </summary>
+        public bool Evictable => !Answering && Socket.Available == 0;
     }
 
     public Task StartAsync(CancellationToken ct)
@@ -120,7 +144,7 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             // on Linux .NET sets SO_REUSEPORT with it, and a second daemon would then share the port silently.
             socket.SetRawSocketOption(1 /*SOL_SOCKET*/, 2 /*SO_REUSEADDR*/, BitConverter.GetBytes(1));
             socket.Bind(endPoint);
-            socket.Listen(64);
+            socket.Listen(512); // room for a probe's handshake while a flood of connections is accepted and evicted
         }
         catch (SocketException ex)
         {
@@ -190,26 +214,88 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
                 try { await Task.Delay(100, ct); } catch (OperationCanceledException) { return; }
                 continue;
             }
-            if (Interlocked.Increment(ref _connections) > MaxConnections)
+            if (Admit(client) is not { } connection)
             {
-                Interlocked.Decrement(ref _connections);
                 client.Dispose();
                 continue;
             }
-            _ = Task.Run(() => ServeAsync(client, ct), CancellationToken.None);
+            _ = Task.Run(() => ServeAsync(connection, ct), CancellationToken.None);
         }
     }
 
-    private async Task ServeAsync(Socket client, CancellationToken stop)
+    /// <summary>
+    /// Gives a new connection a slot: a free one, or that of the oldest connection still waiting for its head, of
+    /// the same address when that address is at <see cref="MaxConnectionsPerPeer"/>, else of the address holding the
+    /// most connections. The evicted one is closed now, so the open sockets never pass the bounds. Null (the new one
+    /// is refused) only when every connection in the way is being answered or has bytes this daemon has yet to read:
+    /// both last milliseconds.
+    /// </summary>
+    private Connection? Admit(Socket client)
     {
+        var peer = client.RemoteEndPoint is IPEndPoint ep ? (ep.Address.IsIPv4MappedToIPv6 ? ep.Address.MapToIPv4() : ep.Address) : IPAddress.None;
+        var connection = new Connection(client, peer);
+        Connection? victim = null;
+        int open;
+        lock (_slotsLock)
+        {
+            var fromPeer = _open.Count(c => c.Peer.Equals(peer));
+            if (fromPeer >= MaxConnectionsPerPeer || _open.Count >= MaxConnections)
+            {
+                victim = fromPeer >= MaxConnectionsPerPeer ? _open.FirstOrDefault(c => c.Peer.Equals(peer) && c.Evictable) : OldestWaitingOfTheBusiestPeer();
+                if (victim is null) return null;
+                _open.Remove(victim);
+            }
+            _open.Add(connection);
+            open = _open.Count;
+        }
+        if (victim is not null)
+        {
+            victim.Socket.Dispose();
+            LogEviction(open, victim.Peer);
+        }
+        return connection;
+    }
+
+    // Under _slotsLock. The first in accept order wins a tie: the oldest.
+    private Connection? OldestWaitingOfTheBusiestPeer()
+    {
+        Connection? victim = null;
+        var most = 0;
+        foreach (var c in _open)
+        {
+            var n = _open.Count(o => o.Peer.Equals(c.Peer));
+            if (n > most && c.Evictable) (victim, most) = (c, n);
+        }
+        return victim;
+    }
+
+    private void Release(Connection connection)
+    {
+        lock (_slotsLock) _open.Remove(connection);
+    }
+
+    /// <summary>At most once a minute: an attack would otherwise write a line per connection.</summary>
+    private void LogEviction(int open, IPAddress evicted)
+    {
+        var now = Environment.TickCount64;
+        var next = Interlocked.Read(ref _nextEvictionLog);
+        if (now < next || Interlocked.CompareExchange(ref _nextEvictionLog, now + (long)EvictionLogInterval.TotalMilliseconds, next) != next) return;
+        ctx.Logger.LogWarning("http endpoint: {Open} connections open: closed one from {Evicted} that had not sent its request, to serve a new one " +
+            "(bounds: {Max} in all, {PerPeer} per address; logged at most once a minute)", open, evicted, MaxConnections, MaxConnectionsPerPeer);
+    }
+
+    private async Task ServeAsync(Connection connection, CancellationToken stop)
+    {
+        var client = connection.Socket;
         try
         {
-            using var _ = client;
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            deadline.CancelAfter(Deadline);
+            deadline.CancelAfter(HeadDeadline);
             var ct = deadline.Token;
             client.NoDelay = true;
-            var (status, head) = await ReadHeadAsync(client, ct);
+            client.Blocking = false; // the reads under _slotsLock must never wait; async calls are not affected
+            var (status, head) = await ReadHeadAsync(connection, ct);
+            deadline.CancelAfter(Deadline - HeadDeadline);
             var (code, contentType, body, extra) = status != 0 ? (status, "text/plain; charset=utf-8", Reason(status).ToLowerInvariant() + "\n", "") : Route(head!);
             var isHead = head is { Method: "HEAD" };
             await WriteAsync(client, code, contentType, body, extra, isHead, ct);
@@ -217,28 +303,45 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
         catch (Exception ex) { ctx.Logger.LogWarning(ex, "http endpoint: request failed"); }
-        finally { Interlocked.Decrement(ref _connections); }
+        finally
+        {
+            Release(connection); // before the socket is disposed: Admit reads the sockets it lists
+            client.Dispose();
+        }
     }
 
     /// <summary>The request line and headers of one request.</summary>
     public sealed record Head(string Method, string Path);
 
-    /// <summary>Reads up to the blank line that ends the head; a status code instead when it is malformed or too long.</summary>
-    private static async Task<(int Status, Head? Head)> ReadHeadAsync(Socket client, CancellationToken ct)
+    /// <summary>
+    /// Reads up to the blank line that ends the head; a status code instead when it is malformed or too long. Each read
+    /// waits until the socket is readable (a zero-byte receive leaves the bytes in the kernel), then takes the bytes
+    /// and, when they end the head, marks the connection answering, both under _slotsLock: Admit sees a probe's
+    /// request either unread (<see cref="Connection.Evictable"/>) or answered, never in between.
+    /// </summary>
+    private async Task<(int Status, Head? Head)> ReadHeadAsync(Connection connection, CancellationToken ct)
     {
+        var client = connection.Socket;
         var buffer = new byte[MaxHeadBytes];
         var length = 0;
+        int end;
         while (true)
         {
-            if (length == buffer.Length) return (431, null);
-            var n = await client.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, ct);
-            if (n == 0) throw new IOException("closed before the end of the request head");
-            var from = Math.Max(0, length - 3);
-            length += n;
-            var end = EndOfHead(buffer.AsSpan(0, length), from);
-            if (end < 0) continue;
-            var text = Encoding.Latin1.GetString(buffer, 0, end);
-            return ParseHead(text);
+            await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, ct);
+            lock (_slotsLock)
+            {
+                // Non-blocking (see ServeAsync): WouldBlock is a wake-up without data.
+                var n = client.Receive(buffer, length, buffer.Length - length, SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock) continue;
+                if (error != SocketError.Success) throw new SocketException((int)error);
+                if (n == 0) throw new IOException("closed before the end of the request head");
+                var from = Math.Max(0, length - 3);
+                length += n;
+                end = EndOfHead(buffer.AsSpan(0, length), from);
+                if (end < 0 && length < buffer.Length) continue;
+                connection.Answering = true;
+            }
+            return end < 0 ? (431, null) : ParseHead(Encoding.Latin1.GetString(buffer, 0, end));
         }
     }
 
