@@ -22,6 +22,24 @@ public sealed class ConfigErrorTests
         Procs.OwnedBy(home.Home).Should().BeEmpty();
     }
 
+    /// <summary>A secret written without quotes: Tomlyn's message quoted it, and nk printed it (issue 13, item 4).</summary>
+    [Fact]
+    public async Task Unquoted_secret_is_reported_by_position_and_never_printed()
+    {
+        const string Secret = "AKIAIOSFODNN7EXAMPLE";
+        await using var home = new TestHome();
+        home.WriteConfig("[[app]]\nname = \"a\"\nscript = \"x.js\"\nenv = { API_KEY = " + Secret + " }\n");
+
+        var r = await home.RunAsync("start");
+
+        r.Code.Should().Be(2, r.ToString());
+        r.Out.Should().BeEmpty();
+        r.Err.Should().Be("nodekeeper.toml:4:19: not a valid value: write a string in quotes, a number, true or false, a date, an array [ ] or an inline table { }\n");
+        r.Err.Should().NotContain("AKIA").And.NotContain("EXAMPLE");
+        File.Exists(Path.Combine(home.Home, "nk.sock")).Should().BeFalse("a bad config starts nothing, not even the daemon");
+        Procs.OwnedBy(home.Home).Should().BeEmpty();
+    }
+
     [Fact]
     public async Task Missing_config_is_a_usage_error()
     {

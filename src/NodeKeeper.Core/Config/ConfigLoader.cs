@@ -138,16 +138,22 @@ public static class ConfigLoader
             // Tomlyn throws (without a position) only past its nesting limit of 64 levels.
             var message = e.Message.Contains("maximum depth", StringComparison.Ordinal)
                 ? "arrays and inline tables are nested too deeply (at most 64 levels)"
-                : e.Message;
+                : SyntaxMessages.Describe(e.Message);
             errors.Add(new Pos(Math.Max(1, e.Line ?? 1), Math.Max(1, e.Column ?? 1)), message);
             return null;
         }
         if (!doc.HasErrors) return doc;
+        // One error per line, the first: after it Tomlyn reads the rest of the line as new keys and values (an unquoted
+        // AKIA7EXAMPLE gives four errors), which says nothing more and points at the wrong places.
+        var firstOnLine = new SortedDictionary<int, (int Column, string Message)>();
         foreach (var d in doc.Diagnostics)
         {
-            if (d.Kind == DiagnosticMessageKind.Error)
-                errors.Add(new Pos(d.Span.Start.Line + 1, d.Span.Start.Column + 1), d.Message);
+            if (d.Kind != DiagnosticMessageKind.Error) continue;
+            int line = d.Span.Start.Line + 1, column = d.Span.Start.Column + 1;
+            if (!firstOnLine.TryGetValue(line, out var first) || column < first.Column)
+                firstOnLine[line] = (column, SyntaxMessages.Describe(d.Message));
         }
+        foreach (var (line, (column, message)) in firstOnLine) errors.Add(new Pos(line, column), message);
         return null;
     }
 

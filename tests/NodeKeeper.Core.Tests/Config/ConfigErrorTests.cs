@@ -9,7 +9,7 @@ public class ConfigErrorTests
     public void Syntax_error_reports_file_line_and_column()
     {
         Errors(App("port = \n")).Should().Equal(
-            "nodekeeper.toml:4:8: Unexpected token end-of-line found while expecting a value");
+            "nodekeeper.toml:4:8: a value is missing after \"=\"");
     }
 
     [Fact]
@@ -32,7 +32,42 @@ public class ConfigErrorTests
     public void Integer_beyond_int64_is_an_error_not_an_exception()
     {
         Errors(App("max_restarts = 99999999999999999999\n")).Should().Equal(
-            "nodekeeper.toml:4:16: Unable to parse integer `99999999999999999999`");
+            "nodekeeper.toml:4:16: not a valid integer: whole numbers must fit in 64 bits");
+    }
+
+    private const string Secret = "AKIAIOSFODNN7EXAMPLE";
+
+    /// <summary>
+    /// Tomlyn's parse messages quote the text they stumble on, and that text is often a secret written without quotes.
+    /// Each shape is on line 4 of an app: the first error is at the line and column where it goes wrong, and no error
+    /// carries any part of the secret (not even the fragment Tomlyn would have read as the next key).
+    /// </summary>
+    [Theory]
+    [InlineData("API_KEY = " + Secret, 11, "not a valid value: write a string in quotes, a number, true or false, a date, an array [ ] or an inline table { }")]
+    [InlineData("env = { API_KEY = " + Secret + " }", 19, "not a valid value: write a string in quotes, a number, true or false, a date, an array [ ] or an inline table { }")]
+    [InlineData("env = { API_KEY = \"x\" " + Secret + " }", 23, "expected a key, \",\" or \"}\" in the inline table")]
+    [InlineData("env = { A = 1, " + Secret + " }", 37, "expected \"=\" after the key (each line is key = value)")]
+    [InlineData("API_KEY = \"" + Secret + "\" " + Secret, 34, "expected the end of the line here (one key = value per line)")]
+    [InlineData("API_KEY = \"" + Secret, 32, "the string is not closed on its line (a string of several lines needs \"\"\" or ''')")]
+    [InlineData("API_KEY = '" + Secret, 32, "the string is not closed on its line (a string of several lines needs \"\"\" or ''')")]
+    [InlineData(Secret, 21, "expected \"=\" after the key (each line is key = value)")]
+    [InlineData(Secret + " " + Secret, 22, "expected \"=\" after the key (each line is key = value)")]
+    [InlineData("args = [\"a\" " + Secret + "]", 13, "expected \",\" or \"]\" after an array item")]
+    [InlineData("args = [\"a\", " + Secret + "]", 14, "not a valid value: write a string in quotes, a number, true or false, a date, an array [ ] or an inline table { }")]
+    [InlineData("port = 99" + Secret, 10, "expected the end of the line here (one key = value per line)")]
+    [InlineData("port = 1." + Secret, 8, "not a valid value: write a string in quotes, a number, true or false, a date, an array [ ] or an inline table { }")]
+    [InlineData("user = \"a\\q" + Secret + "\"", 11, "invalid escape in a string: use \\b \\t \\n \\f \\r \\e \\\" \\\\ \\xHH \\uHHHH or \\UHHHHHHHH (or a 'literal string')")]
+    [InlineData("user = \"\\U" + Secret + "\"", 12, "invalid escape in a string: use \\b \\t \\n \\f \\r \\e \\\" \\\\ \\xHH \\uHHHH or \\UHHHHHHHH (or a 'literal string')")]
+    [InlineData("user = \"" + Secret + "\u0001\"", 8, "a string cannot hold control characters: write them as escapes such as \\t or \\u0007")]
+    [InlineData("[" + Secret + " x]", 23, "expected \"]\" to close the [table] header")]
+    [InlineData("= " + Secret, 1, "expected a key = value or a [table] header")]
+    public void Syntax_error_never_quotes_the_text_it_stumbled_on(string line, int column, string message)
+    {
+        var errors = Errors(App(line + "\n"));
+
+        errors.Should().NotBeEmpty();
+        errors[0].Should().Be($"nodekeeper.toml:4:{column}: {message}");
+        errors.Should().AllSatisfy(e => e.Should().NotContain("AKIA").And.NotContain("7E").And.NotContain("EXAMPLE"));
     }
 
     [Fact]

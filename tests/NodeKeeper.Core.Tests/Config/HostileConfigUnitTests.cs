@@ -171,12 +171,11 @@ public class HostileConfigUnitTests
     private static readonly string[] AppKeys = ["name", "script", "max_restarts", "max_restart_delay", "kill_timeout", "port"];
 
     [Fact]
-    public void Control_characters_in_a_message_are_escaped_and_a_long_message_is_cut()
+    public void Megabyte_long_integer_is_reported_in_one_short_line_without_its_digits()
     {
-        // Tomlyn quotes whole tokens in its messages: a megabyte-long integer, or one that carries an escape sequence.
-        var errors = Errors(App("port = " + new string('9', 1 << 20) + "\n"));
-        errors.Should().ContainSingle().Which.Length.Should().BeLessThan(600);
-        errors[0].Should().StartWith("nodekeeper.toml:4:8: ").And.EndWith("…");
+        // Tomlyn quotes the whole token in its message; ours quotes none of it.
+        Errors(App("port = " + new string('9', 1 << 20) + "\n")).Should().Equal(
+            "nodekeeper.toml:4:8: not a valid integer: whole numbers must fit in 64 bits");
     }
 
     [Fact]
