@@ -40,6 +40,36 @@ public sealed class ConfigErrorTests
         Procs.OwnedBy(home.Home).Should().BeEmpty();
     }
 
+    /// <summary>
+    /// An 8 MB config (one array of 2 million items) cost nk 9.5 s and 1.25 GB, and started the daemon, before the
+    /// daemon refused its 1 MiB request line (issue 13, item 13). Its size alone refuses it now, before it is read.
+    /// </summary>
+    [Fact]
+    public async Task Config_larger_than_a_request_is_refused_before_it_is_parsed()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig("[[app]]\nname = \"a\"\nscript = \"x.js\"\nargs = [" + string.Join(",", Enumerable.Repeat("\"a\"", 2_000_000)) + "]\n");
+        var size = new FileInfo(config).Length;
+        size.Should().BeGreaterThan(8_000_000);
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var r = await home.RunAsync("start");
+        sw.Stop();
+
+        r.Code.Should().Be(2, r.ToString());
+        r.Out.Should().BeEmpty();
+        r.Err.Should().Be($"nodekeeper.toml: config is {size} bytes; the limit is 1048576 (the largest request the daemon accepts)\n");
+        // nk's own start-up takes well under a second; parsing the file took 9.5 s on an idle machine.
+        sw.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5));
+        // Through a symbolic link the size is the file's, not the link's.
+        File.CreateSymbolicLink(Path.Combine(home.Configs, "link.toml"), config);
+        var viaLink = await home.RunAsync("start", "link.toml");
+        viaLink.Code.Should().Be(2, viaLink.ToString());
+        viaLink.Err.Should().Be($"link.toml: config is {size} bytes; the limit is 1048576 (the largest request the daemon accepts)\n");
+        File.Exists(Path.Combine(home.Home, "nk.sock")).Should().BeFalse("a refused config starts nothing, not even the daemon");
+        Procs.OwnedBy(home.Home).Should().BeEmpty();
+    }
+
     [Fact]
     public async Task Missing_config_is_a_usage_error()
     {

@@ -105,7 +105,9 @@ public sealed partial class HostileConfigTests(ITestOutputHelper output)
     [InlineData("1 MB line without =", "error 5:* expected \"=\" after the key")]
     [InlineData("20,000 unknown keys", "error 5:1 unknown key \"k0\" in [[app]]")]
     [InlineData("20,000 env keys", "ok")] // at 100,000 (Core.Tests) Tomlyn's validation called K98182 and K8289 the same key
-    [InlineData("20,000 args", "ok")]
+    [InlineData("10,000 args", "ok")]
+    [InlineData("20,000 args", "error 5:8 this array has more than 10000 items")]
+    [InlineData("20,000 env values inline", "error 5:7 this inline table has more than 10000 keys")]
     [InlineData("50,000 nested tables", "error 1:1 nested too deeply")]
     public void Giant_config_loads_or_is_refused_in_time(string what, string expected)
     {
@@ -122,7 +124,9 @@ public sealed partial class HostileConfigTests(ITestOutputHelper output)
             "1 MB line without =" => App + new string('a', MB) + "\n",
             "20,000 unknown keys" => App + string.Concat(Enumerable.Range(0, 20_000).Select(i => $"k{i} = {i}\n")),
             "20,000 env keys" => App + "[app.env]\n" + string.Concat(Enumerable.Range(0, 20_000).Select(i => $"K{i} = \"{i}\"\n")),
+            "10,000 args" => App + "args = [" + string.Join(", ", Enumerable.Range(0, 10_000).Select(i => $"\"a{i}\"")) + "]\n",
             "20,000 args" => App + "args = [" + string.Join(", ", Enumerable.Range(0, 20_000).Select(i => $"\"a{i}\"")) + "]\n",
+            "20,000 env values inline" => App + "env = { " + string.Join(", ", Enumerable.Range(0, 20_000).Select(i => $"K{i} = {i}")) + " }\n",
             "50,000 nested tables" => App + "env = " + string.Concat(Enumerable.Repeat("{ a = ", 50_000)) + "1" + string.Concat(Enumerable.Repeat(" }", 50_000)) + "\n",
             _ => throw new ArgumentOutOfRangeException(nameof(what)),
         };

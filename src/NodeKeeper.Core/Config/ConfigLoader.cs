@@ -127,6 +127,13 @@ public static class ConfigLoader
         // Tomlyn 2.10.2 throws ArgumentOutOfRangeException on a backslash at the very end of the input
         // (inside an unterminated string). A final newline changes no TOML meaning and no position.
         if (!text.EndsWith('\n')) text += "\n";
+        if (ItemBound.Overfull(text) is { } overfull)
+        {
+            errors.Add(overfull.Pos, overfull.Table
+                ? $"this inline table has more than {ItemBound.MaxItems} keys, the most nk reads: write them under a [table] header"
+                : $"this array has more than {ItemBound.MaxItems} items, the most nk reads");
+            return null;
+        }
         DocumentSyntax doc;
         try
         {
