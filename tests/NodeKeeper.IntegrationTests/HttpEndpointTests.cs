@@ -303,6 +303,85 @@ public sealed partial class HttpEndpointTests
         (await Refused(http)).Should().BeTrue();
     }
 
+    [Fact]
+    public async Task After_a_kill_9_of_the_daemon_the_next_one_serves_the_same_address()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1)));
+        (await Get(http, "/healthz")).Code.Should().Be(200);
+        await KillDaemonAsync(home);
+        // The group leader turns zombie before the last thread has let go of the fds: wait for the listener to close.
+        await Eventually.Until(() => Refused(http), r => r, TimeSpan.FromSeconds(5), "the endpoint to die with its daemon");
+
+        await home.OkAsync("status");
+        await Eventually.Until(async () => (await TryGet(http, "/healthz"))?.Code, c => c == 200, TimeSpan.FromSeconds(15), "/healthz from the daemon that took over");
+        await Eventually.Until(async () => Parse((await Get(http, "/metrics")).Body),
+            s => s.Any(x => x.Name == "nodekeeper_instance_up" && x.Labels["app"] == "web" && x.Value == 1), TimeSpan.FromSeconds(30), "web up in /metrics");
+    }
+
+    [Fact]
+    public async Task Save_kill_and_resurrect_serve_the_same_address()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1)));
+        await home.OkAsync("save");
+        await home.OkAsync("kill");
+        await Eventually.Until(() => Refused(http), r => r, TimeSpan.FromSeconds(5), "the endpoint to close with its daemon");
+
+        await home.OkAsync("resurrect");
+        await Eventually.Until(async () => (await TryGet(http, "/healthz"))?.Code, c => c == 200, TimeSpan.FromSeconds(15), "/healthz after resurrect");
+        Parse((await Get(http, "/metrics")).Body).Should().Contain(s => s.Name == "nodekeeper_instance_up" && s.Labels["app"] == "web" && s.Value == 1);
+    }
+
+    [Fact]
+    public async Task A_taken_address_at_takeover_is_a_warning_and_the_apps_come_back_anyway()
+    {
+        await using var home = new TestHome();
+        var http = FreePort.Next();
+        var config = home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1));
+        await home.OkAsync("start", config);
+        await KillDaemonAsync(home);
+        using (var squatter = new TcpListener(IPAddress.Loopback, http))
+        {
+            squatter.Start();
+            await home.WaitForAsync("web", i => i.Status == "online", "back online after the takeover");
+            var log = await Eventually.Until(() => Task.FromResult(File.ReadAllText(Path.Combine(home.Home, "daemon.log"))),
+                t => t.Contains("http endpoint off"), TimeSpan.FromSeconds(5), "the warning in daemon.log");
+            log.Should().Contain($"cannot listen on 127.0.0.1:{http}").And.Contain("taken");
+        }
+        await home.OkAsync("start", config);
+        (await Get(http, "/healthz")).Code.Should().Be(200, "the same config retries the address");
+    }
+
+    [Fact]
+    public async Task A_state_file_without_the_daemon_table_still_brings_the_apps_back()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("start", home.WriteConfig(Web(FreePort.Next(), 1)));
+        var old = (await home.InstanceAsync("web")).Pid;
+        await KillDaemonAsync(home);
+        // As a daemon from before the [daemon] table was kept wrote it.
+        var state = Path.Combine(home.Home, "state.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(state))!.AsObject();
+        json.Remove("daemon");
+        File.WriteAllText(state, json.ToJsonString());
+
+        await home.WaitForAsync("web", i => i.Status == "online" && i.Pid != old, "back online after the takeover");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("did not stop gracefully").And.NotContain("cannot bring back");
+    }
+
+    /// <summary>kill -9 of this home's daemon once state.json records the [daemon] table; waits until it is gone.</summary>
+    private static async Task KillDaemonAsync(TestHome home)
+    {
+        var daemon = home.DaemonPid() ?? throw new InvalidOperationException("no daemon of this home runs");
+        await Eventually.Until(() => Task.FromResult(File.ReadAllText(Path.Combine(home.Home, "state.json"))),
+            s => s.Contains("\"pid\":"), TimeSpan.FromSeconds(10), "state.json to record the running app");
+        Procs.Signal(daemon, 9, home.Home);
+        await Eventually.Until(() => Task.FromResult(Procs.IsAlive(daemon)), alive => !alive, TimeSpan.FromSeconds(5), "the daemon to die");
+    }
+
     // ---- a strict parser of the text exposition format 0.0.4 ----
 
     public sealed record Sample(string Name, Dictionary<string, string> Labels, double Value);

@@ -177,7 +177,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
             case Commands.Save:
                 return supervisor.Save(req.Id, req.Force);
             case Commands.Resurrect:
-                return await supervisor.ResurrectAsync(req.Id, ct);
+                var (resurrected, daemon) = await supervisor.ResurrectAsync(req.Id, ct);
+                return Http.HttpEndpoint.WithWarning(resurrected, http.Restore(daemon, "dump.json"));
             case Commands.Start when req.Apps is { } apps:
                 var httpWarning = http.Configure(req.Daemon);
                 return Http.HttpEndpoint.WithWarning(await supervisor.ApplyAsync(req.Id, apps, req.ConfigPath, req.Prune, ct), httpWarning);

@@ -39,7 +39,6 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     private long _nextEvictionLog;
     private readonly string? _env = Environment.GetEnvironmentVariable(EnvVar) is { Length: > 0 } v ? v.Trim() : null;
     private Listening? _current;
-    private bool _configured;
     private bool _stopped;
 
     /// <summary>The address being served, or null when the endpoint is off.</summary>
@@ -73,8 +72,8 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     {
         lock (_lock)
         {
-            // A config loaded before this ran has already decided (it falls back to NK_HTTP itself).
-            if (_configured || _env is null) return Task.CompletedTask;
+            // A config loaded, or a [daemon] table taken over, before this ran has already decided (it falls back to NK_HTTP itself).
+            if (ctx.Daemon is not null || _env is null) return Task.CompletedTask;
             if (SwitchTo(_env, EnvVar) is { } warning) ctx.Logger.LogWarning("{Warning}", warning);
         }
         return Task.CompletedTask;
@@ -109,21 +108,48 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     public string? Configure(DaemonSpec? daemon)
     {
         if (daemon is null) return null;
+        string? warning;
         lock (_lock)
         {
             if (_stopped) return null;
-            _configured = true;
-            var wanted = daemon.Http ?? _env;
-            if (wanted is null)
-            {
-                if (_current is not null) ctx.Logger.LogInformation("http endpoint {Address} closed: the config has no [daemon] http", _current.Address);
-                Close();
-                return null;
-            }
-            var warning = SwitchTo(wanted, daemon.Http is null ? EnvVar : "[daemon] http");
-            if (warning is not null) ctx.Logger.LogWarning("{Warning}", warning);
-            return warning;
+            warning = Apply(daemon, "[daemon] http");
         }
+        ctx.StateChanged();
+        return warning;
+    }
+
+    /// <summary>
+    /// Brings back the [daemon] table kept in state.json (a takeover) or dump.json (`nk resurrect`, so at boot), unless
+    /// one is already in effect: a config loaded since is newer, as with the apps. An address that cannot be served is
+    /// a warning (logged and returned), never a failure: the daemon serves its apps regardless.
+    /// </summary>
+    public string? Restore(DaemonSpec? daemon, string file)
+    {
+        if (daemon is null) return null;
+        string? warning;
+        lock (_lock)
+        {
+            if (_stopped || ctx.Daemon is not null) return null;
+            warning = Apply(daemon, $"[daemon] http kept in {file}");
+        }
+        ctx.StateChanged();
+        return warning;
+    }
+
+    // Under _lock.
+    private string? Apply(DaemonSpec daemon, string source)
+    {
+        ctx.Daemon = daemon;
+        var wanted = daemon.Http ?? _env;
+        if (wanted is null)
+        {
+            if (_current is not null) ctx.Logger.LogInformation("http endpoint {Address} closed: the config has no [daemon] http", _current.Address);
+            Close();
+            return null;
+        }
+        var warning = SwitchTo(wanted, daemon.Http is null ? EnvVar : source);
+        if (warning is not null) ctx.Logger.LogWarning("{Warning}", warning);
+        return warning;
     }
 
     /// <summary>The response of a start request, with the endpoint's warning (if any) as its message.</summary>

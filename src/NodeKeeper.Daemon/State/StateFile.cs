@@ -21,6 +21,12 @@ public sealed record SavedApp(AppSpec Spec, string? ConfigPath, bool Running, IR
 public sealed record SavedState(int Version, DateTimeOffset SavedAt, int DaemonPid, IReadOnlyList<SavedApp> Apps)
 {
     public const int CurrentVersion = 1;
+
+    /// <summary>
+    /// The [daemon] table in effect, so that a daemon taking over or resurrecting serves as its predecessor did; null when
+    /// none was (a daemon never given a config, or a file written before it was kept: still version 1, read as null).
+    /// </summary>
+    public DaemonSpec? Daemon { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UseStringEnumConverter = true, WriteIndented = true)]

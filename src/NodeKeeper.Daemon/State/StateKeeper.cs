@@ -11,9 +11,9 @@ namespace NodeKeeper.Daemon.State;
 /// The daemon's live state file (state.json): every app, whether it is meant to run, and the pid and /proc start time
 /// of each of its processes, rewritten whenever something changes. A daemon that stops gracefully removes it. A
 /// daemon that finds one at start took over from one that crashed or was killed: it ends that daemon's orphans (by
-/// pid and start time, never by name) and starts the apps again.
+/// pid and start time, never by name), starts the apps again and serves the [daemon] table it had (its HTTP endpoint).
 /// </summary>
-public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHostedService
+public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx, Http.HttpEndpoint http) : IHostedService
 {
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
     private readonly CancellationTokenSource _stop = new();
@@ -32,6 +32,8 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHos
             await Predecessor.EndRecordedAsync(state, ctx.Clock, ctx.Logger, ct);
             foreach (var problem in await supervisor.RestoreAsync(state.Apps, ct))
                 ctx.Logger.LogError("cannot bring back an app of the previous daemon: {Problem}", problem);
+            // After the orphans are ended; an address taken meanwhile is a warning in daemon.log, and the apps run on.
+            http.Restore(state.Daemon, "state.json");
         }
         Write();
         ctx.Changed += MarkDirty;
@@ -69,7 +71,7 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx) : IHos
 
     private void Write()
     {
-        try { StateFile.Write(StatePath, new SavedState(SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, supervisor.Snapshot())); }
+        try { StateFile.Write(StatePath, new SavedState(SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, supervisor.Snapshot()) { Daemon = ctx.Daemon }); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             ctx.Logger.LogWarning(ex, "cannot write {Path}", StatePath);

@@ -44,6 +44,8 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public string LockPath => NkHome.Lock(Home);
     public TimeProvider Clock { get; } = clock;
     public ILogger Logger { get; } = logger;
+    /// <summary>The [daemon] table in effect (set by the HTTP endpoint as it applies one), kept with the apps in state.json and dump.json; null until one is.</summary>
+    public NodeKeeper.Core.Config.DaemonSpec? Daemon { get; set; }
     /// <summary>`nk run`: app log lines also go to the console.</summary>
     public Logs.ConsoleMirror? Mirror { get; init; }
 

@@ -106,7 +106,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         var apps = Snapshot().Select(a => a with { Instances = [] }).ToList();
         if (apps.Count == 0 && !force && State.StateFile.Read(DumpPath).State is { Apps.Count: > 0 } old)
             return Response.Fail(id, $"no app is loaded: saving would replace the {old.Apps.Count} app(s) in {DumpPath} with none (nk save --force to do it)");
-        try { State.StateFile.Write(DumpPath, new State.SavedState(State.SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, apps)); }
+        try { State.StateFile.Write(DumpPath, new State.SavedState(State.SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, apps) { Daemon = ctx.Daemon }); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return Response.Fail(id, $"cannot write {DumpPath}: {ex.Message}");
@@ -114,24 +114,27 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         return new Response { Id = id, Ok = true, Message = $"saved {apps.Count} app(s) to {DumpPath}" };
     }
 
-    /// <summary>`nk resurrect`: the apps of dump.json, defined again and started if they were running when saved.</summary>
-    public async Task<Response> ResurrectAsync(int id, CancellationToken ct)
+    /// <summary>
+    /// `nk resurrect`: the apps of dump.json, defined again and started if they were running when saved; with the
+    /// dump's [daemon] table, for the caller to bring back.
+    /// </summary>
+    public async Task<(Response Response, DaemonSpec? Daemon)> ResurrectAsync(int id, CancellationToken ct)
     {
         var (dump, error) = State.StateFile.Read(DumpPath);
-        if (dump is null) return Response.Fail(id, $"nothing to resurrect: {error} (nk save writes it)");
+        if (dump is null) return (Response.Fail(id, $"nothing to resurrect: {error} (nk save writes it)"), null);
         var before = Apps.Select(a => a.Name).ToHashSet();
         // Apps already loaded (brought back from the state file after a crash, or started since) are left as they are:
         // an older dump must not turn a newer definition back.
         var missing = dump.Apps.Where(a => !before.Contains(a.Spec.Name)).ToList();
         var problems = await RestoreAsync(missing, ct);
-        if (problems.Count > 0) return Response.Fail(id, string.Join("; ", problems));
+        if (problems.Count > 0) return (Response.Fail(id, string.Join("; ", problems)), dump.Daemon);
         // The CLI waits for the apps this brought back (those already running are left as they are).
         var touched = Apps.Where(a => !before.Contains(a.Name) && dump.Apps.Any(d => d.Running && d.Spec.Name == a.Name))
             .SelectMany(a => a.Instances.Select(i => new Touched(a.Name, i.Index, 0)))
             .ToList();
         var kept = dump.Apps.Count - missing.Count;
-        return new Response { Id = id, Ok = true, Touched = touched,
-            Message = $"resurrected {missing.Count} app(s) from {DumpPath}" + (kept > 0 ? $"; {kept} already loaded, left as they are" : "") };
+        return (new Response { Id = id, Ok = true, Touched = touched,
+            Message = $"resurrected {missing.Count} app(s) from {DumpPath}" + (kept > 0 ? $"; {kept} already loaded, left as they are" : "") }, dump.Daemon);
     }
 
     /// <summary>Every app as it is now, for the state file and the dump (env_file values left out).</summary>
