@@ -23,24 +23,33 @@ public sealed class ControlClient : IDisposable
     /// <summary>Why a connection failed: nobody listens (a daemon may be started) or something else (it may not).</summary>
     public enum Failure { None, NoDaemon, Denied }
 
+    /// <summary>
+    /// Connects to a home's daemon, and hands the connection over only when both may be trusted: the home is this user's
+    /// own (HomeGuard, checked before connecting, and before a daemon may be started there) and the process listening on
+    /// the socket is this user or root (checked once connected, before a byte is sent).
+    /// </summary>
     public static (ControlClient? Client, Failure Failure, string? Error) TryConnect(string socketPath)
     {
+        if (Path.GetDirectoryName(socketPath) is { Length: > 0 } home && HomeGuard.Refusal(home) is { } refusal)
+            return (null, Failure.Denied, refusal);
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             s.Connect(new UnixDomainSocketEndPoint(socketPath));
-            return (new ControlClient(s), Failure.None, null);
         }
         catch (SocketException ex)
         {
             s.Dispose();
             if (ex.SocketErrorCode == SocketError.AccessDenied)
                 return (null, Failure.Denied, $"cannot connect to {socketPath}: permission denied (the daemon belongs to another user)");
-            // Nobody answers, so a daemon may be started here: never in a home that is a link or another user's.
-            if (Path.GetDirectoryName(socketPath) is { Length: > 0 } home && NodeKeeper.Daemon.Control.HomeGuard.Refusal(home) is { } refusal)
-                return (null, Failure.Denied, refusal);
             return (null, Failure.NoDaemon, $"no daemon answers on {socketPath} ({ex.Message})");
         }
+        if (Uids.UntrustedServer(s, socketPath) is { } untrusted)
+        {
+            s.Dispose();
+            return (null, Failure.Denied, untrusted);
+        }
+        return (new ControlClient(s), Failure.None, null);
     }
 
     public async Task<Response> SendAsync(Request request, CancellationToken ct = default)

@@ -449,8 +449,8 @@ public static class NkCommands
             return Ok;
         }
         // The pids come from a file: only from a home that is this user's alone, and a file that is no link.
-        if (Daemon.Control.HomeGuard.Refusal(home) is { } refusal) return await Error(refusal, Failed);
-        if (new FileInfo(statePath).LinkTarget is not null || !Daemon.Processes.Native.OwnedBySelf(statePath))
+        if (HomeGuard.Refusal(home) is { } refusal) return await Error(refusal, Failed);
+        if (new FileInfo(statePath).LinkTarget is not null || !Uids.OwnedBySelf(statePath))
             return await Error($"{statePath} is a link or belongs to another user: not ending anything it names", Failed);
         FileStream lockFile;
         try { lockFile = new FileStream(NkHome.Lock(home), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }

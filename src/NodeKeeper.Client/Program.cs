@@ -11,8 +11,9 @@ namespace NodeKeeper.Client;
 /// `nk`. Scripts and monitors poll `nk status --json` and `nk ping`; those answer here, in a binary small enough to
 /// start in a few milliseconds (nk-full links the daemon, Hosting, Serilog, Spectre.Console and System.CommandLine, and
 /// spends most of its start-up just initialising that image). Anything else — another command, an option this fast path
-/// does not know, no daemon yet, a refused request — is handed to nk-full by exec(2), unchanged: nk-full is the one
-/// implementation of every command, and prints every error, so both paths behave the same.
+/// does not know, no daemon yet, a home or daemon not to be trusted, a refused request — is handed to nk-full by
+/// exec(2), unchanged: nk-full is the one implementation of every command, and prints every error, so both paths
+/// behave the same.
 /// </summary>
 public static class Program
 {
@@ -52,15 +53,19 @@ public static class FastPath
         return new Ask(Commands.Status, [.. names], json);
     }
 
-    /// <summary>The exit code once answered, or null when nk-full should handle it (no daemon, an error answer…).</summary>
+    /// <summary>The exit code once answered, or null when nk-full should handle it (no daemon, a home or daemon not to be trusted, an error answer…).</summary>
     public static int? TryAnswer(Ask ask)
     {
         var home = NkHome.Path();
+        var path = NkHome.Socket(home);
+        // A home or a daemon that is not to be trusted gets nothing: nk-full says why (nk-full checks as this does).
+        if (HomeGuard.Refusal(home) is not null) return null;
         Response? response;
         try
         {
             using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Connect(new UnixDomainSocketEndPoint(NkHome.Socket(home)));
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            if (Uids.UntrustedServer(socket, path) is not null) return null;
             var request = JsonSerializer.SerializeToUtf8Bytes(
                 new Request { Id = 1, Cmd = ask.Cmd, Names = ask.Cmd == Commands.Status ? ask.Names : null }, ProtocolJson.Default.Request);
             socket.Send([.. request, (byte)'\n']);

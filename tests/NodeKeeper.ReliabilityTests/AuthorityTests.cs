@@ -65,14 +65,16 @@ public sealed class AuthorityTests(ITestOutputHelper output)
             }
         }
 
-        // The CLI as that uid, destructive commands: one line each, exit 1. Root's group is not enough either.
+        // The CLI as that uid, destructive commands: one line each, exit 1. Root's group is not enough either. The CLI
+        // refuses on its own, before connecting (the home is not its user's); the daemon's refusal is the one above.
         var gidRoot = new[] { "setpriv", "--reuid=65534", "--regid=0", "--clear-groups", "--inh-caps=+dac_override", "--ambient-caps=+dac_override" };
         foreach (var (prefix, args) in new (string[], string[])[]
                  { (CapableNobody, ["kill"]), (CapableNobody, ["stop", "all"]), (CapableNobody, ["delete", "w"]), (gidRoot, ["kill"]) })
         {
             var r = await home.RunAsUserAsync(prefix, args);
             r.Code.Should().Be(1, r.ToString());
-            r.Err.TrimEnd('\n').Should().Be("nk: uid 65534 may not control this daemon (it belongs to uid 0)", $"nk {string.Join(' ', args)}: one clear line");
+            r.Err.TrimEnd('\n').Should().Be($"nk: NODEKEEPER_HOME {home.Home} belongs to another user (not uid 65534): refusing to use it; another user's home is never used",
+                $"nk {string.Join(' ', args)}: one clear line");
         }
 
         // Nothing happened, and root is served on: the connection opened before, new ones, the CLI.
@@ -85,7 +87,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
         now.Restarts.Should().Be(0);
         home.DaemonPid().Should().Be(daemon);
         var log = File.ReadAllText(Path.Combine(home.Home, "daemon.log"));
-        Regex.Matches(log, "refused a control connection from uid 65534").Count.Should().BeGreaterThanOrEqualTo(6, "each refused peer is logged");
+        Regex.Matches(log, "refused a control connection from uid 65534").Count.Should().Be(2, "each refused raw peer is logged; the CLI did not even connect");
         await home.OkAsync("stop", "w");
         (await home.InstanceAsync("w")).Status.Should().Be("stopped", "root's own stop still works");
     }
@@ -204,6 +206,110 @@ public sealed class AuthorityTests(ITestOutputHelper output)
             File.ReadAllText(victim).Should().Be("untouched\n");
         }
         finally { File.Delete(victim); }
+    }
+
+    /// <summary>
+    /// Issue 13 (7): the CLI trusted any socket at $NODEKEEPER_HOME/nk.sock. A listener of uid 65534 there got root's
+    /// `nk start`, env values included. Both clients (nk's fast path and nk-full) now check, before they send a byte,
+    /// that the home is root's own (HomeGuard, before connecting) and that the socket is served by root (SO_PEERCRED).
+    /// </summary>
+    [Fact]
+    public async Task Root_sends_nothing_to_a_listener_of_another_uid_nor_into_another_users_home()
+    {
+        var g = Guid.NewGuid().ToString("N");
+        // 1. A home of root's own (0700) where a listener of uid 65534 got its socket anyway (here by CAP_DAC_OVERRIDE;
+        //    in life, say, by swapping a parent folder it owns between the client's home check and its connect).
+        await using (var home = new TestHome())
+        {
+            Directory.CreateDirectory(home.Home);
+            File.SetUnixFileMode(home.Home, Rwx);
+            var sock = Path.Combine(home.Home, "nk.sock");
+            await AssertNothingSentAsync(home, CapableNobody, g,
+                $"nk: refusing to talk to {sock}: it is served by uid 65534, expected uid 0; nothing was sent, as another user's daemon is never trusted",
+                connects: true);
+        }
+        // 2. A home of uid 65534 with its daemon (a listener) in it: refused before connecting at all.
+        await using (var home = new TestHome())
+        {
+            Directory.CreateDirectory(home.Home);
+            File.SetUnixFileMode(home.Home, Rwx);
+            (await Run(["chown", "65534:65534", home.Home], home.Home, TimeSpan.FromSeconds(10))).Code.Should().Be(0);
+            await AssertNothingSentAsync(home, Nobody, g,
+                $"nk: NODEKEEPER_HOME {home.Home} belongs to another user (not uid 0): refusing to use it; another user's home is never used",
+                connects: false);
+        }
+    }
+
+    /// <summary>
+    /// Runs a listener as another uid on the home's socket, which records what each connection sent (and hangs up once
+    /// something came, so that a client that did send is not kept waiting); root's nk, fast path and nk-full, must
+    /// refuse with the one line and exit 1, and the listener must receive no byte.
+    /// </summary>
+    private async Task AssertNothingSentAsync(TestHome home, string[] asUser, string g, string refusal, bool connects)
+    {
+        var sock = Path.Combine(home.Home, "nk.sock");
+        var script = Path.Combine(home.Configs, "listener.js");
+        File.WriteAllText(script, """
+            const net = require('net');
+            let n = 0;
+            const server = net.createServer(c => {
+              const id = ++n; let bytes = 0, text = '';
+              console.log(JSON.stringify({ accepted: id }));
+              c.on('data', d => { bytes += d.length; text += d.toString('latin1'); c.end(); });
+              c.on('error', () => {});
+              c.on('close', () => console.log(JSON.stringify({ closed: id, bytes, text })));
+            });
+            server.listen(process.argv[2], () => console.log(JSON.stringify({ listening: true })));
+            """);
+        File.WriteAllText(Path.Combine(home.Configs, "secret.env"), $"FILE_SECRET=f1l3-{g}\n");
+        var config = home.WriteConfig(TestHome.App("w", "worker.js", $"env = {{ SECRET = \"s3cr3t-{g}\" }}\nenv_file = \"secret.env\""));
+
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<JsonElement>();
+        var psi = new ProcessStartInfo(asUser[0]) { RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = "/" };
+        foreach (var a in asUser.Skip(1).Concat(["node", script, sock])) psi.ArgumentList.Add(a);
+        using var listener = Process.Start(psi)!;
+        listener.OutputDataReceived += (_, e) => { if (e.Data is { Length: > 0 } l) seen.Enqueue(JsonDocument.Parse(l).RootElement.Clone()); };
+        listener.BeginOutputReadLine();
+        try
+        {
+            await Eventually.Until(() => seen.Any(e => e.TryGetProperty("listening", out _)), TimeSpan.FromSeconds(10), "the listener to listen");
+            File.ReadAllLines($"/proc/{listener.Id}/status").Single(l => l.StartsWith("Uid:")).Should().Contain("65534");
+
+            foreach (var args in new string[][] { ["status"], ["status", "--json"], ["ping"], ["start", config], ["stop", "all"], ["kill"] })
+            {
+                var r = await home.RunAsync(args);
+                output.WriteLine($"nk {string.Join(' ', args)}: {r}");
+                r.Code.Should().Be(1, $"nk {string.Join(' ', args)}: {r}");
+                r.Out.Should().BeEmpty();
+                r.Err.TrimEnd('\n').Should().Be(refusal, $"nk {string.Join(' ', args)}: one clear line");
+            }
+            // Together with `nk version`, which says nothing of a daemon it does not trust.
+            var version = await home.RunAsync("version");
+            version.Code.Should().Be(0, version.ToString());
+            version.Out.Should().NotContain("daemon");
+
+            // A last connection of the test's own: the listener takes connections in order, so once it has this one,
+            // it has had every connection of the commands above; then each one's close says what it received.
+            using (var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+            {
+                await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(sock));
+                await s.SendAsync("sentinel\n"u8.ToArray());
+            }
+            await Eventually.Until(() => seen.Any(e => e.TryGetProperty("text", out var t) && t.GetString() == "sentinel\n")
+                && seen.Count(e => e.TryGetProperty("accepted", out _)) == seen.Count(e => e.TryGetProperty("closed", out _)),
+                TimeSpan.FromSeconds(10), "every connection to the listener to close");
+            var closed = seen.Where(e => e.TryGetProperty("closed", out _) && e.GetProperty("text").GetString() != "sentinel\n").ToList();
+            output.WriteLine($"the listener saw {closed.Count} connection(s) of nk: {string.Join(", ", closed)}");
+            closed.Where(e => e.GetProperty("bytes").GetInt32() != 0).Should().BeEmpty("not one byte is sent to a listener that is not to be trusted");
+            if (connects) closed.Should().NotBeEmpty("nk did reach this listener: the check after connecting is what refused it");
+            else closed.Should().BeEmpty("another user's home is refused before connecting");
+            Procs.OwnedBy(home.Home).Should().BeEmpty("no daemon was started for the home");
+        }
+        finally
+        {
+            listener.Kill();
+            await listener.WaitForExitAsync();
+        }
     }
 
     [Fact]

@@ -51,10 +51,7 @@ public static partial class SafeFiles
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buf);
 
-    [LibraryImport("libc")]
-    private static partial uint geteuid();
-
-    private static readonly uint Self = geteuid();
+    private static readonly uint Self = Protocol.Uids.Effective();
 
     /// <summary>What statx says of an open fd (the struct is the same on every architecture).</summary>
     internal readonly record struct Stat(uint Mode, uint Uid, uint Links)

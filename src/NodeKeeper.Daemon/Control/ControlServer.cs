@@ -15,7 +15,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
     : BackgroundService
 {
     public const int MaxLine = 1 << 20;
-    private static readonly uint DaemonUid = Native.EffectiveUid();
+    private static readonly uint DaemonUid = Uids.Effective();
     public static readonly string DaemonVersion = typeof(ControlServer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     /// <summary>
@@ -70,21 +70,13 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
         }
     }
 
-    /// <summary>The uid of the peer (SO_PEERCRED: pid, uid, gid as three int32).</summary>
-    private static uint PeerUid(Socket s)
-    {
-        Span<byte> cred = stackalloc byte[12];
-        s.GetRawSocketOption(1 /*SOL_SOCKET*/, 17 /*SO_PEERCRED*/, cred);
-        return BitConverter.ToUInt32(cred[4..8]);
-    }
-
     private async Task ServeAsync(Socket client, CancellationToken ct)
     {
         using var _ = client;
         await using var stream = new NetworkStream(client, ownsSocket: false);
         try
         {
-            var uid = PeerUid(client);
+            var uid = Uids.Peer(client);
             if (uid != DaemonUid && uid != 0)
             {
                 ctx.Logger.LogWarning("refused a control connection from uid {Uid}", uid);

@@ -29,9 +29,6 @@ public static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
-    [LibraryImport("libc")]
-    private static partial uint geteuid();
-
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int stat(string path, byte* buf);
 
@@ -111,9 +108,6 @@ public static partial class Native
     /// <summary>Closes a raw fd.</summary>
     public static void CloseFd(int fd) => close(fd);
 
-    /// <summary>The effective uid of the daemon.</summary>
-    public static uint EffectiveUid() => geteuid();
-
     /// <summary>Clock ticks per second of /proc's CPU times.</summary>
     public static long ClockTicksPerSecond() { var t = sysconf(2 /*_SC_CLK_TCK*/); return t > 0 ? t : 100; }
 
@@ -150,16 +144,6 @@ public static partial class Native
         // struct stat: st_mode at offset 24 on x86_64 (after an 8-byte st_nlink), 16 on aarch64.
         var offset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
         return (*(uint*)(buf + offset) & 0xF000) == 0x8000; // S_IFMT, S_IFREG
-    }
-
-    /// <summary>True when the path's owner is this process's effective user.</summary>
-    public static unsafe bool OwnedBySelf(string path)
-    {
-        var buf = stackalloc byte[256];
-        if (stat(path, buf) != 0) return false;
-        // struct stat: st_uid at offset 28 on x86_64 (st_nlink is 8 bytes there), 24 on aarch64.
-        var offset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28 : 24;
-        return *(uint*)(buf + offset) == geteuid();
     }
 
     /// <summary>

@@ -23,11 +23,11 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
         lock (this)
         {
             if (_publicPreload is not null && File.Exists(_publicPreload)) return _publicPreload;
-            var dir = Path.Combine(Path.GetTempPath(), $"nodekeeper-{Processes.Native.EffectiveUid()}");
+            var dir = Path.Combine(Path.GetTempPath(), $"nodekeeper-{Core.Protocol.Uids.Effective()}");
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
             var info = new DirectoryInfo(dir);
-            if (info.LinkTarget is not null || !Processes.Native.OwnedBySelf(dir)
+            if (info.LinkTarget is not null || !Core.Protocol.Uids.OwnedBySelf(dir)
                 || (info.UnixFileMode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
                 throw new IOException($"{dir} is not a directory of the daemon's own (a link, another owner, or writable by others): remove it");
             var text = File.ReadAllText(PreloadPath);

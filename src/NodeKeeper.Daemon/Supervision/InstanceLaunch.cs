@@ -48,7 +48,7 @@ public static class InstanceLaunch
         {
             foreach (var name in daemonEnv.Keys.Where(n => !KeptInCleanEnvironment(n))) env[name] = null;
             // Who the app runs as, from the password file: its user, or the daemon's own.
-            if (Passwd(spec.User ?? Processes.Native.EffectiveUid().ToString()) is { } pw)
+            if (Passwd(spec.User ?? NodeKeeper.Core.Protocol.Uids.Effective().ToString()) is { } pw)
             {
                 env["USER"] = env["LOGNAME"] = pw.Name;
                 env["HOME"] = pw.Home;

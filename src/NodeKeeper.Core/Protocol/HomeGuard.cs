@@ -1,6 +1,4 @@
-using NodeKeeper.Daemon.Processes;
-
-namespace NodeKeeper.Daemon.Control;
+namespace NodeKeeper.Core.Protocol;
 
 /// <summary>
 /// NODEKEEPER_HOME belongs to the daemon's user alone. A home that is a symbolic link, or a directory of another user,
@@ -25,8 +23,8 @@ public static class HomeGuard
             return $"NODEKEEPER_HOME {home} is a symbolic link (to {target}): refusing to use it; set NODEKEEPER_HOME to a real directory of your own";
         if (File.Exists(home)) return $"NODEKEEPER_HOME {home} is not a directory: refusing to use it";
         if (!Directory.Exists(home)) return null;
-        if (!Native.OwnedBySelf(home))
-            return $"NODEKEEPER_HOME {home} belongs to another user (not uid {Native.EffectiveUid()}): refusing to use it; another user's home is never used";
+        if (!Uids.OwnedBySelf(home))
+            return $"NODEKEEPER_HOME {home} belongs to another user (not uid {Uids.Effective()}): refusing to use it; another user's home is never used";
         return null;
     }
 
@@ -44,7 +42,7 @@ public static class HomeGuard
         {
             suspects = Directory.EnumerateFileSystemEntries(home)
                 .Concat(Directory.Exists(logs) && new DirectoryInfo(logs).LinkTarget is null ? Directory.EnumerateFileSystemEntries(logs) : [])
-                .Where(p => new FileInfo(p).LinkTarget is not null || !Native.OwnedBySelf(p))
+                .Where(p => new FileInfo(p).LinkTarget is not null || !Uids.OwnedBySelf(p))
                 .ToList();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
