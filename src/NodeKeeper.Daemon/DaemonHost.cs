@@ -64,6 +64,7 @@ public static class DaemonHost
         await using var _lock = lockFile;
         await File.WriteAllTextAsync(ctx.PidPath, Environment.ProcessId + "\n");
         await File.WriteAllTextAsync(ctx.PreloadPath, Preload.Text());
+        ctx.RemovePublicPreload(); // a predecessor's that died without removing it
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
 
         // Whatever is at the socket's path is stale (this daemon holds the home's lock): a dead daemon's socket, or a file.
@@ -114,7 +115,7 @@ public static class DaemonHost
         }
         finally
         {
-            try { File.Delete(ctx.SocketPath); File.Delete(ctx.PidPath); } catch (IOException) { }
+            try { File.Delete(ctx.SocketPath); File.Delete(ctx.PidPath); ctx.RemovePublicPreload(); } catch (IOException) { }
             logger.LogInformation("daemon stopped");
         }
         if (run is not null && mirror is { DroppedChunks: > 0 } m)

@@ -10,12 +10,17 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public string LogDirectory => Path.Combine(Home, "logs");
     public string PreloadPath => Path.Combine(Home, "preload.js");
 
+    /// <summary>Where this home's daemon notes its public preload folder, so that it can be found again to be removed.</summary>
+    private string PublicPreloadRecord => Path.Combine(Home, "preload-dir");
+
     private string? _publicPreload;
 
     /// <summary>
     /// The preload for an app: the home's copy, or for an app run as another user (who cannot enter the 0700 home) a
-    /// copy in a directory of the daemon's own, readable by all: /tmp/nodekeeper-UID (created 0755, used only when it
-    /// is a real directory owned by the daemon's user and writable by nobody else).
+    /// copy readable by all, in a folder of this daemon's own made by mkdtemp in the temp folder, under a name nobody can
+    /// take first (a fixed one, /tmp/nodekeeper-UID, made first by another user, blocked every such app), then opened to
+    /// 0755: the sticky temp folder lets nobody else rename or remove it, and nobody else may write into it. Removed
+    /// when the daemon stops (RemovePublicPreload).
     /// </summary>
     public string PreloadFor(NodeKeeper.Core.Config.AppSpec spec)
     {
@@ -23,22 +28,38 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
         lock (this)
         {
             if (_publicPreload is not null && File.Exists(_publicPreload)) return _publicPreload;
-            var dir = Path.Combine(Path.GetTempPath(), $"nodekeeper-{Core.Protocol.Uids.Effective()}");
-            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            RemovePublicPreload(); // one folder at a time: an earlier one whose copy went missing goes
+            var dir = Directory.CreateTempSubdirectory("nodekeeper-").FullName;
+            File.WriteAllText(PublicPreloadRecord, dir + "\n");
+            var path = Path.Combine(dir, "preload.js");
+            File.Copy(PreloadPath, path);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            var info = new DirectoryInfo(dir);
-            if (info.LinkTarget is not null || !Core.Protocol.Uids.OwnedBySelf(dir)
-                || (info.UnixFileMode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
-                throw new IOException($"{dir} is not a directory of the daemon's own (a link, another owner, or writable by others): remove it");
-            var text = File.ReadAllText(PreloadPath);
-            var path = Path.Combine(dir, $"preload-{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant()}.js");
-            var tmp = path + $".{Environment.ProcessId}.tmp";
-            File.WriteAllText(tmp, text);
-            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            File.Move(tmp, path, overwrite: true);
             return _publicPreload = path;
         }
     }
+
+    /// <summary>
+    /// Removes the public preload folder this home's daemon noted: its own when it stops, or, at start, the one a
+    /// predecessor that died left behind (its apps loaded their preload when they started, and need it no more). Only
+    /// a real folder of the daemon's user named as mkdtemp made it in the temp folder is removed.
+    /// </summary>
+    public void RemovePublicPreload()
+    {
+        lock (this)
+        {
+            _publicPreload = null;
+            if (!File.Exists(PublicPreloadRecord)) return;
+            var dir = File.ReadAllText(PublicPreloadRecord).Trim();
+            var info = new DirectoryInfo(dir);
+            if (Path.GetDirectoryName(dir) == Path.TrimEndingDirectorySeparator(Path.GetTempPath()) && info.Name.StartsWith("nodekeeper-", StringComparison.Ordinal)
+                && info.Exists && info.LinkTarget is null && Uids.OwnedBySelf(dir))
+                info.Delete(recursive: true);
+            File.Delete(PublicPreloadRecord);
+        }
+    }
+
     public string SocketPath => Path.Combine(Home, "nk.sock");
     public string PidPath => Path.Combine(Home, "nk.pid");
     public string LockPath => NkHome.Lock(Home);
