@@ -61,7 +61,7 @@ public sealed class UserFileTests
 
         // The daemon meets the link, says so and does not follow it; meanwhile the race runs on.
         var described = await Eventually.Until(() => home.DescribeAsync("s"), d => d.LogProblem?.Contains("is a link") == true || File.Exists(target),
-            TimeSpan.FromSeconds(30), "the daemon to meet the planted link after a rotation");
+            TimeSpan.FromSeconds(60), "the daemon to meet the planted link after a rotation");
         File.Exists(target).Should().BeFalse("the daemon never creates a file through a link in the app's folder");
         described.LogProblem.Should().Be($"cannot write {log}: {log} is a link in {dirs.App}, a folder another user can change (owner uid 65534, mode 0755): refused");
         File.Exists(log + ".1").Should().BeTrue("the log was rotated on the way");

@@ -185,17 +185,18 @@ public static partial class SafeFiles
     {
         var (folder, name) = OpenParent(path, createFolders: true);
         using (folder)
-            return OpenIn(folder, name, O_WRONLY | O_APPEND | O_CREAT, write: true);
+            return OpenIn(folder, name, O_WRONLY | O_APPEND | O_CREAT, write: true, regularOnly: false);
     }
 
     /// <summary>Reads a whole file (an env file) of at most <paramref name="maxBytes"/>, as <see cref="OpenAppend"/>
-    /// would find it; in a folder that is not trusted it must be a regular file with one name.</summary>
+    /// would find it. It must be a regular file wherever it is (a FIFO or /dev/stdin would block the reader for ever),
+    /// and in a folder that is not trusted one with one name.</summary>
     public static string ReadAllText(string path, int maxBytes)
     {
         var (folder, name) = OpenParent(path, createFolders: false);
         using (folder)
         {
-            using var handle = OpenIn(folder, name, O_RDONLY, write: false);
+            using var handle = OpenIn(folder, name, O_RDONLY, write: false, regularOnly: true);
             using var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0);
             var buffer = new byte[maxBytes + 1];
             var total = 0;
@@ -206,15 +207,17 @@ public static partial class SafeFiles
         }
     }
 
-    private static SafeFileHandle OpenIn(Folder folder, string name, int flags, bool write)
+    private static SafeFileHandle OpenIn(Folder folder, string name, int flags, bool write, bool regularOnly)
     {
         var here = Path.Combine(folder.Path, name);
-        var fd = openat(folder.Fd, name, flags | O_NOFOLLOW | O_CLOEXEC | (folder.Trusted ? 0 : O_NONBLOCK), 0x1B6 /*0666*/);
+        // Never wait in open() on a FIFO where it would be refused anyway.
+        var nonBlocking = !folder.Trusted || regularOnly ? O_NONBLOCK : 0;
+        var fd = openat(folder.Fd, name, flags | O_NOFOLLOW | O_CLOEXEC | nonBlocking, 0x1B6 /*0666*/);
         if (fd < 0 && Marshal.GetLastPInvokeError() == ELOOP)
         {
             // Only a link the kernel makes up gets here (OpenParent resolved every other): /dev/stdout under nk run.
             if (!folder.Trusted) throw NotTrusted(here, "is a link", folder);
-            fd = openat(folder.Fd, name, (flags & ~O_CREAT) | O_CLOEXEC, 0);
+            fd = openat(folder.Fd, name, (flags & ~O_CREAT) | O_CLOEXEC | nonBlocking, 0);
         }
         if (fd < 0)
         {
@@ -224,12 +227,17 @@ public static partial class SafeFiles
             throw new IOException(Marshal.GetPInvokeErrorMessage(errno));
         }
         var handle = new SafeFileHandle(fd, ownsHandle: true);
-        if (folder.Trusted) return handle;
+        if (folder.Trusted && !regularOnly) return handle;
         try
         {
             var stat = StatOf(handle);
+            if (!stat.IsRegular && folder.Trusted)
+                throw new IOException($"{here} is not a regular file (a pipe, socket or device)");
             if (!stat.IsRegular)
                 throw NotTrusted(here, "is not a regular file", folder);
+            if (folder.Trusted) return handle;
+            if (stat.Links == 0)
+                throw NotTrusted(here, "was removed as it was opened", folder);
             if (stat.Links != 1)
                 throw NotTrusted(here, $"has {stat.Links} names (hard links)", folder);
             if (write && stat.Uid != Self)

@@ -189,17 +189,18 @@ public sealed partial class LogFile : IAsyncDisposable
         }
     }
 
-    // The file is closed; it is opened again on the first write after RetryIntervalMs. One warning per episode.
+    // The file is closed; it is opened again on the first write after RetryIntervalMs. One warning per episode; the
+    // problem that status shows is the latest (a retry may fail for another reason: a planted link, then a deleted file).
     private void Fail(LogWriteException failure)
     {
         CountDropped(failure.LostBytes, failure.LostLines);
         _retryAt = Environment.TickCount64 + RetryIntervalMs;
         _writtenAtFailure = _file.WrittenBytes;
+        var reason = Reason(failure.InnerException ?? failure);
+        Volatile.Write(ref _problem, $"cannot write {Path}: {reason}");
         if (!_failing)
         {
             _failing = true;
-            var reason = Reason(failure.InnerException ?? failure);
-            Volatile.Write(ref _problem, $"cannot write {Path}: {reason}");
             LogWriteFailed(_logger, Path, reason);
         }
     }

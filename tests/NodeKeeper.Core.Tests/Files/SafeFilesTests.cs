@@ -115,6 +115,9 @@ public sealed class SafeFilesTests : IDisposable
         File.WriteAllText(Path.Combine(_root, "file"), "");
         ((Action)(() => SafeFiles.OpenAppend(Path.Combine(_root, "file", "x.log")))).Should().Throw<IOException>()
             .WithMessage($"{_root}/file is a file, not a folder");
+        Run("mkfifo", Path.Combine(_root, "fifo.env"));
+        ((Action)(() => SafeFiles.ReadAllText(Path.Combine(_root, "fifo.env"), 100))).Should().Throw<IOException>()
+            .WithMessage($"{_root}/fifo.env is not a regular file (a pipe, socket or device)", "read, a FIFO is refused even where it is trusted: nobody writes it");
         File.WriteAllText(Path.Combine(_root, "big"), new string('x', 101));
         ((Action)(() => SafeFiles.ReadAllText(Path.Combine(_root, "big"), 100))).Should().Throw<IOException>()
             .WithMessage($"{_root}/big is larger than 100 bytes");
