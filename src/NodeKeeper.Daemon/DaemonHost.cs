@@ -46,6 +46,12 @@ public static class DaemonHost
             .CreateLogger();
         using var loggerFactory = LoggerFactory.Create(b => b.AddSerilog(serilog, dispose: true));
         var logger = loggerFactory.CreateLogger("nk");
+        // A background daemon's stderr is /dev/null: what ends it must be in daemon.log, or nobody can tell why it died.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            logger.LogCritical(e.ExceptionObject as Exception, "unhandled exception: the daemon ends");
+            serilog.Dispose();
+        };
         foreach (var change in homeChanges) logger.LogWarning("{Change}", change);
         if (inherited.Count > 0)
             logger.LogInformation("Closed {Count} file descriptors inherited from the process that started the daemon (fds {Fds}): no app gets them", inherited.Count, string.Join(", ", inherited));

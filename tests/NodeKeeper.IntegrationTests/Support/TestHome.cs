@@ -78,8 +78,16 @@ public sealed class TestHome : IAsyncDisposable
     public async Task<NkResult> OkAsync(params string[] args)
     {
         var r = await RunAsync(args);
-        r.Code.Should().Be(0, $"nk {string.Join(' ', args)} should succeed, but:\n{r}");
+        if (r.Code != 0)
+            r.Code.Should().Be(0, $"nk {string.Join(' ', args)} should succeed, but:\n{r}\nthe end of daemon.log:\n{DaemonLogTail()}");
         return r;
+    }
+
+    /// <summary>The last lines of daemon.log, for a failure message: the home is deleted when the test ends.</summary>
+    public string DaemonLogTail(int lines = 30)
+    {
+        try { return string.Join('\n', File.ReadLines(Path.Combine(Home, "daemon.log")).TakeLast(lines)); }
+        catch (IOException) { return "(no daemon.log)"; }
     }
 
     public async Task<List<InstanceInfo>> StatusAsync()
