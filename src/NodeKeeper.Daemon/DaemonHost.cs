@@ -72,6 +72,7 @@ public static class DaemonHost
         await File.WriteAllTextAsync(ctx.PreloadPath, Preload.Text());
         ctx.RemovePublicPreload(); // a predecessor's that died without removing it
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
+        using var reaping = OrphanReaper.ReapOnSigchld();
 
         // Whatever is at the socket's path is stale (this daemon holds the home's lock): a dead daemon's socket, or a file.
         if (File.Exists(ctx.SocketPath) || new FileInfo(ctx.SocketPath).LinkTarget is not null)

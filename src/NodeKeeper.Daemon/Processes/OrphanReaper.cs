@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace NodeKeeper.Daemon.Processes;
 
@@ -19,6 +20,19 @@ public static class OrphanReaper
 
     /// <summary>Forgets a child .NET has reaped.</summary>
     public static void ForgetLaunched(int pid) => Launched.TryRemove(pid, out _);
+
+    /// <summary>Reaps every zombie orphan of the daemon (its children are listed in /proc/self/task/*/children).</summary>
+    public static void ReapAll()
+    {
+        foreach (var pid in ProcChildren.OfDaemon())
+            if (ProcStat.Read(pid) is { IsZombie: true }) Reap(pid);
+    }
+
+    /// <summary>
+    /// Reaps orphans as soon as SIGCHLD says a child ended, so an app's grandchild is no zombie for seconds (the
+    /// sampler's pass stays as a backstop). .NET goes on reaping its own children after this handler runs.
+    /// </summary>
+    public static IDisposable ReapOnSigchld() => PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ReapAll());
 
     /// <summary>Reaps one pid if it is a zombie orphan of the daemon.</summary>
     public static void Reap(int pid)

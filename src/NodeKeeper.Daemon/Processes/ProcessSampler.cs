@@ -60,7 +60,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     public void SampleOnce()
     {
         ++_ticks;
-        if (_ticks % ReapEveryTicks == 0) ReapOrphans();
+        if (_ticks % ReapEveryTicks == 0) OrphanReaper.ReapAll();
         var full = _ticks % FullEvery == 0;
         var now = ctx.Clock.GetTimestamp();
         var seen = new HashSet<ProcessId>();
@@ -106,13 +106,6 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             return;
         ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
         instance.Post(new RestartRequested(ExitReasons.MaxMemory));
-    }
-
-    /// <summary>Reaps zombies reparented to the daemon (it is a child subreaper); ending an app reaps its own at once.</summary>
-    private static void ReapOrphans()
-    {
-        foreach (var pid in ProcChildren.OfDaemon())
-            if (ProcStat.Read(pid) is { IsZombie: true }) OrphanReaper.Reap(pid);
     }
 
     private static int? OpenFiles(int pid)
