@@ -32,7 +32,7 @@ public static class Why
             if (e.Signal is { } sig) evidence.Add($"ended by {sig}");
             var often = g.Count == 1 ? "once" : $"{g.Count} times";
             findings.Add(new WhyFinding(e.Reason, e.Cause,
-                $"{Title(e.Reason, e.Cause)}: {often} in the recent exits ({g.LastHour} in the last hour), last on instance {e.Instance}",
+                $"{Title(e.Reason, e.Cause, e.Code)}: {often} in the recent exits ({g.LastHour} in the last hour), last on instance {e.Instance}",
                 g.Count, e.At, evidence, Remedy(e.Reason, e.Cause, spec, e.Before)));
         }
         foreach (var i in instances.Where(i => i.Pid is not null)) findings.AddRange(Now(spec, i));
@@ -82,7 +82,9 @@ public static class Why
             yield return $"event loop delay p99 {lag:0} ms before the exit";
     }
 
-    public static string Title(string reason, string? cause) => (reason, cause) switch
+    /// <summary>A finding's title. An exit the config made final (restart = "never", stop_exit_codes) is an "exit"
+    /// whatever its code: the title says the code, which is the evidence.</summary>
+    public static string Title(string reason, string? cause, int? code = null) => (reason, cause) switch
     {
         (ExitReasons.OomHeap, _) => "JavaScript heap out of memory",
         (ExitReasons.OomKernel, _) => "killed by the kernel's OOM killer",
@@ -94,7 +96,7 @@ public static class Why
         (ExitReasons.Health, _) => "failed health checks",
         (ExitReasons.MaxMemory, _) => "memory above max_memory",
         (ExitReasons.Signal, _) => "killed by a signal from outside NodeKeeper",
-        (ExitReasons.Exit, _) => "exited by itself with code 0",
+        (ExitReasons.Exit, _) => $"exited by itself with code {code ?? 0}",
         (_, ExitCauses.UnhandledRejection) => "an unhandled promise rejection",
         (_, ExitCauses.UnhandledErrorEvent) => "an 'error' event nobody listened for",
         (_, ExitCauses.ThrownNonError) => "an uncaught throw of a value that is not an Error",

@@ -22,6 +22,16 @@ public sealed class WhyTests
     }
 
     [Fact]
+    public void An_exit_made_final_by_restart_never_is_titled_with_its_own_code()
+    {
+        // restart = "never" makes every exit final, so the machine files code 3 as an exit: the code must still show.
+        var spec = Driver.BaseSpec() with { Restart = RestartMode.Never };
+        var report = Why.Build(spec, [Exit(ExitReasons.Exit, code: 3)], [], Now);
+        report.Findings.Single().Summary.Should().StartWith("exited by itself with code 3:");
+        Why.Build(spec, [Exit(ExitReasons.Exit, code: 0)], [], Now).Findings.Single().Summary.Should().StartWith("exited by itself with code 0:");
+    }
+
+    [Fact]
     public void Exits_are_grouped_by_cause_newest_first_with_how_often_and_the_remedy()
     {
         var spec = Driver.BaseSpec() with { MaxOldSpaceSizeMb = 64 };
