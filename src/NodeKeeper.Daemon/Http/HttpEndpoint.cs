@@ -18,8 +18,9 @@ namespace NodeKeeper.Daemon.Http;
 /// One task per connection, a bounded request head, `Connection: close` on every answer, and deadlines: the head within
 /// <see cref="HeadDeadline"/>, the whole exchange within <see cref="Deadline"/>. At most <see cref="MaxConnections"/>
 /// connections at a time and <see cref="MaxConnectionsPerPeer"/> from one address; a connection that would pass either
-/// bound takes the slot of the oldest one still waiting for its head (of its own address, or of the address holding
-/// the most), so idle or slow clients, from one address or many, hold slots only until someone else needs them. A probe
+/// bound takes the slot of the oldest one still waiting for its head (of its own address; else the oldest waiting past
+/// a short grace, or of the address holding the most), so idle or slow clients, from one address or many, hold slots
+/// only until someone else needs them. A probe
 /// sends its head at once: it is answered under such load, unless (from the very address of the attack) more than
 /// <see cref="MaxConnectionsPerPeer"/> newer connections reach the daemon before its head does.
 /// </summary>
@@ -59,6 +60,7 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         public Socket Socket { get; } = socket;
         public IPAddress Peer { get; } = peer;
         public bool Answering { get; set; } // under _slotsLock
+        public long AdmittedAt { get; } = Environment.TickCount64;
 
         /// <summary>
         /// Still waiting for its head, with nothing unread: bytes that arrived but were not read yet are this daemon's
@@ -267,7 +269,7 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             var fromPeer = _open.Count(c => c.Peer.Equals(peer));
             if (fromPeer >= MaxConnectionsPerPeer || _open.Count >= MaxConnections)
             {
-                victim = fromPeer >= MaxConnectionsPerPeer ? _open.FirstOrDefault(c => c.Peer.Equals(peer) && c.Evictable) : OldestWaitingOfTheBusiestPeer();
+                victim = fromPeer >= MaxConnectionsPerPeer ? _open.FirstOrDefault(c => c.Peer.Equals(peer) && c.Evictable) : OldestWaiting();
                 if (victim is null) return null;
                 _open.Remove(victim);
             }
@@ -280,6 +282,21 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             LogEviction(open, victim.Peer);
         }
         return connection;
+    }
+
+    /// <summary>
+    /// A connection waits at least this long for its head before a connection from another address may take its slot:
+    /// a probe sends its request right after connecting, but on a loaded machine that can take tens of milliseconds,
+    /// and meanwhile the busiest address may change (CI saw a probe evicted 2 ms after it connected).
+    /// </summary>
+    private const long EvictionGraceMs = 500;
+
+    // Under _slotsLock. The oldest connection still waiting past the grace, in accept order; when every waiting one is
+    // younger (a storm of reconnects), the oldest of the address holding the most.
+    private Connection? OldestWaiting()
+    {
+        var now = Environment.TickCount64;
+        return _open.FirstOrDefault(c => now - c.AdmittedAt >= EvictionGraceMs && c.Evictable) ?? OldestWaitingOfTheBusiestPeer();
     }
 
     // Under _slotsLock. The first in accept order wins a tie: the oldest.
