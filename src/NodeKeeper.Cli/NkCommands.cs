@@ -221,7 +221,7 @@ public static class NkCommands
         var result = ConfigLoader.LoadUtf8(bytes, path, Path.GetDirectoryName(full)!, ctx);
         if (!result.Ok)
         {
-            foreach (var e in result.Errors) Console.Error.WriteLine(e.ToString());
+            foreach (var line in result.ErrorLines()) Console.Error.WriteLine(line);
             return null;
         }
         return result.Config! with { Path = full };

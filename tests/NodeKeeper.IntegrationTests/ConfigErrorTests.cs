@@ -22,6 +22,23 @@ public sealed class ConfigErrorTests
         Procs.OwnedBy(home.Home).Should().BeEmpty();
     }
 
+    /// <summary>node_args = [0, 1, … 9999]: one mistake made 10,000 times printed 10,000 lines (issue 14).</summary>
+    [Fact]
+    public async Task Many_errors_print_the_first_twenty_and_how_many_more()
+    {
+        await using var home = new TestHome();
+        home.WriteConfig("[[app]]\nname = \"a\"\nscript = \"x.js\"\nnode_args = [" + string.Join(", ", Enumerable.Range(0, 10_000)) + "]\n");
+
+        var r = await home.RunAsync("start");
+
+        r.Code.Should().Be(2, r.ToString());
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Should().HaveCount(21);
+        lines[0].Should().StartWith("nodekeeper.toml:4:14: node_args[0] must be a string");
+        lines[20].Should().Be("… and 9980 more errors (fix these first)");
+        Procs.OwnedBy(home.Home).Should().BeEmpty();
+    }
+
     /// <summary>A secret written without quotes: Tomlyn's message quoted it, and nk printed it (issue 13, item 4).</summary>
     [Fact]
     public async Task Unquoted_secret_is_reported_by_position_and_never_printed()

@@ -112,5 +112,15 @@ public sealed record LoadContext(string LogDirectory, int CpuCount, Func<string,
 /// <summary>The outcome of loading: a config, or the errors that prevent one.</summary>
 public sealed record ConfigResult(NodeKeeperConfig? Config, IReadOnlyList<ConfigError> Errors)
 {
+    /// <summary>The most error lines printed: a list of 10,000 wrong items is one mistake made 10,000 times.</summary>
+    public const int MaxShown = 20;
+
     public bool Ok => Config is not null && Errors.Count == 0;
+
+    /// <summary>The errors as printed: the first <see cref="MaxShown"/>, then one line saying how many more there are.</summary>
+    public IEnumerable<string> ErrorLines()
+    {
+        foreach (var e in Errors.Take(MaxShown)) yield return e.ToString();
+        if (Errors.Count > MaxShown) yield return $"… and {Errors.Count - MaxShown} more errors (fix these first)";
+    }
 }

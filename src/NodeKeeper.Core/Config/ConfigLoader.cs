@@ -129,9 +129,12 @@ public static class ConfigLoader
         if (!text.EndsWith('\n')) text += "\n";
         if (ItemBound.Overfull(text) is { } overfull)
         {
-            errors.Add(overfull.Pos, overfull.Table
-                ? $"this inline table has more than {ItemBound.MaxItems} keys, the most nk reads: write them under a [table] header"
-                : $"this array has more than {ItemBound.MaxItems} items, the most nk reads");
+            errors.Add(overfull.Pos, overfull.Problem switch
+            {
+                ItemBound.Problem.TableKeys => $"this inline table has more than {ItemBound.MaxItems} keys, the most nk reads: write them under a [table] header",
+                ItemBound.Problem.ArrayItems => $"this array has more than {ItemBound.MaxItems} items, the most nk reads",
+                _ => $"arrays and inline tables are nested too deeply here (at most {ItemBound.MaxDepth} levels)",
+            });
             return null;
         }
         DocumentSyntax doc;
@@ -142,25 +145,20 @@ public static class ConfigLoader
         }
         catch (TomlException e)
         {
-            // Tomlyn throws (without a position) only past its nesting limit of 64 levels.
+            // Tomlyn throws (without a position) only past its nesting limit, which ItemBound finds first with one.
             var message = e.Message.Contains("maximum depth", StringComparison.Ordinal)
-                ? "arrays and inline tables are nested too deeply (at most 64 levels)"
+                ? $"arrays and inline tables are nested too deeply (at most {ItemBound.MaxDepth} levels)"
                 : SyntaxMessages.Describe(e.Message);
             errors.Add(new Pos(Math.Max(1, e.Line ?? 1), Math.Max(1, e.Column ?? 1)), message);
             return null;
         }
         if (!doc.HasErrors) return doc;
-        // One error per line, the first: after it Tomlyn reads the rest of the line as new keys and values (an unquoted
-        // AKIA7EXAMPLE gives four errors), which says nothing more and points at the wrong places.
-        var firstOnLine = new SortedDictionary<int, (int Column, string Message)>();
-        foreach (var d in doc.Diagnostics)
-        {
-            if (d.Kind != DiagnosticMessageKind.Error) continue;
-            int line = d.Span.Start.Line + 1, column = d.Span.Start.Column + 1;
-            if (!firstOnLine.TryGetValue(line, out var first) || column < first.Column)
-                firstOnLine[line] = (column, SyntaxMessages.Describe(d.Message));
-        }
-        foreach (var (line, (column, message)) in firstOnLine) errors.Add(new Pos(line, column), message);
+        // The first error only: after it Tomlyn reads the rest of the line as new keys and values (an unquoted
+        // AKIA7EXAMPLE gave four errors), and an unclosed string shifts what it reads on the lines after, which says
+        // nothing more and points at the wrong places.
+        var first = doc.Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error)
+            .MinBy(d => (d.Span.Start.Line, d.Span.Start.Column))!;
+        errors.Add(new Pos(first.Span.Start.Line + 1, first.Span.Start.Column + 1), SyntaxMessages.Describe(first.Message));
         return null;
     }
 

@@ -11,11 +11,16 @@ internal static class ItemBound
     /// <summary>Far more than any args, watch or env list means; far fewer than a 1 MiB file can hold.</summary>
     public const int MaxItems = 10_000;
 
-    /// <summary>Tomlyn refuses deeper nesting itself (its limit is 64); deeper brackets are not counted.</summary>
-    private const int MaxDepth = 64;
+    /// <summary>The deepest nesting of arrays and inline tables Tomlyn reads; it refuses the next level without saying
+    /// where, so the bracket that opens it is found here.</summary>
+    public const int MaxDepth = 63;
 
-    /// <summary>Where the first array or inline table with more than <see cref="MaxItems"/> items opens, or null.</summary>
-    public static (Pos Pos, bool Table)? Overfull(string text)
+    /// <summary>What is wrong where: an array or inline table of too many items, or one nested too deeply.</summary>
+    public enum Problem { ArrayItems, TableKeys, TooDeep }
+
+    /// <summary>Where the first array or inline table with more than <see cref="MaxItems"/> items opens, or the first
+    /// bracket or brace past <see cref="MaxDepth"/> levels; null when there is none.</summary>
+    public static (Pos Pos, Problem Problem)? Overfull(string text)
     {
         Span<int> items = stackalloc int[MaxDepth];
         Span<bool> inItem = stackalloc bool[MaxDepth];
@@ -45,19 +50,17 @@ internal static class ItemBound
                 {
                     // The first character of an item: a value of an array, a key = value of an inline table.
                     inItem[d] = true;
-                    if (++items[d] > MaxItems) return (opened[d], table[d]);
+                    if (++items[d] > MaxItems) return (opened[d], table[d] ? Problem.TableKeys : Problem.ArrayItems);
                 }
             }
             if (c is '"' or '\'') SkipString(text, ref i, ref line, ref column);
             else if (c is '[' or '{')
             {
-                if (depth < MaxDepth)
-                {
-                    items[depth] = 0;
-                    inItem[depth] = false;
-                    opened[depth] = new Pos(line, column);
-                    table[depth] = c == '{';
-                }
+                if (depth == MaxDepth) return (new Pos(line, column), Problem.TooDeep);
+                items[depth] = 0;
+                inItem[depth] = false;
+                opened[depth] = new Pos(line, column);
+                table[depth] = c == '{';
                 depth++;
             }
         }

@@ -84,10 +84,22 @@ public class ConfigErrorTests
     }
 
     [Fact]
-    public void Nesting_too_deep_is_an_error_not_an_exception()
+    public void An_unclosed_string_is_one_error_at_its_line()
+    {
+        Errors("[[app]]\nname = \"a\"\nscript = \"x.js\nargs = []\nport = 3000\n").Should().Equal(
+            "nodekeeper.toml:3:15: the string is not closed on its line (a string of several lines needs \"\"\" or ''')");
+    }
+
+    [Fact]
+    public void Nesting_too_deep_is_an_error_at_the_bracket_that_goes_too_deep()
     {
         Errors(App("args = " + new string('[', 200) + new string(']', 200) + "\n")).Should().Equal(
-            "nodekeeper.toml:1:1: arrays and inline tables are nested too deeply (at most 64 levels)");
+            "nodekeeper.toml:4:71: arrays and inline tables are nested too deeply here (at most 63 levels)");
+        Errors(App("env = " + string.Concat(Enumerable.Repeat("{ a = ", 64)) + "1" + string.Concat(Enumerable.Repeat(" }", 64)) + "\n")).Should().Equal(
+            "nodekeeper.toml:4:385: arrays and inline tables are nested too deeply here (at most 63 levels)");
+        // 63 levels are read (and refused by the key's own rule, at the value).
+        Errors(App("args = " + new string('[', 63) + new string(']', 63) + "\n")).Should().Equal(
+            "nodekeeper.toml:4:9: args[0] must be a string, got an array");
     }
 
     [Fact]

@@ -134,6 +134,17 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Inline_tables_may_span_lines_and_end_with_a_comma_as_toml_1_1_allows()
+    {
+        // NodeKeeper reads TOML 1.0 plus TOML 1.1's inline tables (what Tomlyn reads): the README says so.
+        var app = LoadApp(App("env = {\n  A = \"1\",\n  B = \"2\", # a comment\n}\nlog = { out = \"/tmp/a.log\", }\n"));
+        app.Env.Should().Equal(new Dictionary<string, string> { ["A"] = "1", ["B"] = "2" });
+        app.Log.Out.Should().Be("/tmp/a.log");
+        // Still TOML: a key without a value is an error wherever the table ends.
+        Errors(App("env = {\n  A =\n}\n")).Should().ContainSingle().Which.Should().StartWith("nodekeeper.toml:5:");
+    }
+
+    [Fact]
     public void Daemon_table_is_optional()
     {
         Load(App()).Config!.Daemon.Should().Be(new DaemonSpec(null));
