@@ -44,7 +44,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             // Once a second; four times a second only while some app has a memory limit to enforce.
             var fast = supervisor.Apps.Any(a => a.Spec.MaxMemory is not null);
             if (ct.WaitHandle.WaitOne(fast ? Interval : Interval * FullEvery)) return;
-            if (!fast) _ticks += FullEvery - 1;
+            if (!fast) _ticks += FullEvery - 1 - _ticks % FullEvery;
             try { SampleOnce(); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
             {
