@@ -266,6 +266,8 @@ public sealed partial class HttpEndpointTests
         var config = home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1));
         using (var squatter = new TcpListener(IPAddress.Loopback, http))
         {
+            // Past connections' TIME_WAIT must not stop the squatter; a listener still refuses a second one on Linux.
+            squatter.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             squatter.Start();
             await home.OkAsync("start", config);
             (await home.InstanceAsync("web")).Status.Should().Be("online");
@@ -346,6 +348,8 @@ public sealed partial class HttpEndpointTests
         var config = home.WriteConfig(Daemon(http) + Web(FreePort.Next(), 1));
         await home.OkAsync("start", config);
         await KillDaemonAsync(home);
+        // The killed daemon's listener goes with its last thread, a moment after the pid is gone (CI bound too early).
+        await Eventually.Until(() => Refused(http), r => r, TimeSpan.FromSeconds(5), "the endpoint to die with its daemon");
         using (var squatter = new TcpListener(IPAddress.Loopback, http))
         {
             squatter.Start();
@@ -472,10 +476,12 @@ public sealed partial class HttpEndpointTests
         return new Reply(code, head, text[(split + 4)..]);
     }
 
+    /// <summary>True once nothing listens on the port; a reset (a listener being torn down with its dying daemon) is not yet.</summary>
     private static async Task<bool> Refused(int port)
     {
         using var client = new TcpClient();
         try { await client.ConnectAsync(IPAddress.Loopback, port); return false; }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused) { return true; }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset) { return false; }
     }
 }
