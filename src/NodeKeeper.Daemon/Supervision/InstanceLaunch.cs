@@ -37,16 +37,18 @@ public static class InstanceLaunch
     public static bool KeptInCleanEnvironment(string name) => Kept.Contains(name) || name.StartsWith("LC_", StringComparison.Ordinal);
 
     /// <summary>
-    /// The instance's environment as changes to the daemon's (<paramref name="daemonEnv"/>): env file, env, then
+    /// The instance's environment as changes to the daemon's: env file, env, then
     /// NodeKeeper's own variables; a null value removes the daemon's variable. A `user` app, and one with clean_env,
     /// keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens must not reach another uid).
     /// </summary>
-    public static Dictionary<string, string?> Environment(AppSpec spec, int instance, string home, IReadOnlyDictionary<string, string> daemonEnv)
+    public static Dictionary<string, string?> Environment(AppSpec spec, int instance, string home)
     {
         var env = new Dictionary<string, string?>(StringComparer.Ordinal);
         if (spec.CleanEnv || spec.User is not null)
         {
-            foreach (var name in daemonEnv.Keys.Where(n => !KeptInCleanEnvironment(n))) env[name] = null;
+            // Read only here, on the spawn path of the apps that need it.
+            foreach (var name in System.Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(n => !KeptInCleanEnvironment(n)))
+                env[name] = null;
             // Who the app runs as, from the password file: its user, or the daemon's own.
             if (Passwd(spec.User ?? NodeKeeper.Core.Protocol.Uids.Effective().ToString()) is { } pw)
             {
@@ -64,11 +66,6 @@ public static class InstanceLaunch
         if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         return env;
     }
-
-    /// <summary>This process's environment, as <see cref="Environment"/> takes it.</summary>
-    public static IReadOnlyDictionary<string, string> DaemonEnvironment() =>
-        System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
 
     /// <summary>How often the preload reports: NK_METRICS_MS as preload.js reads it (1 s unless a positive number;
     /// Node runs an interval beyond 2³¹−1 ms every millisecond).</summary>

@@ -177,7 +177,7 @@ public sealed class InstanceRunner : IAsyncDisposable
             return;
         }
         var (file, args) = InstanceLaunch.CommandLine(spec, preload);
-        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home, InstanceLaunch.DaemonEnvironment());
+        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home);
         var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
         var outFile = _app.Out;
         var errFile = _app.Err;
