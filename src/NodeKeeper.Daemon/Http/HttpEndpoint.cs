@@ -18,11 +18,10 @@ namespace NodeKeeper.Daemon.Http;
 /// One task per connection, a bounded request head, `Connection: close` on every answer, and deadlines: the head within
 /// <see cref="HeadDeadline"/>, the whole exchange within <see cref="Deadline"/>. At most <see cref="MaxConnections"/>
 /// connections at a time and <see cref="MaxConnectionsPerPeer"/> from one address; a connection that would pass either
-/// bound takes the slot of the oldest one still waiting for its head (of its own address; else the oldest waiting past
-/// a short grace, or of the address holding the most), so idle or slow clients, from one address or many, hold slots
-/// only until someone else needs them. A probe
-/// sends its head at once: it is answered under such load, unless (from the very address of the attack) more than
-/// <see cref="MaxConnectionsPerPeer"/> newer connections reach the daemon before its head does.
+/// bound takes the slot of the oldest one still waiting for its head (of its own address when that address is at its
+/// bound, else of any), so idle or slow clients, from one address or many, hold slots only until someone else needs
+/// them. The kernel holds a connection back until its first bytes are in (<see cref="DeferAccept"/>), so a probe comes
+/// with its request, is never evictable, and is answered under such load.
 /// </summary>
 public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHostedService, IAsyncDisposable
 {
@@ -32,6 +31,8 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     public const int MaxConnectionsPerPeer = 16;
     public static readonly TimeSpan HeadDeadline = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    /// <summary>How long the kernel holds a connection that has sent nothing before the daemon sees it (TCP_DEFER_ACCEPT).</summary>
+    public static readonly TimeSpan DeferAccept = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan EvictionLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly Lock _lock = new();
@@ -173,6 +174,12 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             socket.SetRawSocketOption(1 /*SOL_SOCKET*/, 2 /*SO_REUSEADDR*/, BitConverter.GetBytes(1));
             socket.Bind(endPoint);
             socket.Listen(512); // room for a probe's handshake while a flood of connections is accepted and evicted
+            // TCP_DEFER_ACCEPT (as nginx's `listen … deferred`): the kernel hands a connection over once its first bytes are
+            // in, or after DeferAccept for a silent one. A probe then comes with its request and can never be taken for
+            // an idle connection, however late its client got to send (a loaded machine can delay that by tens of ms,
+            // while a flood of reconnecting idle clients goes through the accept loop); and a silent client holds no
+            // slot (no fd at all) for its first second.
+            socket.SetRawSocketOption(6 /*IPPROTO_TCP*/, 9 /*TCP_DEFER_ACCEPT*/, BitConverter.GetBytes((int)DeferAccept.TotalSeconds));
         }
         catch (SocketException ex)
         {
@@ -284,33 +291,10 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         return connection;
     }
 
-    /// <summary>
-    /// A connection waits at least this long for its head before a connection from another address may take its slot:
-    /// a probe sends its request right after connecting, but on a loaded machine that can take tens of milliseconds,
-    /// and meanwhile the busiest address may change (CI saw a probe evicted 2 ms after it connected).
-    /// </summary>
-    private const long EvictionGraceMs = 500;
-
-    // Under _slotsLock. The oldest connection still waiting past the grace, in accept order; when every waiting one is
-    // younger (a storm of reconnects), the oldest of the address holding the most.
-    private Connection? OldestWaiting()
-    {
-        var now = Environment.TickCount64;
-        return _open.FirstOrDefault(c => now - c.AdmittedAt >= EvictionGraceMs && c.Evictable) ?? OldestWaitingOfTheBusiestPeer();
-    }
-
-    // Under _slotsLock. The first in accept order wins a tie: the oldest.
-    private Connection? OldestWaitingOfTheBusiestPeer()
-    {
-        Connection? victim = null;
-        var most = 0;
-        foreach (var c in _open)
-        {
-            var n = _open.Count(o => o.Peer.Equals(c.Peer));
-            if (n > most && c.Evictable) (victim, most) = (c, n);
-        }
-        return victim;
-    }
+    // Under _slotsLock. The oldest connection still waiting for its head: the first in accept order, the one that has had
+    // the longest to send its request. With TCP_DEFER_ACCEPT a waiting one has been silent for a second already; a
+    // connection that came with its bytes is never evictable, so no probe is taken, whoever else holds the slots.
+    private Connection? OldestWaiting() => _open.FirstOrDefault(c => c.Evictable);
 
     private void Release(Connection connection)
     {
