@@ -35,4 +35,7 @@ public static class Signals
         if (!upper.StartsWith("SIG", StringComparison.Ordinal)) upper = "SIG" + upper;
         return Numbers.ContainsKey(upper) ? upper : null;
     }
+
+    /// <summary>The name of signal <paramref name="number"/> ("SIGSEGV" for 11 is not listed: "SIG11").</summary>
+    public static string NameOf(int number) => Names.FirstOrDefault(n => Numbers[n] == number) ?? $"SIG{number}";
 }

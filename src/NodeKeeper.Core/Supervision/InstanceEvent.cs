@@ -1,3 +1,5 @@
+using NodeKeeper.Core.Diagnosis;
+
 namespace NodeKeeper.Core.Supervision;
 
 /// <summary>Something that happened to an instance, fed to <see cref="InstanceMachine"/>.</summary>
@@ -15,14 +17,20 @@ public sealed record SpawnFailed(string Error, string? Reason = null) : Instance
 /// <summary>The instance became ready (it listens, or said 'ready').</summary>
 public sealed record ReadyReported : InstanceEvent;
 
-/// <summary>The process ended. Reason is the effect side's classification, or null to let the machine decide.</summary>
-public sealed record Exited(int? Code, string? Signal, string? Reason = null) : InstanceEvent;
+/// <summary>
+/// The process ended, with the diagnosis of its end (<see cref="ExitClassifier"/>: reason, cause and evidence from its
+/// stderr). Null only where there is no stderr to read (a unit test): the machine then classifies the status alone.
+/// </summary>
+public sealed record Exited(int? Code, string? Signal, ExitDiagnosis? Diagnosis = null) : InstanceEvent;
 
 /// <summary>The user asked to stop.</summary>
 public sealed record StopRequested : InstanceEvent;
 
-/// <summary>Something asked for a graceful restart (user, max_memory, health, watch).</summary>
-public sealed record RestartRequested(string Reason) : InstanceEvent;
+/// <summary>
+/// Something asked for a graceful restart (user, max_memory, health, watch); Evidence says what it saw (the failed
+/// checks, the memory figure), recorded with the exit this restart causes.
+/// </summary>
+public sealed record RestartRequested(string Reason, IReadOnlyList<string>? Evidence = null) : InstanceEvent;
 
 /// <summary>A timer armed by <see cref="StartTimer"/> ran out.</summary>
 public sealed record TimerFired(TimerKind Kind, int Generation) : InstanceEvent;

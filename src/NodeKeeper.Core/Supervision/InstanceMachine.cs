@@ -1,4 +1,5 @@
 using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Diagnosis;
 
 namespace NodeKeeper.Core.Supervision;
 
@@ -15,21 +16,22 @@ public static class InstanceMachine
         (InstanceStatus.Starting, SpawnFailed f) => AfterExit(s, new ExitInfo(null, null, f.Reason ?? ExitReasons.Crash, now), spec, now),
         (InstanceStatus.Starting, ReadyReported) => Next(s with { Status = InstanceStatus.Online }),
         (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
-            => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec),
+            => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec,
+                [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.ToString().ToLowerInvariant()}\")"]),
 
         (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, now),
         (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),
-        (InstanceStatus.Starting or InstanceStatus.Online, RestartRequested r) => BeginStop(s, StopIntent.Restart, r.Reason, spec),
+        (InstanceStatus.Starting or InstanceStatus.Online, RestartRequested r) => BeginStop(s, StopIntent.Restart, r.Reason, spec, r.Evidence),
 
         // A launch that a stop overtook: keep the pid (the stop's signal reached it), or end the stop if it never ran.
         (InstanceStatus.Stopping, Spawned sp) => Same(s with { Pid = sp.Pid, StartedAt = now }),
         (InstanceStatus.Stopping, SpawnFailed) => OnRequestedExit(s, new Exited(null, null), spec, now),
 
         (InstanceStatus.Stopping, Exited x) => OnRequestedExit(s, x, spec, now),
-        (InstanceStatus.Stopping, StopRequested) => Same(s with { Intent = StopIntent.Stop, PendingReason = ExitReasons.Stopped }),
+        (InstanceStatus.Stopping, StopRequested) => Same(s with { Intent = StopIntent.Stop, PendingReason = ExitReasons.Stopped, PendingEvidence = null }),
         // Only the user overrides a stop or wakes a stopped app; max_memory, health and watch act on running ones.
         (InstanceStatus.Stopping, RestartRequested { Reason: ExitReasons.Restart } r) when s.Intent == StopIntent.Stop
-            => Same(s with { Intent = StopIntent.Restart, PendingReason = r.Reason }),
+            => Same(s with { Intent = StopIntent.Restart, PendingReason = r.Reason, PendingEvidence = r.Evidence }),
         (InstanceStatus.Stopping, TimerFired { Kind: TimerKind.Kill } t) when t.Generation == s.Generation
             => new Transition(s, [new KillTree()]),
 
@@ -53,6 +55,7 @@ public static class InstanceMachine
         StartedAt = null,
         Intent = null,
         PendingReason = null,
+        PendingEvidence = null,
         BackoffDelay = null,
         Starts = s.Starts + 1,
         Restarts = countRestart ? s.Restarts + 1 : s.Restarts,
@@ -68,31 +71,31 @@ public static class InstanceMachine
             [new WatchReadiness(), new StartTimer(TimerKind.ListenTimeout, spec.ListenTimeout, gen)]);
     }
 
-    private static Transition BeginStop(InstanceState s, StopIntent intent, string reason, AppSpec spec)
+    private static Transition BeginStop(InstanceState s, StopIntent intent, string reason, AppSpec spec, IReadOnlyList<string>? evidence = null)
     {
         var gen = s.Generation + 1;
         return new Transition(
-            s with { Status = InstanceStatus.Stopping, Intent = intent, PendingReason = reason, Generation = gen },
+            s with { Status = InstanceStatus.Stopping, Intent = intent, PendingReason = reason, PendingEvidence = evidence, Generation = gen },
             [new SignalTree(spec.KillSignal), new StartTimer(TimerKind.Kill, spec.StopTimeout, gen)]);
     }
 
-    private static Transition OnUnexpectedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now)
-    {
-        var final = RestartPolicy.IsFinalExit(spec, x.Code, x.Signal);
-        var reason = x.Reason ?? Classify(x, final);
-        return AfterExit(s, new ExitInfo(x.Code, x.Signal, reason, now), spec, now);
-    }
+    private static Transition OnUnexpectedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now) =>
+        AfterExit(s, new ExitInfo(x.Code, x.Signal, ReasonOf(x, RestartPolicy.IsFinalExit(spec, x.Code, x.Signal)), now), spec, now);
 
-    /// <summary>The reason of an exit nobody asked for, from its status alone.</summary>
-    public static string Classify(Exited x, bool chosenExit = false) =>
-        x.Signal is not null ? ExitReasons.Signal
-        : x.Code == 0 || chosenExit ? ExitReasons.Exit
-        : ExitReasons.Crash;
+    /// <summary>
+    /// The reason of an exit nobody asked for: the diagnosis's (the one classification, <see cref="ExitClassifier"/>),
+    /// except that a code the app's stop_exit_codes list is its chosen way to end, not a crash.
+    /// </summary>
+    public static string ReasonOf(Exited x, bool chosenExit = false)
+    {
+        var reason = (x.Diagnosis ?? ExitClassifier.Classify(x.Code, x.Signal, "")).Reason;
+        return chosenExit && reason == ExitReasons.Crash ? ExitReasons.Exit : reason;
+    }
 
     private static Transition OnRequestedExit(InstanceState s, Exited x, AppSpec spec, DateTimeOffset now)
     {
         var exit = new ExitInfo(x.Code, x.Signal, s.PendingReason ?? ExitReasons.Stopped, now);
-        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null };
+        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null, PendingEvidence = null };
         if (s.Intent == StopIntent.Stop)
             return Next(ended with { Status = InstanceStatus.Stopped });
         if (ExitReasons.IsFailure(exit.Reason))
@@ -103,7 +106,7 @@ public static class InstanceMachine
     /// <summary>The restart policy, applied to an exit that was not a plain stop.</summary>
     private static Transition AfterExit(InstanceState s, ExitInfo exit, AppSpec spec, DateTimeOffset now)
     {
-        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null };
+        var ended = s with { Pid = null, LastExit = exit, Intent = null, PendingReason = null, PendingEvidence = null };
         if (!ExitReasons.IsFailure(exit.Reason) && RestartPolicy.IsFinalExit(spec, exit.Code, exit.Signal))
             return Next(ended with { Status = InstanceStatus.Stopped });
 

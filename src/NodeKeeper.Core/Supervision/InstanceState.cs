@@ -10,6 +10,7 @@ public enum StopIntent { Stop, Restart }
 /// <param name="Intent">Set while stopping: what happens after the exit.</param>
 /// <param name="PendingReason">Set while stopping: the reason the exit will be recorded with.</param>
 /// <param name="BackoffDelay">Set while in backoff: the delay being waited.</param>
+/// <param name="PendingEvidence">Set while stopping for a restart that someone asked for: what they saw, for the exit.</param>
 public sealed record InstanceState(
     InstanceStatus Status,
     int Generation = 0,
@@ -21,7 +22,8 @@ public sealed record InstanceState(
     ExitInfo? LastExit = null,
     StopIntent? Intent = null,
     string? PendingReason = null,
-    TimeSpan? BackoffDelay = null)
+    TimeSpan? BackoffDelay = null,
+    IReadOnlyList<string>? PendingEvidence = null)
 {
     /// <summary>A fresh instance that has not run yet.</summary>
     public static InstanceState New => new(InstanceStatus.Stopped);

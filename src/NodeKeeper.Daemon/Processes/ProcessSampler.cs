@@ -105,7 +105,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         if (app.Spec.MaxMemory is not { } max || rss <= max || instance.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting))
             return;
         ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
-        instance.Post(new RestartRequested(ExitReasons.MaxMemory));
+        instance.Post(new RestartRequested(ExitReasons.MaxMemory, [$"RSS {rss / (1024 * 1024)} MiB passed max_memory ({max / (1024 * 1024)} MiB)"]));
     }
 
     private static int? OpenFiles(int pid)

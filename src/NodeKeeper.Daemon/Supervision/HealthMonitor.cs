@@ -128,8 +128,7 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
     {
         if (i.State.Status != InstanceStatus.Online) return;
         ctx.Logger.LogWarning("{App}:{Index}: {Evidence}: restarting it", app.Name, i.Index, evidence);
-        i.HealthEvidence = evidence;
-        i.Post(new RestartRequested(ExitReasons.Health));
+        i.Post(new RestartRequested(ExitReasons.Health, [evidence]));
     }
 
     /// <summary>One instance at a time: the next is restarted once the previous is back (or has given up).</summary>

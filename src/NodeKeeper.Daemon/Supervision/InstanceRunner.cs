@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -12,28 +11,24 @@ using NodeKeeper.Daemon.Processes;
 namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>
-/// The actor of one instance: the only reader of its event channel. It feeds events to the pure
-/// <see cref="InstanceMachine"/> and carries out the commands that come back.
+/// The actor of one instance: the only reader of its event channel and the only writer of its state. It feeds events
+/// to the pure <see cref="InstanceMachine"/> and carries out the commands that come back. The process of a run is a
+/// <see cref="LiveProcess"/>, its IPC channel is read by <see cref="IpcReader"/>, its figures are kept in
+/// <see cref="RunFigures"/>; what they learn comes back here as events, each carrying its data.
 /// </summary>
 public sealed class InstanceRunner : IAsyncDisposable
 {
     private const int HistorySize = 20;
-    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
     private readonly AppRuntime _app;
     private readonly DaemonContext _ctx;
     private readonly ILogger _log;
     private readonly Channel<InstanceEvent> _events = Channel.CreateUnbounded<InstanceEvent>(new() { SingleReader = true });
     private readonly CancellationTokenSource _life = new();
     private readonly Dictionary<TimerKind, CancellationTokenSource> _timers = new();
-    private readonly Lock _treeLock = new();
-    private HashSet<ProcessId> _knownTree = [];
     private readonly List<ExitRecord> _history = [];
-    /// <summary>The classification and last figures of the process that just ended, for the exit the machine records.</summary>
-    private (ExitDiagnosis Diagnosis, MetricsBefore Before)? _ended;
-    private bool _signalled;
-    private long? _oomKillsAtLaunch;
+    private readonly RunFigures _figures = new();
     private TaskCompletionSource _changed = NewSignal();
-    private RunningProcess? _process;
+    private LiveProcess? _process;
     private CancellationTokenSource? _readiness;
     private Task _loop = Task.CompletedTask;
 
@@ -54,21 +49,17 @@ public sealed class InstanceRunner : IAsyncDisposable
     public int Index { get; }
     public InstanceState State { get; private set; } = InstanceState.New;
     /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
-    public InstanceMetrics? Metrics { get; private set; }
+    public InstanceMetrics? Metrics => _figures.Metrics;
     public StderrTail StderrTail { get; } = new();
     public ProcessId? Process => _process?.Id;
     /// <summary>The preload's latest report on this run (heap, event-loop delay, handles) and when it came.</summary>
-    public PreloadReport? Report { get; private set; }
+    public PreloadReport? Report => _figures.Report;
+    public DateTimeOffset? ReportAt => _figures.ReportAt;
     /// <summary>Whether this run has the IPC channel (the preload's reports come over it).</summary>
     public bool HasIpc => _process?.Ipc is not null;
-    /// <summary>Why the health monitor restarts this instance, for the exit it causes.</summary>
-    public string? HealthEvidence { get; set; }
-    public DateTimeOffset? ReportAt { get; private set; }
     /// <summary>Resident memory and heap of this run, watched for a steady rise (a leak).</summary>
-    private readonly GrowthTrend _rssTrend = GrowthTrend.Default();
-    private readonly GrowthTrend _heapTrend = GrowthTrend.Default();
-    public GrowthEstimate? MemoryGrowth { get { lock (_rssTrend) return _rssTrend.Estimate(); } }
-    public GrowthEstimate? HeapGrowth { get { lock (_heapTrend) return _heapTrend.Estimate(); } }
+    public GrowthEstimate? MemoryGrowth => _figures.MemoryGrowth;
+    public GrowthEstimate? HeapGrowth => _figures.HeapGrowth;
 
     /// <summary>Exits of this instance, newest last, each with the backoff delay chosen after it (null: none).</summary>
     public IReadOnlyList<ExitRecord> History { get { lock (_history) return [.. _history]; } }
@@ -88,17 +79,44 @@ public sealed class InstanceRunner : IAsyncDisposable
         }
     }
 
+    // Events of this actor alone, never seen by the machine: what the sampler, the IPC reader and the exit watcher learnt.
+    private sealed record Sampled(InstanceMetrics Metrics, IReadOnlyList<ProcessId> Tree) : InstanceEvent;
+    private sealed record Reported(PreloadReport Report) : InstanceEvent;
+    private sealed record Ended(LiveProcess Process, Exited Exit) : InstanceEvent;
+
     private async Task LoopAsync(CancellationToken ct)
     {
         try
         {
             await foreach (var e in _events.Reader.ReadAllAsync(ct))
             {
-                try { Apply(e); }
+                try { Handle(e); }
                 catch (Exception ex) { _log.LogError(ex, "{App}:{Index}: failed to handle {Event}", _app.Name, Index, e); }
             }
         }
         catch (OperationCanceledException) { }
+    }
+
+    private void Handle(InstanceEvent e)
+    {
+        switch (e)
+        {
+            case Sampled s:
+                _figures.Sampled(s.Metrics, _ctx.Clock.GetUtcNow(), State.StartedAt);
+                _process?.Remember(s.Tree);
+                return;
+            case Reported r:
+                _figures.Reported(r.Report, _ctx.Clock.GetUtcNow());
+                return;
+            case Ended ended:
+                if (ReferenceEquals(_process, ended.Process)) _process = null;
+                ended.Process.Dispose();
+                Apply(ended.Exit);
+                return;
+            default:
+                Apply(e);
+                return;
+        }
     }
 
     private void Apply(InstanceEvent e)
@@ -108,7 +126,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         State = t.State;
         if (t.State.LastExit is { } exit && !ReferenceEquals(exit, before.LastExit))
         {
-            var record = Explain(exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null);
+            var record = Explain(exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null, before, e);
             lock (_history) { _history.Add(record); if (_history.Count > HistorySize) _history.RemoveAt(0); }
             _log.LogInformation("{App}:{Index} exited (code {Code}, signal {Signal}, reason {Reason})",
                 _app.Name, Index, exit.Code, exit.Signal, exit.Reason);
@@ -122,32 +140,20 @@ public sealed class InstanceRunner : IAsyncDisposable
         _ctx.StateChanged();
     }
 
-    /// <summary>An exit with its cause and evidence: from stderr for what the process did, from NodeKeeper for what it did.</summary>
-    private ExitRecord Explain(ExitInfo exit, TimeSpan? delay)
+    /// <summary>
+    /// An exit with its cause and evidence, from the event that ended the run: the request that stopped it (what the
+    /// health monitor or the sampler saw), or the process's own end (its diagnosis), or a launch that could not happen.
+    /// </summary>
+    private ExitRecord Explain(ExitInfo exit, TimeSpan? delay, InstanceState before, InstanceEvent e)
     {
-        var ended = _ended;
-        _ended = null;
-        var before = ended?.Before ?? Snapshot();
-        var spec = _app.Spec;
-        var (cause, evidence) = exit.Reason switch
+        var (cause, evidence) = e switch
         {
-            ExitReasons.Health => ((string?)null, (IReadOnlyList<string>)(HealthEvidence is { } h ? [h] : [])),
-            ExitReasons.MaxMemory => (null, [$"RSS {before.MemoryBytes / (1024 * 1024)} MiB passed max_memory ({spec.MaxMemory / (1024 * 1024)} MiB)"]),
-            ExitReasons.NotReady => (null, [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.ToString().ToLowerInvariant()}\")"]),
-            ExitReasons.Stopped or ExitReasons.Restart or ExitReasons.Watch => (null, []),
-            _ when ended is { } e => (e.Diagnosis.Cause, e.Diagnosis.Evidence.Select(l => l.Length <= 240 ? l : l[..240] + "…").ToList()),
+            _ when before.Status == InstanceStatus.Stopping => (null, before.PendingEvidence ?? []),
+            Exited { Diagnosis: { } d } => (d.Cause, d.Evidence.Select(l => l.Length <= 240 ? l : l[..240] + "…").ToList()),
+            SpawnFailed f => ((string?)null, (IReadOnlyList<string>)[$"cannot start: {f.Error}"]),
             _ => (null, []),
         };
-        HealthEvidence = null;
-        return new ExitRecord(exit, delay, cause, evidence, before);
-    }
-
-    private MetricsBefore Snapshot()
-    {
-        var m = Metrics;
-        var r = Report;
-        return new MetricsBefore(m?.MemoryBytes, MemoryGrowth?.MbPerMinute is { } g ? Math.Round(g, 1) : null, r?.HeapUsed, r?.HeapLimit,
-            r?.LagP99, m?.OpenFiles, m?.MaxOpenFiles);
+        return new ExitRecord(exit, delay, cause, evidence, _figures.Snapshot());
     }
 
     private void Execute(InstanceCommand c)
@@ -157,10 +163,10 @@ public sealed class InstanceRunner : IAsyncDisposable
             case Launch: LaunchProcess(); break;
             case SignalTree s:
                 var number = Signals.Number(s.Signal) ?? 15;
-                if (_app.SharesPort && _process is { Ipc: not null } p) _ = RetireAsync(p, number);
-                else SignalTree(number);
+                if (_app.SharesPort && _process is { Ipc: not null } p) _ = p.RetireAsync(number, _app.ReleasingPort, _app.Spec.DrainTimeout);
+                else _process?.Signal(number);
                 break;
-            case KillTree: SignalTree(Native.SIGKILL); break;
+            case KillTree: _process?.Signal(Native.SIGKILL); break;
             case StartTimer t: Arm(t); break;
             case WatchReadiness: StartReadinessWatch(); break;
         }
@@ -182,14 +188,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         var outFile = _app.Out;
         var errFile = _app.Err;
         StderrTail.Clear();
-        lock (_treeLock) _knownTree = [];
-        Metrics = null;
-        Report = null;
-        ReportAt = null;
-        _signalled = false;
-        _oomKillsAtLaunch = CgroupMemory.OomKills();
-        lock (_rssTrend) _rssTrend.Reset();
-        lock (_heapTrend) _heapTrend.Reset();
+        _figures.Reset();
         int? sharedFd = null;
         if (_app.SharesPort)
         {
@@ -209,18 +208,11 @@ public sealed class InstanceRunner : IAsyncDisposable
                 (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None),
                 WithIpcChannel: true,
                 InheritedFd: sharedFd);
-            var p = Launcher.Start(launch);
+            var p = LiveProcess.Start(launch);
             _process = p;
             Post(new Spawned(p.Pid));
-            _ = WatchExitAsync(p);
-            if (p.Ipc is not null)
-            {
-                var spacing = InstanceLaunch.ReportInterval(env) / 2;
-                // A blocking read on a small thread of its own: a report a second per instance then costs one wake-up,
-                // not a trip through the socket engine and the thread pool.
-                var reader = new Thread(() => ReadIpc(p, spacing), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {_app.Name}:{Index}" };
-                reader.Start();
-            }
+            _ = WatchEndAsync(p);
+            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}");
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
@@ -235,153 +227,36 @@ public sealed class InstanceRunner : IAsyncDisposable
         _app.Err.Write(line);
         StderrTail.Append(line);
         _log.LogWarning("{App}:{Index}: cannot start: {Error}", spec.Name, Index, error);
-        _ended = (new ExitDiagnosis(reason ?? ExitReasons.Crash, null, [$"cannot start: {error}"]), Snapshot());
         Post(new SpawnFailed(error, reason));
     }
 
-    private async Task WatchExitAsync(RunningProcess p)
+    /// <summary>Waits for the run's end, writes its last lines out, diagnoses it, and tells the loop.</summary>
+    private async Task WatchEndAsync(LiveProcess p)
     {
-        await p.Exited.ConfigureAwait(false);
         var spec = _app.Spec;
         // What the app left behind (children holding its port or its pipes) ends with it, before any restart.
-        var deadline = _ctx.Clock.GetUtcNow() + spec.KillTimeout;
-        try
-        {
-            await ProcessTree.EndAsync(p.Pid, KnownTree(), Signals.Number(spec.KillSignal) ?? 15, deadline, _ctx.Clock, CancellationToken.None);
-        }
-        catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: ending the process tree failed", spec.Name, Index); }
-
-        int? code = null;
-        string? signal = null;
-        try
-        {
-            var raw = await p.Completed.WaitAsync(TimeSpan.FromSeconds(10));
-            // .NET reports a death by signal N as 128 + N.
-            if (raw > 128 && raw <= 128 + 64) signal = SignalName(raw - 128);
-            else code = raw;
-        }
-        catch (TimeoutException)
-        {
-            _log.LogWarning("{App}:{Index}: its output pipes stay open after exit (an escaped process holds them)", spec.Name, Index);
-        }
+        var end = await p.WaitEndAsync(Signals.Number(spec.KillSignal) ?? 15, _ctx.Clock.GetUtcNow() + spec.KillTimeout, _ctx.Clock).ConfigureAwait(false);
+        if (end.TreeError is { } treeError) _log.LogWarning(treeError, "{App}:{Index}: ending the process tree failed", spec.Name, Index);
+        if (end.PipesHeld) _log.LogWarning("{App}:{Index}: its output pipes stay open after exit (an escaped process holds them)", spec.Name, Index);
         // Its last lines are in the log files before anyone hears it ended: `nk stop` returns, `nk logs` shows them.
         // Bounded: a log on a hung disk must not hold up the restart.
         try { await Task.WhenAll(_app.Out.FlushAsync(), _app.Err.FlushAsync()).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
         catch (TimeoutException) { }
         catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: flushing its logs after its exit failed", spec.Name, Index); } // the exit is posted all the same
-        p.Dispose();
-        if (ReferenceEquals(_process, p)) _process = null;
-        var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
-        var diagnosis = ExitClassifier.Classify(code, signal, StderrTail.Text(), _signalled, kernelOom);
-        _ended = (diagnosis, Snapshot());
-        // Crash, exit and signal are the machine's to tell (stop_exit_codes decide what a clean exit is); the rest name a cause.
-        var specific = diagnosis.Reason is ExitReasons.Crash or ExitReasons.Exit or ExitReasons.Signal ? null : diagnosis.Reason;
-        Post(new Exited(code, signal, specific));
+        var diagnosis = ExitClassifier.Classify(end.Code, end.Signal, StderrTail.Text(), end.SignalledByUs, end.KernelOom);
+        Post(new Ended(p, new Exited(end.Code, end.Signal, diagnosis)));
     }
-
-    /// <summary>Past this many reads of the channel in a second, an app sends faster than NodeKeeper ever needs.</summary>
-    private const int FloodReads = 100;
-    /// <summary>The pause after each read of a flooding app's channel: its messages then come in batches of up to a buffer.</summary>
-    private static readonly TimeSpan FloodPause = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
-    /// Reads the app's IPC channel until it closes. What an app sends costs the daemon a bounded amount, however fast it
-    /// sends: lines are told apart by their first bytes (no text is made of a line the daemon does not use), long lines
-    /// are skipped unread (<see cref="IpcLines"/>), reports closer together than <paramref name="reportSpacing"/> are
-    /// ignored unparsed, and a flooding app is read in paced batches (its sends wait in the socket and then in the app
-    /// itself) instead of a wake-up per message. Every line is still read, in order: "ready" and "drained" get through.
+    /// What one run's IPC channel says, on the reader's thread: each becomes an event of this actor, except a drain,
+    /// which ends that run's wait (not a later one's).
     /// </summary>
-    private void ReadIpc(RunningProcess p, TimeSpan reportSpacing)
+    private sealed class ChannelOf(InstanceRunner runner, LiveProcess process) : IIpcListener
     {
-        var buffer = Buffers.Pool.Rent(16 * 1024);
-        var lines = new IpcLines();
-        var lastReport = Environment.TickCount64 - (long)reportSpacing.TotalMilliseconds;
-        var second = 0L;
-        var reads = 0;
-        // Held for as long as this thread reads: the fd is not closed (and its number not reused) under a read.
-        var handle = p.Ipc!.SafeHandle;
-        var held = false;
-        try
-        {
-            handle.DangerousAddRef(ref held);
-            var fd = (int)handle.DangerousGetHandle();
-            while (true)
-            {
-                var n = Native.ReadBlocking(fd, buffer);
-                if (n <= 0) return;
-                ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
-                while (lines.Next(ref chunk, out var line)) OnIpcMessage(line[System.Text.Ascii.Trim(line)], reportSpacing, ref lastReport);
-                var now = Environment.TickCount64;
-                if (now / 1000 != second) { second = now / 1000; reads = 0; }
-                if (++reads > FloodReads) Thread.Sleep(FloodPause);
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
-        finally
-        {
-            if (held) handle.DangerousRelease();
-            Buffers.Pool.Return(buffer);
-        }
-    }
-
-    private TaskCompletionSource? _drained;
-
-    /// <summary>
-    /// Stops a shared-port instance without failing a request: the preload closes its listener (new connections go to
-    /// other instances or wait in the backlog), lets every connection end after a response that says so, and says
-    /// "drained" once none is left; only then does the app get kill_signal. drain_timeout is the most the draining may
-    /// take; SIGKILL comes kill_timeout after the signal. The message is internal to Node's IPC (`cmd` "NODE_…"), so
-    /// the app's own process.on('message') never sees it.
-    /// </summary>
-    private async Task RetireAsync(RunningProcess p, int signal)
-    {
-        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _drained = drained;
-        var spec = _app.Spec;
-        var idle = _app.ReleasingPort ? "close" : "keep";
-        var message = $"{{\"cmd\":\"NODE_NK_DRAIN\",\"idle\":\"{idle}\",\"ms\":{(long)spec.DrainTimeout.TotalMilliseconds}}}\n";
-        try
-        {
-            await p.Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None);
-            await drained.Task.WaitAsync(spec.DrainTimeout);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
-        if (ReferenceEquals(_process, p)) SignalTree(signal);
-    }
-
-    private void OnIpcMessage(ReadOnlySpan<byte> line, TimeSpan reportSpacing, ref long lastReport)
-    {
-        if (line.StartsWith("{\"nk\":\"drained\""u8)) { _drained?.TrySetResult(); return; }
-        if (line.StartsWith("{\"nk\":\"metrics\""u8))
-        {
-            // The preload reports once an interval: what comes sooner is the app's own doing, and is not even parsed.
-            var now = Environment.TickCount64;
-            if (now - lastReport < (long)reportSpacing.TotalMilliseconds) return;
-            lastReport = now;
-            OnReport(line);
-            return;
-        }
-        // process.send('ready') arrives as the JSON string "ready" (as PM2's wait_ready expects); the preload
-        // reports {"nk":"listening"} once the app listens (on the shared socket, where probing the port proves nothing).
-        var ready = _app.Spec.Ready switch
-        {
-            ReadyMode.Message => line.SequenceEqual("\"ready\""u8),
-            ReadyMode.Listen => line.StartsWith("{\"nk\":\"listening\""u8),
-            _ => false,
-        };
-        if (ready) Post(new ReadyReported());
-    }
-
-    private void OnReport(ReadOnlySpan<byte> json)
-    {
-        PreloadReport? report;
-        try { report = System.Text.Json.JsonSerializer.Deserialize(json, ProtocolJson.Default.PreloadReport); }
-        catch (System.Text.Json.JsonException) { return; }
-        if (report is null) return;
-        var now = _ctx.Clock.GetUtcNow();
-        Report = report;
-        ReportAt = now;
-        lock (_heapTrend) _heapTrend.Add(now, report.HeapUsed);
+        public void Reported(PreloadReport report) => runner.Post(new Reported(report));
+        public void ReadyMessage() { if (runner._app.Spec.Ready == ReadyMode.Message) runner.Post(new ReadyReported()); }
+        public void Listening() { if (runner._app.Spec.Ready == ReadyMode.Listen) runner.Post(new ReadyReported()); }
+        public void Drained() => process.Drained();
     }
 
     private void StartReadinessWatch()
@@ -392,32 +267,12 @@ public sealed class InstanceRunner : IAsyncDisposable
         CancelReadiness();
         var cts = new CancellationTokenSource();
         _readiness = cts;
-        _ = ProbePortAsync(port, cts.Token);
+        _ = ProbeAsync(port, cts.Token);
     }
 
-    private async Task ProbePortAsync(int port, CancellationToken ct)
+    private async Task ProbeAsync(int port, CancellationToken ct)
     {
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-                {
-                    try
-                    {
-                        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                        attempt.CancelAfter(1000);
-                        await s.ConnectAsync(System.Net.IPAddress.Loopback, port, attempt.Token);
-                        Post(new ReadyReported());
-                        return;
-                    }
-                    catch (SocketException) { }
-                    catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
-                }
-                await Task.Delay(50, ct);
-            }
-        }
-        catch (OperationCanceledException) { }
+        if (await PortProbe.WaitListeningAsync(port, ct)) Post(new ReadyReported());
     }
 
     private void CancelReadiness()
@@ -442,33 +297,11 @@ public sealed class InstanceRunner : IAsyncDisposable
         Post(new TimerFired(t.Kind, t.Generation));
     }
 
-    private void SignalTree(int signal)
-    {
-        if (_process is not { } p) return;
-        _signalled = true;
-        var members = ProcessTree.Members(p.Pid, KnownTree());
-        lock (_treeLock) _knownTree.UnionWith(members);
-        ProcessTree.Signal(members, signal);
-    }
-
-    private List<ProcessId> KnownTree() { lock (_treeLock) return [.. _knownTree]; }
-
     /// <summary>The processes of this instance the daemon knows of (for the state file).</summary>
-    public List<ProcessId> KnownProcesses() => KnownTree();
+    public List<ProcessId> KnownProcesses() => _process?.KnownTree() ?? [];
 
-    /// <summary>Takes a sample from the sampler; remembers the tree so escaped descendants still end with the app.</summary>
-    public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree)
-    {
-        Metrics = metrics;
-        // The first seconds of a run are its warm-up, not a trend.
-        if (State.StartedAt is { } at && _ctx.Clock.GetUtcNow() - at > WarmUp)
-            lock (_rssTrend) _rssTrend.Add(_ctx.Clock.GetUtcNow(), metrics.MemoryBytes);
-        lock (_treeLock)
-        {
-            _knownTree.RemoveWhere(k => !k.IsAlive());
-            _knownTree.UnionWith(tree);
-        }
-    }
+    /// <summary>A sample from the sampler (its thread): the figures, and the tree, so escaped descendants still end with the app.</summary>
+    public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree) => Post(new Sampled(metrics, [.. tree]));
 
     /// <summary>The `nk status` row of this instance.</summary>
     public InstanceInfo Info()
@@ -540,9 +373,6 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
     public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);
-
-    private static string SignalName(int number) =>
-        Signals.Names.FirstOrDefault(n => Signals.Number(n) == number) ?? $"SIG{number}";
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

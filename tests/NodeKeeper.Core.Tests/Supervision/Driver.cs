@@ -1,3 +1,4 @@
+using NodeKeeper.Core.Diagnosis;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Supervision;
 
@@ -63,7 +64,7 @@ internal sealed class Driver
 
     public Driver Ready() => Send(new ReadyReported());
 
-    public Driver Exit(int? code, string? signal = null, string? reason = null) => Send(new Exited(code, signal, reason));
+    public Driver Exit(int? code, string? signal = null, string? reason = null) => Send(new Exited(code, signal, reason is null ? null : new ExitDiagnosis(reason, null, [])));
 
     public Driver Stop() => Send(new StopRequested());
 

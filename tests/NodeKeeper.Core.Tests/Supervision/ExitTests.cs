@@ -169,6 +169,6 @@ public class ExitTests
     [InlineData(null, null, false, ExitReasons.Crash)]
     public void Exit_status_is_classified_into_one_word(int? code, string? signal, bool chosen, string reason)
     {
-        InstanceMachine.Classify(new Exited(code, signal), chosen).Should().Be(reason);
+        InstanceMachine.ReasonOf(new Exited(code, signal), chosen).Should().Be(reason);
     }
 }

@@ -1,0 +1,117 @@
+using System.Net.Sockets;
+using System.Text;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Daemon.Processes;
+
+namespace NodeKeeper.Daemon.Supervision;
+
+/// <summary>
+/// The process of one run of an instance: its identity (pid and start time), its IPC channel, the processes it spawned
+/// that the daemon has seen, the signals sent to them, and its end. It knows nothing of the state machine: whoever owns
+/// it (an <see cref="InstanceRunner"/>) hears of its end through <see cref="WaitEndAsync"/>, and could hand it on.
+/// </summary>
+public sealed class LiveProcess : IDisposable
+{
+    private readonly RunningProcess _process;
+    private readonly Lock _treeLock = new();
+    private HashSet<ProcessId> _knownTree = [];
+    private readonly long? _oomKillsAtLaunch;
+    private volatile bool _signalled;
+    private TaskCompletionSource? _drained;
+
+    private LiveProcess(RunningProcess process, long? oomKillsAtLaunch)
+    {
+        _process = process;
+        _oomKillsAtLaunch = oomKillsAtLaunch;
+    }
+
+    /// <summary>Launches it; throws what <see cref="Launcher.Start"/> throws when it cannot start.</summary>
+    public static LiveProcess Start(LaunchSpec launch)
+    {
+        var oomKills = CgroupMemory.OomKills();
+        return new LiveProcess(Launcher.Start(launch), oomKills);
+    }
+
+    public ProcessId Id => _process.Id;
+    public int Pid => _process.Pid;
+    /// <summary>The daemon's end of the Node IPC channel, when the process has one.</summary>
+    public Socket? Ipc => _process.Ipc;
+
+    /// <summary>Every process of this run the daemon has seen (for the state file, and to end escaped descendants).</summary>
+    public List<ProcessId> KnownTree() { lock (_treeLock) return [.. _knownTree]; }
+
+    /// <summary>Remembers the tree a sample found, so descendants that escape later still end with the app.</summary>
+    public void Remember(IEnumerable<ProcessId> tree)
+    {
+        lock (_treeLock)
+        {
+            _knownTree.RemoveWhere(k => !k.IsAlive());
+            _knownTree.UnionWith(tree);
+        }
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to the process and every descendant, found now or seen before.</summary>
+    public void Signal(int signal)
+    {
+        _signalled = true;
+        var members = ProcessTree.Members(Pid, KnownTree());
+        lock (_treeLock) _knownTree.UnionWith(members);
+        ProcessTree.Signal(members, signal);
+    }
+
+    /// <summary>
+    /// Stops a shared-port instance without failing a request: the preload closes its listener (new connections go to
+    /// other instances or wait in the backlog), lets every connection end after a response that says so, and says
+    /// "drained" once none is left; only then does the app get <paramref name="signal"/>. <paramref name="drainTimeout"/>
+    /// is the most the draining may take. The message is internal to Node's IPC (`cmd` "NODE_…"), so the app's own
+    /// process.on('message') never sees it. <paramref name="closeIdle"/>: nothing will take the keep-alive connections
+    /// (the port is let go), so idle ones close at once.
+    /// </summary>
+    public async Task RetireAsync(int signal, bool closeIdle, TimeSpan drainTimeout)
+    {
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _drained = drained;
+        var message = $"{{\"cmd\":\"NODE_NK_DRAIN\",\"idle\":\"{(closeIdle ? "close" : "keep")}\",\"ms\":{(long)drainTimeout.TotalMilliseconds}}}\n";
+        try
+        {
+            await Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None);
+            await drained.Task.WaitAsync(drainTimeout);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
+        if (!_process.Exited.IsCompleted) Signal(signal);
+    }
+
+    /// <summary>The preload said it has no connection left (from the IPC reader).</summary>
+    public void Drained() => _drained?.TrySetResult();
+
+    /// <summary>How the run ended: its status, whether NodeKeeper signalled it, whether the kernel's OOM killer did.</summary>
+    public sealed record End(int? Code, string? Signal, bool SignalledByUs, bool KernelOom, bool PipesHeld, Exception? TreeError);
+
+    /// <summary>
+    /// Waits for the process to exit, then ends what it left behind (children holding its port or its pipes) with
+    /// <paramref name="killSignal"/> and SIGKILL by <paramref name="deadline"/>, and waits (10 s at most) for its output
+    /// pipes to drain. Never throws: a failure to end the tree comes back in <see cref="End.TreeError"/>.
+    /// </summary>
+    public async Task<End> WaitEndAsync(int killSignal, DateTimeOffset deadline, TimeProvider clock)
+    {
+        await _process.Exited.ConfigureAwait(false);
+        Exception? treeError = null;
+        try { await ProcessTree.EndAsync(Pid, KnownTree(), killSignal, deadline, clock, CancellationToken.None); }
+        catch (Exception ex) { treeError = ex; } // the exit is reported all the same
+        int? code = null;
+        string? signal = null;
+        var held = false;
+        try
+        {
+            var raw = await _process.Completed.WaitAsync(TimeSpan.FromSeconds(10));
+            // .NET reports a death by signal N as 128 + N.
+            if (raw > 128 && raw <= 128 + 64) signal = Signals.NameOf(raw - 128);
+            else code = raw;
+        }
+        catch (TimeoutException) { held = true; }
+        var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
+        return new End(code, signal, _signalled, kernelOom, held, treeError);
+    }
+
+    public void Dispose() => _process.Dispose();
+}
