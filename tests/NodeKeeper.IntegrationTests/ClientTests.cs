@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using NodeKeeper.Client;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>What the daemon sees of a running app without any change to it: the preload's reports and /proc.</summary>

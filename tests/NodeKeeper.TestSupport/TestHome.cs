@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using NodeKeeper.Core.Protocol;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>What one nk command did.</summary>
 public sealed record NkResult(int Code, string Out, string Err)

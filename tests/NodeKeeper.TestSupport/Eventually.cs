@@ -1,4 +1,4 @@
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>Polls for a state with a deadline instead of sleeping.</summary>
 public static class Eventually
