@@ -284,6 +284,7 @@ public sealed partial class HttpEndpointTests
     {
         await using var home = new TestHome();
         var http = FreePort.Next();
+        // A raw Process, not TestHome's runner: the daemon runs in the foreground while the test works, until `nk kill`.
         var psi = new ProcessStartInfo(Repo.Nk, "daemon")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
