@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using NodeKeeper.Client;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 
@@ -126,6 +125,7 @@ public sealed class ClientTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("w", "worker.js", "env = { TICK_MS = \"100\" }"));
         await home.OkAsync("start", config);
+        // A raw Process, not TestHome's runner: the test reads its output and its /proc while it runs.
         var psi = new ProcessStartInfo(Repo.Nk, ["logs", "w", "--follow", "--lines", "0", "--out"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,

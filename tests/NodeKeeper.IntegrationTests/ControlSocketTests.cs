@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Text;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 

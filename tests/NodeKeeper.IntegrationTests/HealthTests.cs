@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>health = { url, interval, timeout, failures, max_lag }: failed checks end in a graceful restart, reason health.</summary>

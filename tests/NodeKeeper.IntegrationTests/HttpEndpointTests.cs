@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 
@@ -287,6 +286,7 @@ public sealed partial class HttpEndpointTests
     {
         await using var home = new TestHome();
         var http = FreePort.Next();
+        // A raw Process, not TestHome's runner: the daemon runs in the foreground while the test works, until `nk kill`.
         var psi = new ProcessStartInfo(Repo.Nk, "daemon")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,

@@ -1,4 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
 using Xunit.Abstractions;
 
 namespace NodeKeeper.IntegrationTests;

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 public sealed class LifecycleTests
@@ -168,6 +166,7 @@ public sealed class OperationTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("w", "worker.js", "env = { TICK_MS = \"100\" }"));
         await home.OkAsync("start", config);
+        // A raw Process, not TestHome's runner: the test reads its output while it runs (it never ends by itself).
         var psi = new System.Diagnostics.ProcessStartInfo(Repo.Nk, ["logs", "w", "--follow", "--lines", "0", "--out"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>Orphans an app leaves (reparented to the daemon, a child subreaper) are reaped when they end, not seconds later.</summary>

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>nk save / nk resurrect, and a daemon that takes over after its predecessor was killed.</summary>

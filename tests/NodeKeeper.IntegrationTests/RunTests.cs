@@ -1,13 +1,15 @@
 using System.Diagnostics;
 using System.Text;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>`nk run`: container mode, also as PID 1 of its own pid namespace.</summary>
 public sealed class RunTests
 {
-    /// <summary>A `nk run` started by the test (through a prefix such as unshare), with its output captured.</summary>
+    /// <summary>
+    /// A `nk run` started by the test (through a prefix such as unshare), with its output captured. A raw Process, not
+    /// the buffered runner of TestHome: the test reads its output and signals it while it runs.
+    /// </summary>
     private sealed class Foreground : IAsyncDisposable
     {
         private readonly Process _process;
@@ -31,9 +33,14 @@ public sealed class RunTests
         }
 
         public string Output { get { lock (_out) return _out.ToString(); } }
-        public bool HasExited => _process.HasExited;
         public int ExitCode => _process.ExitCode;
-        public Task WaitAsync() => _process.WaitForExitAsync();
+
+        /// <summary>Waits for nk run to exit; fails with what it printed when it does not in time.</summary>
+        public async Task ExitAsync(TimeSpan timeout)
+        {
+            try { await _process.WaitForExitAsync().WaitAsync(timeout); }
+            catch (TimeoutException) { throw new TimeoutException($"nk run did not exit within {timeout.TotalSeconds}s; it printed:\n{Output}"); }
+        }
 
         public async ValueTask DisposeAsync()
         {
@@ -73,8 +80,7 @@ public sealed class RunTests
         await Eventually.Until(() => Task.FromResult(run.Output), o => o.Contains("got SIGHUP"), TimeSpan.FromSeconds(10), "the app to get the SIGHUP");
 
         Procs.Signal(nk, 15, home.Home);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        await run.WaitAsync().WaitAsync(deadline.Token);
+        await run.ExitAsync(TimeSpan.FromSeconds(20));
         run.ExitCode.Should().Be(0, run.Output);
         await Eventually.Until(() => Task.FromResult(Procs.OwnedBy(home.Home).Where(Procs.IsAlive).ToList()), l => l.Count == 0,
             TimeSpan.FromSeconds(10), "nothing left");
@@ -86,8 +92,7 @@ public sealed class RunTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("boom", "crasher.js", "max_restarts = 1\nrestart_delay = \"50ms\""));
         await using var run = new Foreground(home, config);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await run.WaitAsync().WaitAsync(deadline.Token);
+        await run.ExitAsync(TimeSpan.FromSeconds(30));
         run.ExitCode.Should().Be(1, run.Output);
         run.Output.Should().Contain("boom | ");
     }
@@ -98,7 +103,7 @@ public sealed class RunTests
         await using var home = new TestHome();
         var config = home.WriteConfig("[[app]]\nname = \"x\"\nscript = \"x.js\"\nkill_timeout = 5\n");
         await using var run = new Foreground(home, config);
-        await run.WaitAsync();
+        await run.ExitAsync(TimeSpan.FromSeconds(30));
         run.ExitCode.Should().Be(2);
         run.Output.Should().Contain("kill_timeout must be a duration with a unit");
         File.Exists(Path.Combine(home.Home, "nk.pid")).Should().BeFalse();

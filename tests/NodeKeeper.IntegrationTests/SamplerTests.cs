@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>The sampler reaches every instance once a second, whatever apps came and went before.</summary>

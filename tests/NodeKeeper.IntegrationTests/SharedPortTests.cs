@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 public sealed class StoppingTests

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>`user`: a daemon running as root runs the app as that user; the daemon still writes its logs.</summary>

@@ -1,5 +1,3 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>watch / ignore_watch: a change restarts the app, reason watch; node_modules and ignored files do not.</summary>

@@ -47,7 +47,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
             """);
         foreach (var mode in new[] { "read", "write" })
         {
-            var peer = await Run([.. CapableNobody, "node", script, Path.Combine(home.Home, "nk.sock"), mode], home.Home, TimeSpan.FromSeconds(15));
+            var peer = await home.RunWithAsync([.. CapableNobody, "node", script, Path.Combine(home.Home, "nk.sock"), mode], TimeSpan.FromSeconds(15));
             peer.Code.Should().Be(0, peer.ToString());
             var seen = JsonDocument.Parse(peer.Out).RootElement;
             output.WriteLine($"refused raw peer ({mode}) saw: {seen}");
@@ -139,7 +139,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
             var foreign = new TestHome();
             Directory.CreateDirectory(foreign.Home);
             File.SetUnixFileMode(foreign.Home, Rwx);
-            (await Run(["chown", "65534:65534", foreign.Home], foreign.Home, TimeSpan.FromSeconds(10))).Code.Should().Be(0);
+            (await foreign.RunWithAsync(["chown", "65534:65534", foreign.Home], TimeSpan.FromSeconds(10))).Code.Should().Be(0);
             cases.Add((foreign, $"NODEKEEPER_HOME {foreign.Home} belongs to another user (not uid 0): refusing",
                 () => Directory.GetFileSystemEntries(foreign.Home).Length == 0 && File.GetUnixFileMode(foreign.Home) == Rwx, () => { }));
 
@@ -164,7 +164,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
                 status.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle()
                     .Which.Should().StartWith("nk: " + expect);
                 // ...and so does the daemon itself, run in the foreground.
-                var daemon = await Run([Repo.Nk, "daemon"], home.Home, TimeSpan.FromSeconds(15));
+                var daemon = await home.RunWithAsync([Repo.Nk, "daemon"], TimeSpan.FromSeconds(15));
                 daemon.Code.Should().Be(1, daemon.ToString());
                 daemon.Err.Should().StartWith("nk: " + expect);
                 Procs.OwnedBy(home.Home).Should().BeEmpty("no daemon runs for a refused home");
@@ -197,7 +197,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
         File.CreateSymbolicLink(Path.Combine(home.Home, "daemon.log"), victim);
         try
         {
-            var daemon = await Run([Repo.Nk, "daemon"], home.Home, TimeSpan.FromSeconds(15));
+            var daemon = await home.RunWithAsync([Repo.Nk, "daemon"], TimeSpan.FromSeconds(15));
 
             daemon.Code.Should().Be(1, daemon.ToString());
             daemon.Err.Should().StartWith($"nk: NODEKEEPER_HOME {home.Home} is writable by others (mode 0777) and holds links or files of other users")
@@ -233,7 +233,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
         {
             Directory.CreateDirectory(home.Home);
             File.SetUnixFileMode(home.Home, Rwx);
-            (await Run(["chown", "65534:65534", home.Home], home.Home, TimeSpan.FromSeconds(10))).Code.Should().Be(0);
+            (await home.RunWithAsync(["chown", "65534:65534", home.Home], TimeSpan.FromSeconds(10))).Code.Should().Be(0);
             await AssertNothingSentAsync(home, Nobody, g,
                 $"nk: NODEKEEPER_HOME {home.Home} belongs to another user (not uid 0): refusing to use it; another user's home is never used",
                 connects: false);
@@ -265,6 +265,7 @@ public sealed class AuthorityTests(ITestOutputHelper output)
         var config = home.WriteConfig(TestHome.App("w", "worker.js", $"env = {{ SECRET = \"s3cr3t-{g}\" }}\nenv_file = \"secret.env\""));
 
         var seen = new System.Collections.Concurrent.ConcurrentQueue<JsonElement>();
+        // A raw Process: the listener runs beside the test, which reads what it reports as it comes.
         var psi = new ProcessStartInfo(asUser[0]) { RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = "/" };
         foreach (var a in asUser.Skip(1).Concat(["node", script, sock])) psi.ArgumentList.Add(a);
         using var listener = Process.Start(psi)!;
@@ -521,28 +522,4 @@ public sealed class AuthorityTests(ITestOutputHelper output)
 
     /// <summary>A TOML basic string.</summary>
     private static string Toml(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n") + "\"";
-
-    /// <summary>Runs a command (no shell) with NODEKEEPER_HOME set, killing it at the deadline.</summary>
-    private static async Task<NkResult> Run(string[] command, string home, TimeSpan deadline)
-    {
-        var psi = new ProcessStartInfo(command[0])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
-        };
-        foreach (var a in command.Skip(1)) psi.ArgumentList.Add(a);
-        psi.Environment["NODEKEEPER_HOME"] = home;
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(deadline);
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException)
-        {
-            p.Kill();
-            await p.WaitForExitAsync();
-            throw new TimeoutException($"{string.Join(' ', command)} did not finish within {deadline.TotalSeconds}s");
-        }
-        return new NkResult(p.ExitCode, await stdout, await stderr);
-    }
 }

@@ -279,44 +279,32 @@ public static class NkFootprint
         return t.ElapsedMilliseconds;
     }
 
-    /// <summary>The figures once two readings 300 ms apart show the same fd count (nothing being opened or closed).</summary>
+    /// <summary>
+    /// The figures once two readings 300 ms apart show the same fd count (nothing being opened or closed); fails with
+    /// the last two readings when the count never holds still: a baseline taken mid-change would hide a leak or fake one.
+    /// </summary>
     public static async Task<DaemonFigures> SteadyAsync(int pid, int seconds = 10)
     {
-        var last = Of(pid);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(300);
-            var now = Of(pid);
-            if (now.Fds == last.Fds) return now;
-            last = now;
-        }
-        return last;
+        DaemonFigures? previous = null;
+        var steady = await Eventually.Until(() =>
+            {
+                var readings = new Readings(previous, Of(pid));
+                previous = readings.Now;
+                return Task.FromResult(readings);
+            }, r => r.Before?.Fds == r.Now.Fds, TimeSpan.FromSeconds(seconds), $"two readings of daemon {pid} 300 ms apart with the same fd count",
+            every: TimeSpan.FromMilliseconds(300));
+        return steady.Now;
     }
 
-    /// <summary>Polls (with a deadline) until the figures are back within the slack of the baseline; returns the last reading.</summary>
-    public static async Task<DaemonFigures> SettleAsync(int pid, DaemonFigures baseline, int fdSlack, int rssSlackMb, int seconds = 15)
+    private sealed record Readings(DaemonFigures? Before, DaemonFigures Now)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (true)
-        {
-            var now = Of(pid);
-            if (now.Fds <= baseline.Fds + fdSlack && now.RssKb <= baseline.RssKb + rssSlackMb * 1024L || DateTime.UtcNow > deadline) return now;
-            await Task.Delay(250);
-        }
+        public override string ToString() => $"{Before?.ToString() ?? "none"}, then {Now}";
     }
 
-    /// <summary>Polls until done or the deadline; returns the last value either way (the caller asserts on it).</summary>
-    public static async Task<T> PollAsync<T>(Func<T> probe, Func<T, bool> done, int seconds, int everyMs = 100)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (true)
-        {
-            var value = probe();
-            if (done(value) || DateTime.UtcNow > deadline) return value;
-            await Task.Delay(everyMs);
-        }
-    }
+    /// <summary>Polls (with a deadline) until the figures are back within the slack of the baseline; returns the last reading (the caller asserts on it).</summary>
+    public static Task<DaemonFigures> SettleAsync(int pid, DaemonFigures baseline, int fdSlack, int rssSlackMb, int seconds = 15) =>
+        Eventually.Last(() => Task.FromResult(Of(pid)), now => now.Fds <= baseline.Fds + fdSlack && now.RssKb <= baseline.RssKb + rssSlackMb * 1024L,
+            TimeSpan.FromSeconds(seconds), every: TimeSpan.FromMilliseconds(250));
 
     /// <summary>A process's start time (clock ticks since boot) and whether it has ended (zombie or gone): null when gone.</summary>
     public static (long Start, bool Dead)? Identity(int pid)
@@ -330,17 +318,9 @@ public static class NkFootprint
         catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException) { return null; }
     }
 
-    /// <summary>Zombies whose parent is the daemon, polled until there are none (a child that just died is reaped in ms).</summary>
-    public static async Task<List<string>> NoZombiesAsync(int daemon, int seconds = 5)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (true)
-        {
-            var zombies = ZombieChildren(daemon);
-            if (zombies.Count == 0 || DateTime.UtcNow > deadline) return zombies;
-            await Task.Delay(100);
-        }
-    }
+    /// <summary>Zombies whose parent is the daemon, polled until there are none (a child that just died is reaped in ms); the caller asserts on them.</summary>
+    public static Task<List<string>> NoZombiesAsync(int daemon, int seconds = 5) =>
+        Eventually.Last(() => Task.FromResult(ZombieChildren(daemon)), z => z.Count == 0, TimeSpan.FromSeconds(seconds), every: TimeSpan.FromMilliseconds(100));
 
     public static List<string> ZombieChildren(int parent)
     {

@@ -55,8 +55,8 @@ public sealed class DaemonFaultTests(ITestOutputHelper output)
             await Task.Delay(150); // the pace of the storm, not a wait for a state
         }
         // Every such instance on one live process again (a SIGKILLed one may linger a moment before it is a zombie).
-        var settled = await NkFootprint.PollAsync(() => NkFootprint.InstancesByName(home.Home).Where(kv => killable.Contains(kv.Key.App)).ToList(),
-            l => l.Count == 8 && l.All(kv => kv.Value.Count == 1), seconds: 10);
+        var settled = await Eventually.Last(() => Task.FromResult(NkFootprint.InstancesByName(home.Home).Where(kv => killable.Contains(kv.Key.App)).ToList()),
+            l => l.Count == 8 && l.All(kv => kv.Value.Count == 1), TimeSpan.FromSeconds(10), every: TimeSpan.FromMilliseconds(100));
         settled.Should().HaveCount(8).And.OnlyContain(kv => kv.Value.Count == 1, "each instance runs once before the daemon is killed");
         // The last kill (of a quiet worker: a server's replacement reports "listening" over the IPC channel, and that
         // write into a dead daemon's channel crashes it), and the daemon's death the moment its replacement runs: its
@@ -99,9 +99,9 @@ public sealed class DaemonFaultTests(ITestOutputHelper output)
         newDaemon.Should().NotBe(daemon);
 
         // The old generation is gone: each recorded process is dead (or a zombie of another parent), never still running.
-        var survivors = await NkFootprint.PollAsync(
-            () => old.Where(o => NkFootprint.Identity(o.Pid) is { Dead: false } id && id.Start == o.Start).Select(o => o.What).ToList(),
-            s => s.Count == 0, seconds: 5);
+        var survivors = await Eventually.Last(
+            () => Task.FromResult(old.Where(o => NkFootprint.Identity(o.Pid) is { Dead: false } id && id.Start == o.Start).Select(o => o.What).ToList()),
+            s => s.Count == 0, TimeSpan.FromSeconds(5), every: TimeSpan.FromMilliseconds(100));
         output.WriteLine("the new daemon's takeover:\n  " + string.Join("\n  ", File.ReadAllLines(Path.Combine(home.Home, "daemon.log"))
             .SkipWhile(l => !l.Contains("did not stop gracefully")).Where(l => l.Contains("previous daemon") || l.Contains("gracefully"))));
         survivors.Should().BeEmpty("the new daemon ends every process of the old generation, also one launched just before the kill\ndaemon.log:\n"

@@ -69,8 +69,8 @@ public sealed class LongRunTests(ITestOutputHelper output)
 
         NkFootprint.Instances(home.Home).Should().BeEmpty("the stop leaves no crasher running");
         (await NkFootprint.NoZombiesAsync(daemon)).Should().BeEmpty("every crashed process was reaped");
-        var end = await NkFootprint.PollAsync(() => NkFootprint.Of(daemon),
-            f => Math.Abs(f.Fds - before.Fds) <= 3 && f.RssKb - before.RssKb < 30 * 1024, seconds: 15, everyMs: 250);
+        var end = await Eventually.Last(() => Task.FromResult(NkFootprint.Of(daemon)),
+            f => Math.Abs(f.Fds - before.Fds) <= 3 && f.RssKb - before.RssKb < 30 * 1024, TimeSpan.FromSeconds(15), every: TimeSpan.FromMilliseconds(250));
         output.WriteLine($"daemon after {done} more restarts, app stopped: {end} (before: {before})");
         end.Fds.Should().BeInRange(before.Fds - 3, before.Fds + 3, $"no fd leaks over {done} restarts ({before} -> {end})");
         (end.RssKb - before.RssKb).Should().BeLessThan(30 * 1024, $"no memory leak over {done} restarts ({before} -> {end})");

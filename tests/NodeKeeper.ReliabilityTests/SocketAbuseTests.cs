@@ -436,7 +436,7 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
     internal sealed class DaemonWaits : IAsyncDisposable
     {
         private static readonly string[] OnTheSocket = ["unix_stream_read_generic", "unix_wait_for_peer"];
-        private readonly ConcurrentDictionary<Process, Wait> _running = new();
+        private readonly ConcurrentDictionary<int, Wait> _running = new();
         private readonly CancellationTokenSource _stop = new();
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly Task _loop;
@@ -454,10 +454,10 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         {
             var wall = Stopwatch.StartNew();
             var wait = new Wait();
-            Process? process = null;
+            int? pid = null;
             NkResult result;
-            try { result = await home.RunWatchedAsync(p => _running[process = p] = wait, backstop, args); }
-            finally { if (process is not null) _running.TryRemove(process, out _); }
+            try { result = await home.RunWatchedAsync(p => { pid = p; _running[p] = wait; }, backstop, args); }
+            finally { if (pid is { } p) _running.TryRemove(p, out _); }
             lock (wait) return new Watched(result, wall.Elapsed.TotalMilliseconds, wait.LongestMs);
         }
 
@@ -465,15 +465,11 @@ public sealed class SocketAbuseTests(ITestOutputHelper output)
         {
             while (!_stop.IsCancellationRequested)
             {
-                foreach (var (p, wait) in _running)
+                foreach (var (pid, wait) in _running)
                 {
                     string wchan;
-                    try
-                    {
-                        if (p.HasExited) continue;
-                        wchan = File.ReadAllText($"/proc/{p.Id}/wchan");
-                    }
-                    catch (Exception ex) when (ex is IOException or InvalidOperationException) { continue; } // ended meanwhile
+                    try { wchan = File.ReadAllText($"/proc/{pid}/wchan"); }
+                    catch (IOException) { continue; } // ended meanwhile
                     lock (wait)
                     {
                         if (!OnTheSocket.Contains(wchan)) wait.In = null;

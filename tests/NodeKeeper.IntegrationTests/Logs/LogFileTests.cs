@@ -98,14 +98,13 @@ public sealed class LogFileTests : IDisposable
         logger.At(LogLevel.Warning).Should().ContainSingle().Which.Should().Contain(path);
 
         File.Delete(blocker);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (log.WrittenBytes == 0 && DateTime.UtcNow < deadline)
+        // Written again and again until a write lands: each one before the file is open again is dropped.
+        await Eventually.Until(async () =>
         {
             log.Write("again\n"u8);
             await log.FlushAsync();
-            if (log.WrittenBytes == 0)
-                await Task.Delay(50);
-        }
+            return log.WrittenBytes;
+        }, written => written > 0, TimeSpan.FromSeconds(10), "a write to land in the file opened again");
 
         log.WrittenBytes.Should().Be("again\n".Length, "the file is opened again within about a second");
         File.ReadAllText(path).Should().Be("again\n");

@@ -1,8 +1,7 @@
-using NodeKeeper.IntegrationTests.Support;
-
 namespace NodeKeeper.IntegrationTests;
 
-public sealed class ConfigErrorTests
+/// <summary>What nk prints and exits with when a config or a command line is wrong, and that it then starts nothing.</summary>
+public sealed class CliErrorTests
 {
     [Theory]
     [InlineData("syntax", "[[app]]\nname = \"a\nscript = \"x.js\"\n", @"^nodekeeper\.toml:2:\d+: ")]

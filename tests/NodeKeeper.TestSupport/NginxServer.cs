@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>An nginx of the test's own, in its own folder, whose http block includes generated.conf.</summary>
 public sealed class NginxServer : IAsyncDisposable

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>One HTTP/1.1 response as read off the wire.</summary>
 public sealed record RawResponse(int Status, IReadOnlyDictionary<string, string> Headers, string Body)

@@ -1,4 +1,4 @@
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>Looks at real processes through /proc.</summary>
 public static class Procs

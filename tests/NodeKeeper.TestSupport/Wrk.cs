@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>What one wrk run counted.</summary>
 public sealed record WrkResult(string Label, long Requests, long Connect, long Read, long Write, long Timeout, long Non2xx, string Output)

@@ -1,4 +1,4 @@
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>
 /// Continuous load on fresh connections until disposed: counts requests served, refused (nothing accepted the

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>A self-signed key and certificate for 127.0.0.1, written as PEM files for examples/https-server.js.</summary>
 public sealed record SelfSignedTls(string KeyFile, string CertFile, string CertHash)

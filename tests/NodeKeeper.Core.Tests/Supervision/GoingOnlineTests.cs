@@ -4,7 +4,7 @@ using NodeKeeper.Core.Supervision;
 namespace NodeKeeper.Core.Tests.Supervision;
 
 /// <summary>Starting an instance and deciding when it is online.</summary>
-public class ReadinessTests
+public class GoingOnlineTests
 {
     private static Driver Waiting(ReadyMode mode = ReadyMode.Listen) => new(s => s with
     {

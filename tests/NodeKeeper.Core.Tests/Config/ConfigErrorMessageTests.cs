@@ -3,7 +3,8 @@ using static NodeKeeper.Core.Tests.Config.ConfigKit;
 
 namespace NodeKeeper.Core.Tests.Config;
 
-public class ConfigErrorTests
+/// <summary>What the config loader says about each kind of mistake: where it is, and what to write instead.</summary>
+public class ConfigErrorMessageTests
 {
     [Fact]
     public void Syntax_error_reports_file_line_and_column()

@@ -1,13 +1,15 @@
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
-/// <summary>Paths of the repository and of the nk binary under test.</summary>
+/// <summary>
+/// Paths of the repository and of the nk binary under test. They start from the running test project's bin/ (the app
+/// base of the test host), not from this library's own build folder: each test project's references put nk there.
+/// </summary>
 public static class Repo
 {
     public static readonly string Root = FindRoot();
     public static string Examples => Path.Combine(Root, "examples");
     public static string Example(string file) => Path.Combine(Examples, file);
 
-    /// <summary>The nk apphost copied next to the tests by the project reference.</summary>
     /// <summary>`nk`, the command users type (NodeKeeper.Client): answers status/ls/ping itself, execs nk-full for the rest.</summary>
     public static string Nk => Path.Combine(AppContext.BaseDirectory, "nk");
 

@@ -1,8 +1,10 @@
-using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
+using CliWrap;
+using CliWrap.Buffered;
 using NodeKeeper.Core.Protocol;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>What one nk command did.</summary>
 public sealed record NkResult(int Code, string Out, string Err)
@@ -39,39 +41,39 @@ public sealed class TestHome : IAsyncDisposable
     /// <summary>Runs a command line (an executable and its first arguments) plus args, pointed at this home.</summary>
     public Task<NkResult> RunWithAsync(string[] command, params string[] args) => RunCoreAsync(command, args, TimeSpan.FromSeconds(120), null);
 
+    /// <summary>The same with a deadline of the test's own.</summary>
+    public Task<NkResult> RunWithAsync(string[] command, TimeSpan timeout, params string[] args) => RunCoreAsync(command, args, timeout, null);
+
     /// <summary>
-    /// Runs nk with its own deadline, handing its process to <paramref name="started"/> as soon as it runs (to watch it
+    /// Runs nk with its own deadline, handing its pid to <paramref name="started"/> as soon as it runs (to watch it
     /// through /proc while it works).
     /// </summary>
-    public Task<NkResult> RunWatchedAsync(Action<Process> started, TimeSpan timeout, params string[] args) =>
+    public Task<NkResult> RunWatchedAsync(Action<int> started, TimeSpan timeout, params string[] args) =>
         RunCoreAsync([Repo.Nk], args, timeout, started);
 
-    private async Task<NkResult> RunCoreAsync(string[] command, string[] args, TimeSpan timeout, Action<Process>? started)
+    /// <summary>
+    /// Buffered (UTF-8, as nk writes), with an empty stdin and a deadline past which the command is killed and the test
+    /// fails; a non-zero exit is a result to assert on, not an error.
+    /// </summary>
+    private async Task<NkResult> RunCoreAsync(string[] command, string[] args, TimeSpan timeout, Action<int>? started)
     {
-        var psi = new ProcessStartInfo(command[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = Configs,
-        };
-        foreach (var a in command.Skip(1).Concat(args)) psi.ArgumentList.Add(a);
-        psi.Environment["NODEKEEPER_HOME"] = Home;
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var p = Process.Start(psi)!;
-        started?.Invoke(p);
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException)
+        var run = Cli.Wrap(command[0])
+            .WithArguments(command.Skip(1).Concat(args))
+            .WithWorkingDirectory(Configs)
+            .WithEnvironmentVariables(e => e.Set("NODEKEEPER_HOME", Home).Set("DOTNET_CLI_TELEMETRY_OPTOUT", "1"))
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(Encoding.UTF8, cts.Token);
+        started?.Invoke(run.ProcessId);
+        try
         {
-            p.Kill();
-            throw new TimeoutException($"nk {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s");
+            var r = await run;
+            return new NkResult(r.ExitCode, r.StandardOutput, r.StandardError);
         }
-        return new NkResult(p.ExitCode, await stdout, await stderr);
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{Path.GetFileName(command[0])} {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s");
+        }
     }
 
     /// <summary>Runs nk and fails the test unless it exits 0.</summary>

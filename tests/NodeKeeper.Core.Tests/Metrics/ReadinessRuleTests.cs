@@ -3,7 +3,8 @@ using NodeKeeper.Core.Protocol;
 
 namespace NodeKeeper.Core.Tests.Metrics;
 
-public class ReadinessTests
+/// <summary>The rule behind `/readyz`: which instances count against readiness, and what the body names.</summary>
+public class ReadinessRuleTests
 {
     private static InstanceInfo I(string name, int instance, string status) =>
         new() { Name = name, Instance = instance, Status = status, Ready = status == "online" };

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>
 /// Keeps the machine busy, as production machines are: one spinning node process per core, for as long as the test

@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using NodeKeeper.IntegrationTests.Support;
 
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>`nk nginx NAME`: its output, included in a real nginx (Debian's) on loopback, passes nginx -t and proxies to the app.</summary>
-public sealed class NginxConfigTests
+public sealed class NginxCommandTests
 {
     private static async Task<(int Status, string Body)> Get(HttpClient http, int port)
     {

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace NodeKeeper.IntegrationTests.Support;
+namespace NodeKeeper.TestSupport;
 
 /// <summary>HTTP requests each on a fresh connection, as a load client that cannot hide a restart behind keep-alive.</summary>
 public static class FreshHttp
