@@ -102,9 +102,8 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
 
     private void CheckMemory(AppRuntime app, InstanceRunner instance, long rss)
     {
-        if (app.Spec.MaxMemory is not { } max || rss <= max || instance.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting))
-            return;
-        ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
+        if (!MemoryLimit.Passed(app.Spec.MaxMemory, rss, instance.State.Status)) return;
+        ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, app.Spec.MaxMemory);
         instance.Post(new RestartRequested(ExitReasons.MaxMemory));
     }
 
