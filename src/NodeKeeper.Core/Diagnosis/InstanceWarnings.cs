@@ -36,13 +36,13 @@ public static class InstanceWarnings
             list.Add(new(WarningKind.OpenFiles, $"open files {files} of {max} ({files * 100 / max} %): raise max_open_files, or look for a leak of files or sockets"));
         if (i.MemoryGrowth is { } g)
             list.Add(new(WarningKind.MemoryGrowth, $"memory growing {g.MbPerMinute:0.#} MB/min over {g.Span.TotalSeconds:0} s"
-                + (g.TimeTo(i.MaxMemory) is { } t ? $", max_memory in about {About(t)}" : "")));
+                + (g.TimeTo(i.MaxMemory) is { } t ? $", max_memory in about {About(t.TotalSeconds)}" : "")));
         if (i.Report is { } r && r.HeapLimit > 0)
         {
             if (Thresholds.HeapNear(r.HeapUsed, r.HeapLimit))
                 list.Add(new(WarningKind.Heap, $"heap {r.HeapUsed >> 20} MiB of its {r.HeapLimit >> 20} MiB limit: raise max_old_space_size, or look for a leak"));
             else if (i.HeapGrowth is { } h && h.TimeTo(r.HeapLimit) is { } ht)
-                list.Add(new(WarningKind.HeapGrowth, $"heap growing {h.MbPerMinute:0.#} MB/min, its limit in about {About(ht)}"));
+                list.Add(new(WarningKind.HeapGrowth, $"heap growing {h.MbPerMinute:0.#} MB/min, its limit in about {About(ht.TotalSeconds)}"));
         }
         if (i.Report is { } lag && Thresholds.Lagging(lag.LagP99))
             list.Add(new(WarningKind.EventLoopLag, $"event loop delay p99 {lag.LagP99:0} ms: something blocks it"));
@@ -65,7 +65,8 @@ public static class InstanceWarnings
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    /// <summary>A time ahead, rounded to what a reader wants: seconds, minutes, or hours.</summary>
-    public static string About(TimeSpan t) =>
-        t.TotalMinutes >= 120 ? $"{t.TotalHours:0} h" : t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0} min" : $"{t.TotalSeconds:0} s";
+    /// <summary>A time ahead, rounded to what a reader wants: seconds, minutes, or hours. In seconds as a double,
+    /// because a slow rise towards a far limit can be further ahead than a TimeSpan reaches.</summary>
+    public static string About(double seconds) =>
+        seconds >= 7200 ? $"{seconds / 3600:0} h" : seconds >= 120 ? $"{seconds / 60:0} min" : $"{seconds:0} s";
 }

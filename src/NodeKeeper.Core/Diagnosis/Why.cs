@@ -179,7 +179,7 @@ public static class Why
     private static string Mib(long? bytes) => bytes is { } b ? $"{b / (1024.0 * 1024):0.#} MiB" : "-";
 
     private static string? Until(long? limit, long? now, double mbPerMin) =>
-        limit is { } l && now is { } n && l > n && mbPerMin > 0 ? InstanceWarnings.About(TimeSpan.FromMinutes((l - n) / (1024.0 * 1024) / mbPerMin)) : null;
+        limit is { } l && now is { } n && l > n && mbPerMin > 0 ? InstanceWarnings.About((l - n) / (1024.0 * 1024) / mbPerMin * 60) : null;
 
     /// <summary>The texts of an instance's warnings of one kind (`warning_kinds` names each warning's kind, in order).</summary>
     private static IEnumerable<string> Of(InstanceInfo i, WarningKind kind) =>

@@ -118,6 +118,24 @@ public sealed class InstanceWarningsTests
         finding.Evidence.Should().Equal("inotify: no space left on device");
     }
 
+    [Theory]
+    [InlineData(90, "90 s")]
+    [InlineData(600, "10 min")]
+    [InlineData(3 * 3600, "3 h")]
+    [InlineData(1e300, " h")]
+    public void A_time_ahead_is_said_in_seconds_minutes_or_hours_however_far(double seconds, string said)
+    {
+        InstanceWarnings.About(seconds).Should().EndWith(said);
+    }
+
+    [Fact]
+    public void Why_says_when_a_slow_rise_reaches_a_far_max_memory_without_overflowing()
+    {
+        var row = new InstanceInfo { Name = "api", Pid = 1, Status = "online", MemoryBytes = MiB, MemoryGrowthMbPerMin = 1e-9 };
+        var finding = Why.Build(Driver.BaseSpec() with { MaxMemory = 1L << 50 }, [], [row], Now).Findings.Single();
+        finding.Evidence.Single().Should().MatchRegex(@"max_memory \(.*\) in about \d+ h$");
+    }
+
     [Fact]
     public void Every_kind_has_a_distinct_wire_name()
     {
