@@ -37,7 +37,7 @@ public static class Why
         }
         foreach (var i in instances.Where(i => i.Pid is not null)) findings.AddRange(Now(spec, i));
         // Problems of the app as a whole (file watching) show on each instance's warnings: one finding for them.
-        foreach (var w in instances.SelectMany(i => i.Warnings ?? []).Where(w => w.StartsWith(WatchOff, StringComparison.Ordinal)).Distinct())
+        foreach (var w in instances.SelectMany(i => Of(i, WarningKind.Watch)).Distinct())
             findings.Add(new WhyFinding(ExitReasons.Watch, null, "file watching does not work for this app", 0, null, [w],
                 "Raise the kernel's inotify limits (sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; persist them in /etc/sysctl.d/), or watch fewer files; the app keeps running meanwhile."));
         var status = string.Join(", ", instances.GroupBy(i => i.Status).Select(g => $"{g.Count()} {g.Key}"));
@@ -54,15 +54,15 @@ public static class Why
                 spec.MaxMemory is null
                     ? "A steady rise is a leak: set max_memory so NodeKeeper restarts it gracefully before the machine runs short, and take heap snapshots (node --heapsnapshot-signal=SIGUSR2) to find what is kept."
                     : "A steady rise is a leak: it will be restarted at max_memory; take heap snapshots (node --heapsnapshot-signal=SIGUSR2) to find what is kept.");
-        if (i is { HeapUsedBytes: { } used, HeapLimitBytes: { } limit } && limit > 0 && used * 10 >= limit * 8)
+        if (i is { HeapUsedBytes: { } used, HeapLimitBytes: { } limit } && Thresholds.HeapNear(used, limit))
             yield return new WhyFinding("heap_near_limit", null, $"the heap of {at} is near its limit", 0, null,
                 [$"heap {Mib(used)} of its {Mib(limit)} limit ({used * 100 / limit} %)"],
                 $"Raise max_old_space_size (now {(spec.MaxOldSpaceSizeMb is { } mb ? $"{mb}M" : "node's default")}) if the app needs more; if the heap only grows, it leaks.");
-        if (i is { OpenFiles: { } files, MaxOpenFiles: { } max } && max > 0 && files * 5 >= max * 4)
+        if (i is { OpenFiles: { } files, MaxOpenFiles: { } max } && Thresholds.OpenFilesNear(files, max))
             yield return new WhyFinding("open_files", null, $"{at} is near its open-file limit", 0, null,
                 [$"open files {files} of {max} ({files * 100 / max} %)"],
                 $"Raise max_open_files (now {max}); if open files only grow, files or sockets are not closed.");
-        if (i.EventLoopLagMs is { } lag && lag >= 100)
+        if (i.EventLoopLagMs is { } lag && Thresholds.Lagging(lag))
             yield return new WhyFinding("event_loop", null, $"the event loop of {at} lags", 0, null,
                 [$"event loop delay p99 {lag:0} ms, p50 {i.EventLoopP50Ms:0.#} ms"],
                 "Synchronous work blocks every request meanwhile: find it with node --cpu-prof, move it to a worker thread, or split it; health.max_lag restarts an instance that lags too long.");
@@ -74,11 +74,11 @@ public static class Why
         if (m.MemoryBytes is { } rss && (reason is ExitReasons.MaxMemory or ExitReasons.OomKernel || m.MemoryGrowthMbPerMin is not null))
             yield return $"RSS {Mib(rss)} before the exit" + (m.MemoryGrowthMbPerMin is { } g ? $", growing {g:0.#} MB/min" : "")
                 + (spec.MaxMemory is { } mm && reason == ExitReasons.MaxMemory ? $" (max_memory {Mib(mm)})" : "");
-        if (m is { HeapUsedBytes: { } used, HeapLimitBytes: { } limit } && limit > 0 && (reason == ExitReasons.OomHeap || used * 10 >= limit * 8))
+        if (m is { HeapUsedBytes: { } used, HeapLimitBytes: { } limit } && limit > 0 && (reason == ExitReasons.OomHeap || Thresholds.HeapNear(used, limit)))
             yield return $"heap {Mib(used)} of its {Mib(limit)} limit before the exit";
-        if (m is { OpenFiles: { } files, MaxOpenFiles: { } max } && max > 0 && (reason == ExitReasons.Emfile || files * 5 >= max * 4))
+        if (m is { OpenFiles: { } files, MaxOpenFiles: { } max } && max > 0 && (reason == ExitReasons.Emfile || Thresholds.OpenFilesNear(files, max)))
             yield return $"open files {files} of {max} before the exit";
-        if (m.EventLoopLagMs is { } lag && (lag >= 100 || reason == ExitReasons.Health))
+        if (m.EventLoopLagMs is { } lag && (Thresholds.Lagging(lag) || reason == ExitReasons.Health))
             yield return $"event loop delay p99 {lag:0} ms before the exit";
     }
 
@@ -178,10 +178,10 @@ public static class Why
     private static string Seconds(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.##}s" : $"{t.TotalMilliseconds:0}ms";
     private static string Mib(long? bytes) => bytes is { } b ? $"{b / (1024.0 * 1024):0.#} MiB" : "-";
 
-    private static string? Until(long? limit, long? now, double mbPerMin)
-    {
-        if (limit is not { } l || now is not { } n || l <= n || mbPerMin <= 0) return null;
-        var minutes = (l - n) / (1024.0 * 1024) / mbPerMin;
-        return minutes >= 120 ? $"{minutes / 60:0} h" : minutes >= 2 ? $"{minutes:0} min" : $"{minutes * 60:0} s";
-    }
+    private static string? Until(long? limit, long? now, double mbPerMin) =>
+        limit is { } l && now is { } n && l > n && mbPerMin > 0 ? InstanceWarnings.About((l - n) / (1024.0 * 1024) / mbPerMin * 60) : null;
+
+    /// <summary>The texts of an instance's warnings of one kind (`warning_kinds` names each warning's kind, in order).</summary>
+    private static IEnumerable<string> Of(InstanceInfo i, WarningKind kind) =>
+        (i.Warnings ?? []).Zip(i.WarningKinds ?? []).Where(w => w.Second == kind.Wire()).Select(w => w.First);
 }

@@ -91,6 +91,9 @@ public sealed record InstanceInfo
     public double? MemoryGrowthMbPerMin { get; init; }
     /// <summary>What needs the operator's eye now: open files near the limit, memory growth, a lagging event loop (NodeKeeper extension).</summary>
     public List<string>? Warnings { get; init; }
+    /// <summary>The kind of each warning, in the same order (open_files, memory_growth, heap_near_limit, heap_growth,
+    /// event_loop, watch, stalled): readers pick a warning by kind, never by its wording (NodeKeeper extension).</summary>
+    public List<string>? WarningKinds { get; init; }
     public int? OpenFiles { get; init; }
     public int? MaxOpenFiles { get; init; }
     public int? Port { get; init; }

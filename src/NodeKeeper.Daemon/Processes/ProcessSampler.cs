@@ -102,10 +102,9 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
 
     private void CheckMemory(AppRuntime app, InstanceRunner instance, long rss)
     {
-        if (app.Spec.MaxMemory is not { } max || rss <= max || instance.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting))
-            return;
-        ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, max);
-        instance.Post(new RestartRequested(ExitReasons.MaxMemory, [$"RSS {rss / (1024 * 1024)} MiB passed max_memory ({max / (1024 * 1024)} MiB)"]));
+        if (!MemoryLimit.Passed(app.Spec.MaxMemory, rss, instance.State.Status)) return;
+        ctx.Logger.LogWarning("{App}:{Index} uses {Rss} bytes, over max_memory {Max}: restarting", app.Name, instance.Index, rss, app.Spec.MaxMemory);
+        instance.Post(new RestartRequested(ExitReasons.MaxMemory, [MemoryLimit.Evidence(rss, app.Spec.MaxMemory!.Value)]));
     }
 
     private static int? OpenFiles(int pid)

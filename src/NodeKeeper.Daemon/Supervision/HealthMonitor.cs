@@ -33,7 +33,7 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         public string? LastFailure;
         public Task Rolling = Task.CompletedTask;
         public readonly Dictionary<InstanceRunner, int> InstanceFailures = [];
-        public readonly Dictionary<InstanceRunner, (DateTimeOffset Seen, int Streak)> Lag = [];
+        public readonly Dictionary<InstanceRunner, LagWatch> Lag = [];
     }
 
     protected override async Task ExecuteAsync(CancellationToken ct)
@@ -82,24 +82,18 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
             foreach (var i in online)
             {
                 var failure = await ProbeAsync(urlFor(i.Index), health.Timeout, ct);
-                var n = failure is null ? 0 : h.InstanceFailures.GetValueOrDefault(i) + 1;
-                h.InstanceFailures[i] = n;
-                if (n >= health.Failures)
-                {
-                    h.InstanceFailures[i] = 0;
-                    Restart(app, i, $"{n} health checks in a row failed: {failure}");
-                }
+                var count = HealthRule.Probe(health, h.InstanceFailures.GetValueOrDefault(i), failure is not null);
+                h.InstanceFailures[i] = count.Kept;
+                if (count.Restart) Restart(app, i, $"{count.InARow} health checks in a row failed: {failure}");
             }
             return;
         }
         if (!h.Rolling.IsCompleted) return;
         var appFailure = await ProbeAsync(health.Url, health.Timeout, ct);
-        h.Failures = appFailure is null ? 0 : h.Failures + 1;
+        var appCount = HealthRule.Probe(health, h.Failures, appFailure is not null);
+        h.Failures = appCount.Kept;
         h.LastFailure = appFailure;
-        if (h.Failures < health.Failures) return;
-        var evidence = $"{h.Failures} health checks in a row failed: {appFailure}";
-        h.Failures = 0;
-        h.Rolling = RollingRestartAsync(app, evidence, ct);
+        if (appCount.Restart) h.Rolling = RollingRestartAsync(app, $"{appCount.InARow} health checks in a row failed: {appFailure}", ct);
     }
 
     /// <summary>The event loop of an online instance: stalled (no report), or lagging above max_lag report after report.</summary>
@@ -107,21 +101,18 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
     {
         if (!i.HasIpc) return;
         var since = i.ReportAt ?? i.State.StartedAt ?? now;
-        var stallAfter = health.Timeout * health.Failures;
-        if (now - since > stallAfter)
+        if (HealthRule.Stalled(health, since, now))
         {
-            Restart(app, i, $"event loop stalled: no report from the process for {(now - since).TotalSeconds:0.#} s (health.timeout × health.failures = {stallAfter.TotalSeconds:0.#} s)");
+            Restart(app, i, $"event loop stalled: no report from the process for {(now - since).TotalSeconds:0.#} s (health.timeout × health.failures = {HealthRule.StallAfter(health).TotalSeconds:0.#} s)");
             h.Lag.Remove(i);
             return;
         }
-        if (health.MaxLag is not { } max || i.Report is not { } r || i.ReportAt is not { } at) return;
-        var (seen, streak) = h.Lag.GetValueOrDefault(i);
-        if (at == seen) return;
-        streak = r.LagP99 > max.TotalMilliseconds ? streak + 1 : 0;
-        h.Lag[i] = (at, streak);
-        if (streak < health.Failures) return;
+        if (i.Report is not { } r || i.ReportAt is not { } at
+            || HealthRule.Lag(health, h.Lag.GetValueOrDefault(i), at, r.LagP99) is not { } judged) return;
+        h.Lag[i] = judged.Watch;
+        if (!judged.Restart) return;
         h.Lag.Remove(i);
-        Restart(app, i, $"event loop delay p99 {r.LagP99:0} ms above health.max_lag ({max.TotalMilliseconds:0} ms) in {streak} reports in a row");
+        Restart(app, i, $"event loop delay p99 {r.LagP99:0} ms above health.max_lag ({health.MaxLag!.Value.TotalMilliseconds:0} ms) in {judged.Watch.InARow} reports in a row");
     }
 
     private void Restart(AppRuntime app, InstanceRunner i, string evidence)

@@ -310,6 +310,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         var now = _ctx.Clock.GetUtcNow();
         var running = s.HasProcess && s.Pid is not null;
         var m = running ? Metrics : null;
+        var warnings = running ? Warnings(m, now) : null;
         return new InstanceInfo
         {
             Name = _app.Name,
@@ -327,7 +328,8 @@ public sealed class InstanceRunner : IAsyncDisposable
             EventLoopP50Ms = running ? Report?.LagP50 : null,
             ActiveHandles = running ? Report?.Handles : null,
             MemoryGrowthMbPerMin = running && MemoryGrowth is { } g ? Math.Round(g.MbPerMinute, 1) : null,
-            Warnings = running ? Warnings(m, now) : null,
+            Warnings = warnings?.Select(w => w.Text).ToList(),
+            WarningKinds = warnings?.Select(w => w.Kind.Wire()).ToList(),
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
@@ -341,35 +343,16 @@ public sealed class InstanceRunner : IAsyncDisposable
     }
 
     /// <summary>What needs the operator's eye in this run now (null when nothing).</summary>
-    private List<string>? Warnings(InstanceMetrics? m, DateTimeOffset now)
+    private IReadOnlyList<InstanceWarning>? Warnings(InstanceMetrics? m, DateTimeOffset now)
     {
-        var list = new List<string>();
-        if (m is { OpenFiles: { } files, MaxOpenFiles: { } max } && max > 0 && files * 5 >= max * 4)
-            list.Add($"open files {files} of {max} ({files * 100 / max} %): raise max_open_files, or look for a leak of files or sockets");
-        if (MemoryGrowth is { } g)
+        var list = InstanceWarnings.Of(new WarningInputs
         {
-            var to = g.TimeTo(_app.Spec.MaxMemory);
-            list.Add($"memory growing {g.MbPerMinute:0.#} MB/min over {g.Span.TotalSeconds:0} s" + (to is { } t ? $", max_memory in about {Human(t)}" : ""));
-        }
-        if (Report is { } r && r.HeapLimit > 0)
-        {
-            if (r.HeapUsed * 10 >= r.HeapLimit * 9)
-                list.Add($"heap {r.HeapUsed >> 20} MiB of its {r.HeapLimit >> 20} MiB limit: raise max_old_space_size, or look for a leak");
-            else if (HeapGrowth is { } h && h.TimeTo(r.HeapLimit) is { } ht)
-                list.Add($"heap growing {h.MbPerMinute:0.#} MB/min, its limit in about {Human(ht)}");
-        }
-        if (Report is { LagP99: >= LagWarningMs } lag)
-            list.Add($"event loop delay p99 {lag.LagP99:0} ms: something blocks it");
-        if (_app.WatchProblem is { } watch) list.Add(watch);
-        if (State.Status == InstanceStatus.Online && _process?.Ipc is not null && ReportAt is { } seen && now - seen > StallAfter)
-            list.Add($"no report from the event loop for {(now - seen).TotalSeconds:0} s: it is stalled");
+            Status = State.Status, HasIpc = _process?.Ipc is not null, OpenFiles = m?.OpenFiles, MaxOpenFiles = m?.MaxOpenFiles,
+            Report = Report, ReportAt = ReportAt, MemoryGrowth = MemoryGrowth, HeapGrowth = HeapGrowth,
+            MaxMemory = _app.Spec.MaxMemory, WatchProblem = _app.WatchProblem,
+        }, now);
         return list.Count == 0 ? null : list;
     }
-
-    public const double LagWarningMs = 500;
-    public static readonly TimeSpan StallAfter = TimeSpan.FromSeconds(5);
-
-    private static string Human(TimeSpan t) => t.TotalMinutes >= 120 ? $"{t.TotalHours:0} h" : t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0} min" : $"{t.TotalSeconds:0} s";
 
     /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
     public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);

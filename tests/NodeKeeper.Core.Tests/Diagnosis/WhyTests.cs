@@ -88,14 +88,14 @@ public sealed class WhyTests
         var row = Row(r => r with
         {
             MemoryBytes = 200 * MiB, MemoryGrowthMbPerMin = 30, HeapUsedBytes = 95 * MiB, HeapLimitBytes = 100 * MiB,
-            OpenFiles = 900, MaxOpenFiles = 1024, EventLoopLagMs = 350, EventLoopP50Ms = 2,
+            OpenFiles = 900, MaxOpenFiles = 1024, EventLoopLagMs = 650, EventLoopP50Ms = 2,
         });
         var findings = Why.Build(spec, [], [row], Now).Findings;
         findings.Select(f => f.Reason).Should().Equal("memory_growth", "heap_near_limit", "open_files", "event_loop");
         findings[0].Evidence.Single().Should().Contain("30 MB/min").And.Contain("max_memory (500 MiB) in about 10 min");
         findings[1].Evidence.Single().Should().Be("heap 95 MiB of its 100 MiB limit (95 %)");
         findings[2].Remedy.Should().Contain("max_open_files (now 1024)");
-        findings[3].Evidence.Single().Should().Contain("p99 350 ms");
+        findings[3].Evidence.Single().Should().Contain("p99 650 ms");
     }
 
     [Fact]
@@ -111,7 +111,11 @@ public sealed class WhyTests
     public void File_watching_that_hit_the_inotify_limit_is_one_finding_for_the_app()
     {
         var warning = "file watching is off: the kernel's inotify limit was reached (…); raise it with sysctl …";
-        var rows = new[] { Row(r => r with { Warnings = [warning] }), Row(r => r with { Instance = 1, Warnings = [warning] }) };
+        var rows = new[]
+        {
+            Row(r => r with { Warnings = ["open files 900 of 1024 (87 %): …", warning], WarningKinds = ["open_files", "watch"] }),
+            Row(r => r with { Instance = 1, Warnings = [warning], WarningKinds = ["watch"] }),
+        };
         var finding = Why.Build(Driver.BaseSpec(), [], rows, Now).Findings.Should().ContainSingle().Subject;
         finding.Reason.Should().Be(ExitReasons.Watch);
         finding.Evidence.Should().Equal(warning);

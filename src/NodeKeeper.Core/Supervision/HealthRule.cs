@@ -1,0 +1,43 @@
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Core.Supervision;
+
+/// <summary>Checks failed in a row after one more, and whether that many ends the instance.</summary>
+public readonly record struct HealthCount(int InARow, bool Restart)
+{
+    /// <summary>What to count from at the next check: a restart starts the count over, so the new process gets all of `failures`.</summary>
+    public int Kept => Restart ? 0 : InARow;
+}
+
+/// <summary>The event-loop watch of one instance: the time of the last report judged, and how many in a row lagged.</summary>
+public readonly record struct LagWatch(DateTimeOffset Seen, int InARow);
+
+/// <summary>
+/// The decisions of `health`, apart from the probing and the restarting the daemon does: `failures` failed probes in a
+/// row; no report from the preload for timeout × failures (stalled); a p99 above max_lag in `failures` reports in a row.
+/// A success or a report within max_lag starts the count over. Pure.
+/// </summary>
+public static class HealthRule
+{
+    /// <summary>After one probe of the URL (<paramref name="failed"/> when it did not answer 2xx/3xx in time).</summary>
+    public static HealthCount Probe(HealthSpec health, int inARow, bool failed)
+    {
+        var n = failed ? inARow + 1 : 0;
+        return new(n, n >= health.Failures);
+    }
+
+    /// <summary>How long without a report an event loop counts as stalled: what `failures` probes timing out would take.</summary>
+    public static TimeSpan StallAfter(HealthSpec health) => health.Timeout * health.Failures;
+
+    /// <summary>True when the last sign of life (a report, or the start) is older than <see cref="StallAfter"/>.</summary>
+    public static bool Stalled(HealthSpec health, DateTimeOffset since, DateTimeOffset now) => now - since > StallAfter(health);
+
+    /// <summary>After a report with p99 <paramref name="p99Ms"/> seen at <paramref name="at"/>: the watch to keep and whether
+    /// it ends the instance. Null when there is nothing to judge: no max_lag, or this report was judged already.</summary>
+    public static (LagWatch Watch, bool Restart)? Lag(HealthSpec health, LagWatch before, DateTimeOffset at, double p99Ms)
+    {
+        if (health.MaxLag is not { } max || at == before.Seen) return null;
+        var n = p99Ms > max.TotalMilliseconds ? before.InARow + 1 : 0;
+        return (new LagWatch(at, n), n >= health.Failures);
+    }
+}
