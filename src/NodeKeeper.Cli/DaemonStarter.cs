@@ -36,7 +36,7 @@ public static class DaemonStarter
             if (HasExited(pid)) break;
             await Task.Delay(25, ct);
         }
-        return (null, $"the daemon did not start; see {Path.Combine(home, "daemon.log")}");
+        return (null, $"the daemon did not start; see {NkHome.DaemonLog(home)}");
     }
 
     private static Process StartDaemon(string home)

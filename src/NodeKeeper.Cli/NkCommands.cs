@@ -32,7 +32,7 @@ public static class NkCommands
         try { return await parsed.InvokeAsync(invocation); }
         catch (IOException ex)
         {
-            await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {Path.Combine(NkHome.Path(), "daemon.log")}");
+            await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {NkHome.DaemonLog(NkHome.Path())}");
             return Failed;
         }
         catch (OperationCanceledException)
@@ -217,7 +217,7 @@ public static class NkCommands
             return null;
         }
         var full = Path.GetFullPath(path);
-        var ctx = new LoadContext(Path.Combine(NkHome.Path(), "logs"), Environment.ProcessorCount, ReadEnvFile);
+        var ctx = new LoadContext(NkHome.Logs(NkHome.Path()), Environment.ProcessorCount, ReadEnvFile);
         var result = ConfigLoader.LoadUtf8(bytes, path, Path.GetDirectoryName(full)!, ctx);
         if (!result.Ok)
         {

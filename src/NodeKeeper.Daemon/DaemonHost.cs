@@ -41,7 +41,7 @@ public static class DaemonHost
 
         var serilog = new LoggerConfiguration()
             .MinimumLevel.Information()
-            .WriteTo.File(Path.Combine(home, "daemon.log"), fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true,
+            .WriteTo.File(NkHome.DaemonLog(home), fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true,
                 retainedFileCountLimit: 5, outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} [{Level:u3}] {Message:lj}{NewLine}{Exception}")
             .CreateLogger();
         using var loggerFactory = LoggerFactory.Create(b => b.AddSerilog(serilog, dispose: true));
@@ -95,6 +95,8 @@ public static class DaemonHost
         builder.Services.AddSystemd();
         builder.Services.AddSingleton(ctx);
         builder.Services.AddSingleton<Supervisor>();
+        builder.Services.AddSingleton<ConfigApply>();
+        builder.Services.AddSingleton<Persistence>();
         builder.Services.AddSingleton(listener);
         // Started in this order, stopped in reverse: the state file is read (a crashed predecessor's apps come back)
         // before the socket answers, and removed after every app has stopped.
@@ -115,7 +117,7 @@ public static class DaemonHost
         else builder.Services.AddHostedService<ReopenOnSignal>();
 
         using var host = builder.Build();
-        logger.LogInformation("daemon {Version} started: pid {Pid}, home {Home}", ControlServer.DaemonVersion, Environment.ProcessId, home);
+        logger.LogInformation("daemon {Version} started: pid {Pid}, home {Home}", DaemonContext.Version, Environment.ProcessId, home);
         try
         {
             await host.RunAsync();
@@ -134,7 +136,7 @@ public static class DaemonHost
     /// `nk run`: loads the config once the daemon serves, and ends the daemon (gracefully, as SIGTERM would) when every
     /// app is down: all stopped (exit 0) or one of them errored (exit 1).
     /// </summary>
-    private sealed class Foreground(Supervisor supervisor, DaemonContext ctx, RunOptions run, Http.HttpEndpoint http, IHostApplicationLifetime lifetime)
+    private sealed class Foreground(Supervisor supervisor, ConfigApply config, DaemonContext ctx, RunOptions run, IHostApplicationLifetime lifetime)
         : BackgroundService
     {
         /// <summary>Signals a container runtime may send that mean something to the apps, not to NodeKeeper: passed on.</summary>
@@ -153,8 +155,7 @@ public static class DaemonHost
                 ctx.Logger.LogInformation("nk run: passed signal {Signal} on to every instance", f.Number);
             })).ToList();
             using var _ = new Disposables(registrations);
-            http.Configure(run.Daemon);
-            var applied = await supervisor.ApplyAsync(0, run.Apps, run.ConfigPath, prune: false, ct);
+            var applied = await config.ApplyAsync(0, run.Apps, run.Daemon, run.ConfigPath, prune: false, ct);
             if (!applied.Ok) ctx.Logger.LogError("nk run: {Error}", applied.Error);
             var changed = new SemaphoreSlim(0);
             void OnChanged() { if (changed.CurrentCount == 0) changed.Release(); }

@@ -6,17 +6,18 @@ using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Processes;
+using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
 
 namespace NodeKeeper.Daemon.Control;
 
 /// <summary>The Unix control socket: peer check, newline-delimited JSON framing, dispatch to the supervisor.</summary>
-public sealed class ControlServer(Socket listener, Supervisor supervisor, DaemonContext ctx, IHostApplicationLifetime lifetime, Http.HttpEndpoint http)
+public sealed class ControlServer(Socket listener, Supervisor supervisor, ConfigApply config, Persistence persistence, DaemonContext ctx,
+    IHostApplicationLifetime lifetime)
     : BackgroundService
 {
     public const int MaxLine = 1 << 20;
     private static readonly uint DaemonUid = Uids.Effective();
-    public static readonly string DaemonVersion = typeof(ControlServer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     /// <summary>
     /// The fds the daemon keeps for itself: control clients may not take them. Out of fds, the .NET runtime cannot start a
@@ -132,7 +133,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
         catch (Exception ex)
         {
             ctx.Logger.LogError(ex, "request {Cmd} failed", req.Cmd);
-            return Response.Fail(req.Id, $"{req.Cmd} failed in the daemon: {ex.Message} (see {Path.Combine(ctx.Home, "daemon.log")})");
+            return Response.Fail(req.Id, $"{req.Cmd} failed in the daemon: {ex.Message} (see {ctx.DaemonLogPath})");
         }
     }
 
@@ -160,20 +161,18 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Daemon
         switch (req.Cmd)
         {
             case Commands.Ping:
-                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Version = DaemonVersion };
+                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Version = DaemonContext.Version };
             case Commands.Version:
-                return new Response { Id = req.Id, Ok = true, Version = DaemonVersion, Pid = Environment.ProcessId };
+                return new Response { Id = req.Id, Ok = true, Version = DaemonContext.Version, Pid = Environment.ProcessId };
             case Commands.Kill:
                 _ = Task.Run(async () => { await Task.Yield(); lifetime.StopApplication(); }, CancellationToken.None);
                 return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Message = "daemon stopping" };
             case Commands.Save:
-                return supervisor.Save(req.Id, req.Force);
+                return persistence.Save(req.Id, req.Force);
             case Commands.Resurrect:
-                var (resurrected, daemon) = await supervisor.ResurrectAsync(req.Id, ct);
-                return Http.HttpEndpoint.WithWarning(resurrected, http.Restore(daemon, "dump.json"));
+                return await persistence.ResurrectAsync(req.Id, ct);
             case Commands.Start when req.Apps is { } apps:
-                var httpWarning = http.Configure(req.Daemon);
-                return Http.HttpEndpoint.WithWarning(await supervisor.ApplyAsync(req.Id, apps, req.ConfigPath, req.Prune, ct), httpWarning);
+                return await config.ApplyAsync(req.Id, apps, req.Daemon, req.ConfigPath, req.Prune, ct);
         }
 
         var (targets, error) = supervisor.Resolve(req.Names);

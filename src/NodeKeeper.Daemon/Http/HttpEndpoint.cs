@@ -6,7 +6,6 @@ using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Metrics;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.Daemon.Control;
 using NodeKeeper.Daemon.Supervision;
 
 namespace NodeKeeper.Daemon.Http;
@@ -154,10 +153,6 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         if (warning is not null) ctx.Logger.LogWarning("{Warning}", warning);
         return warning;
     }
-
-    /// <summary>The response of a start request, with the endpoint's warning (if any) as its message.</summary>
-    public static Response WithWarning(Response r, string? warning) =>
-        warning is null || !r.Ok ? r : r with { Message = r.Message is null ? warning : $"{r.Message}; {warning}" };
 
     // Under _lock.
     private string? SwitchTo(string address, string source)
@@ -422,7 +417,7 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
                 var apps = supervisor.Apps;
                 var instances = supervisor.Status(apps.ToList());
                 var counts = apps.Select(a => new AppCount(a.Name, a.Spec.Instances)).ToList();
-                return (200, PrometheusText.ContentType, PrometheusText.Format(instances, counts, ControlServer.DaemonVersion), "");
+                return (200, PrometheusText.ContentType, PrometheusText.Format(instances, counts, DaemonContext.Version), "");
             }
         }
     }

@@ -13,27 +13,24 @@ namespace NodeKeeper.Daemon.State;
 /// daemon that finds one at start took over from one that crashed or was killed: it ends that daemon's orphans (by
 /// pid and start time, never by name), starts the apps again and serves the [daemon] table it had (its HTTP endpoint).
 /// </summary>
-public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx, Http.HttpEndpoint http) : IHostedService
+public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IHostedService
 {
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
     private Task _writer = Task.CompletedTask;
 
-    public string StatePath => NkHome.State(ctx.Home);
-    public string DumpPath => Path.Combine(ctx.Home, "dump.json");
-
     public async Task StartAsync(CancellationToken ct)
     {
-        var (state, _) = StateFile.Read(StatePath);
+        var (state, _) = StateFile.Read(ctx.StatePath);
         if (state is not null && state.DaemonPid != Environment.ProcessId)
         {
             ctx.Logger.LogWarning("the previous daemon (pid {Pid}) did not stop gracefully: taking over its {Count} app(s)", state.DaemonPid, state.Apps.Count);
             await Predecessor.EndRecordedAsync(state, ctx.Clock, ctx.Logger, ct);
-            foreach (var problem in await supervisor.RestoreAsync(state.Apps, ct))
+            // The endpoint's warning, if any, is in daemon.log already.
+            var (problems, _) = await persistence.RestoreAsync(state.Apps, state.Daemon, Path.GetFileName(ctx.StatePath), ct);
+            foreach (var problem in problems)
                 ctx.Logger.LogError("cannot bring back an app of the previous daemon: {Problem}", problem);
-            // After the orphans are ended; an address taken meanwhile is a warning in daemon.log, and the apps run on.
-            http.Restore(state.Daemon, "state.json");
         }
         Write();
         ctx.Changed += MarkDirty;
@@ -46,7 +43,7 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx, Http.H
         await _stop.CancelAsync();
         try { await _writer; } catch (OperationCanceledException) { }
         // A graceful stop: the apps were stopped on purpose, and the next daemon must not bring them back.
-        try { File.Delete(StatePath); } catch (IOException) { }
+        try { File.Delete(ctx.StatePath); } catch (IOException) { }
     }
 
     private void MarkDirty()
@@ -71,10 +68,10 @@ public sealed class StateKeeper(Supervisor supervisor, DaemonContext ctx, Http.H
 
     private void Write()
     {
-        try { StateFile.Write(StatePath, new SavedState(SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, supervisor.Snapshot()) { Daemon = ctx.Daemon }); }
+        try { StateFile.Write(ctx.StatePath, persistence.Capture(processes: true)); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            ctx.Logger.LogWarning(ex, "cannot write {Path}", StatePath);
+            ctx.Logger.LogWarning(ex, "cannot write {Path}", ctx.StatePath);
         }
     }
 }

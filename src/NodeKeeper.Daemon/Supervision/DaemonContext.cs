@@ -3,15 +3,18 @@ using NodeKeeper.Core.Protocol;
 
 namespace NodeKeeper.Daemon.Supervision;
 
-/// <summary>What every part of the daemon shares: its home, the preload's path, the clock, the log.</summary>
+/// <summary>What every part of the daemon shares: its version, its home and the files in it, the clock, the log.</summary>
 public sealed class DaemonContext(string home, TimeProvider clock, ILogger logger)
 {
+    /// <summary>This daemon's version, as `nk ping`, `nk version` and /metrics report it.</summary>
+    public static readonly string Version = typeof(DaemonContext).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
     public string Home { get; } = home;
-    public string LogDirectory => Path.Combine(Home, "logs");
-    public string PreloadPath => Path.Combine(Home, "preload.js");
+    public string LogDirectory => NkHome.Logs(Home);
+    public string PreloadPath => NkHome.Preload(Home);
 
     /// <summary>Where this home's daemon notes its public preload folder, so that it can be found again to be removed.</summary>
-    private string PublicPreloadRecord => Path.Combine(Home, "preload-dir");
+    private string PublicPreloadRecord => NkHome.PublicPreloadRecord(Home);
 
     private string? _publicPreload;
 
@@ -31,7 +34,7 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
             RemovePublicPreload(); // one folder at a time: an earlier one whose copy went missing goes
             var dir = Directory.CreateTempSubdirectory("nodekeeper-").FullName;
             File.WriteAllText(PublicPreloadRecord, dir + "\n");
-            var path = Path.Combine(dir, "preload.js");
+            var path = Path.Combine(dir, Path.GetFileName(PreloadPath));
             File.Copy(PreloadPath, path);
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
@@ -60,9 +63,12 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
         }
     }
 
-    public string SocketPath => Path.Combine(Home, "nk.sock");
-    public string PidPath => Path.Combine(Home, "nk.pid");
+    public string SocketPath => NkHome.Socket(Home);
+    public string PidPath => NkHome.Pid(Home);
     public string LockPath => NkHome.Lock(Home);
+    public string DaemonLogPath => NkHome.DaemonLog(Home);
+    public string StatePath => NkHome.State(Home);
+    public string DumpPath => NkHome.Dump(Home);
     public TimeProvider Clock { get; } = clock;
     public ILogger Logger { get; } = logger;
     /// <summary>The [daemon] table in effect (set by the HTTP endpoint as it applies one), kept with the apps in state.json and dump.json; null until one is.</summary>

@@ -60,89 +60,19 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    /// <summary>
-    /// Brings back apps (a predecessor's state after a crash, or `nk resurrect`'s dump): each is defined again as it was
-    /// and started when it was meant to run. An app already here is reconciled as `nk start` would.
-    /// </summary>
-    public async Task<List<string>> RestoreAsync(IReadOnlyList<State.SavedApp> saved, CancellationToken ct)
+    /// <summary>Defines apps that are not meant to run (a saved state's stopped ones); a name already here is left as it is.</summary>
+    public async Task AddStoppedAsync(IReadOnlyList<(AppSpec Spec, string? ConfigPath)> apps, CancellationToken ct)
     {
-        var problems = new List<string>();
-        // Into an empty daemon (a takeover, or a resurrect before anything was loaded) no process of these apps can be
-        // this daemon's: one that still runs is a previous daemon's that its state file did not record.
-        if (Apps.Count == 0) await State.Predecessor.EndUnrecordedAsync(ctx.Home, saved, ctx.Clock, ctx.Logger, ct);
-        var running = new List<(AppSpec Spec, string? Config)>();
-        var stopped = new List<AppSpec>();
-        foreach (var app in saved)
-        {
-            var (spec, error) = State.StateFile.Restore(app.Spec);
-            if (spec is null) { problems.Add(error!); continue; }
-            if (app.Running) running.Add((spec, app.ConfigPath));
-            else stopped.Add(spec);
-        }
-        foreach (var group in running.GroupBy(r => r.Config))
-        {
-            var r = await ApplyAsync(0, group.Select(g => g.Spec).ToList(), group.Key, prune: false, ct);
-            if (!r.Ok) problems.Add(r.Error!);
-        }
         await _gate.WaitAsync(ct);
         try
         {
-            foreach (var spec in stopped.Where(s => Find(s.Name) is null))
-            {
-                var configPath = saved.First(a => a.Spec.Name == spec.Name).ConfigPath;
-                lock (_apps) _apps.Add(new AppRuntime(spec, configPath, ctx) { Wanted = false });
-            }
+            foreach (var (spec, configPath) in apps)
+                if (Find(spec.Name) is null)
+                    lock (_apps) _apps.Add(new AppRuntime(spec, configPath, ctx) { Wanted = false });
         }
         finally { _gate.Release(); }
         ctx.StateChanged();
-        return problems;
     }
-
-    public string DumpPath => Path.Combine(ctx.Home, "dump.json");
-
-    /// <summary>`nk save`: the apps and their definitions into dump.json; an empty list never silently replaces a dump.</summary>
-    public Response Save(int id, bool force)
-    {
-        var apps = Snapshot().Select(a => a with { Instances = [] }).ToList();
-        if (apps.Count == 0 && !force && State.StateFile.Read(DumpPath).State is { Apps.Count: > 0 } old)
-            return Response.Fail(id, $"no app is loaded: saving would replace the {old.Apps.Count} app(s) in {DumpPath} with none (nk save --force to do it)");
-        try { State.StateFile.Write(DumpPath, new State.SavedState(State.SavedState.CurrentVersion, ctx.Clock.GetUtcNow(), Environment.ProcessId, apps) { Daemon = ctx.Daemon }); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return Response.Fail(id, $"cannot write {DumpPath}: {ex.Message}");
-        }
-        return new Response { Id = id, Ok = true, Message = $"saved {apps.Count} app(s) to {DumpPath}" };
-    }
-
-    /// <summary>
-    /// `nk resurrect`: the apps of dump.json, defined again and started if they were running when saved; with the
-    /// dump's [daemon] table, for the caller to bring back.
-    /// </summary>
-    public async Task<(Response Response, DaemonSpec? Daemon)> ResurrectAsync(int id, CancellationToken ct)
-    {
-        var (dump, error) = State.StateFile.Read(DumpPath);
-        if (dump is null) return (Response.Fail(id, $"nothing to resurrect: {error} (nk save writes it)"), null);
-        var before = Apps.Select(a => a.Name).ToHashSet();
-        // Apps already loaded (brought back from the state file after a crash, or started since) are left as they are:
-        // an older dump must not turn a newer definition back.
-        var missing = dump.Apps.Where(a => !before.Contains(a.Spec.Name)).ToList();
-        var problems = await RestoreAsync(missing, ct);
-        if (problems.Count > 0) return (Response.Fail(id, string.Join("; ", problems)), dump.Daemon);
-        // The CLI waits for the apps this brought back (those already running are left as they are).
-        var touched = Apps.Where(a => !before.Contains(a.Name) && dump.Apps.Any(d => d.Running && d.Spec.Name == a.Name))
-            .SelectMany(a => a.Instances.Select(i => new Touched(a.Name, i.Index, 0)))
-            .ToList();
-        var kept = dump.Apps.Count - missing.Count;
-        return (new Response { Id = id, Ok = true, Touched = touched,
-            Message = $"resurrected {missing.Count} app(s) from {DumpPath}" + (kept > 0 ? $"; {kept} already loaded, left as they are" : "") }, dump.Daemon);
-    }
-
-    /// <summary>Every app as it is now, for the state file and the dump (env_file values left out).</summary>
-    public List<State.SavedApp> Snapshot() => Apps.Select(a => new State.SavedApp(
-        State.StateFile.Strip(a.Spec), a.ConfigPath, a.Wanted,
-        a.Instances.Select(i => new State.SavedInstance(i.Index,
-            i.Process is { } p ? new State.SavedProcess(p.Pid, p.StartTime) : null,
-            i.KnownProcesses().Select(k => new State.SavedProcess(k.Pid, k.StartTime)).ToList())).ToList())).ToList();
 
     /// <summary>Resolves names ("all" = every app); the error names the unknown app.</summary>
     public (List<AppRuntime> Apps, string? Error) Resolve(IReadOnlyList<string>? names)
