@@ -149,7 +149,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         var (cause, evidence) = e switch
         {
             _ when before.Status == InstanceStatus.Stopping => (null, before.PendingEvidence ?? []),
-            Exited { Diagnosis: { } d } => (d.Cause, d.Evidence.Select(l => l.Length <= 240 ? l : l[..240] + "…").ToList()),
+            Exited { Diagnosis: { } d } => (d.Cause, d.Evidence), // lines already cut by the classifier (MaxEvidenceLineLength)
             SpawnFailed f => ((string?)null, (IReadOnlyList<string>)[$"cannot start: {f.Error}"]),
             _ => (null, []),
         };
