@@ -292,35 +292,25 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     }
 
     /// <summary>Looks at the touched instances after every change of any instance (one may also go: scaled down, deleted).</summary>
-    private async Task<List<string>> WaitSettledAsync(IReadOnlyList<Touched> touched, TimeSpan deadline, CancellationToken ct)
+    private async Task<IReadOnlyList<string>> WaitSettledAsync(IReadOnlyList<Touched> touched, TimeSpan deadline, CancellationToken ct)
     {
         var signal = NewSignal();
         void OnChanged() => Interlocked.Exchange(ref signal, NewSignal()).TrySetResult();
         ctx.Changed += OnChanged;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(deadline);
-        var pending = touched.ToList();
-        var failures = new List<string>();
+        var watch = new SettleWatch(touched);
         try
         {
             while (true)
             {
                 var changed = Volatile.Read(ref signal);
-                foreach (var t in pending.ToList())
-                {
-                    var instance = Find(t.Name)?.Instances.FirstOrDefault(i => i.Index == t.Instance);
-                    var settled = instance is null ? null : Settle.Of(instance.State, t.StartsBefore);
-                    if (settled is { IsPending: true }) continue;
-                    pending.Remove(t);
-                    if (settled is null) failures.Add($"{t.Name}:{t.Instance} is gone");
-                    else if (settled.Outcome == SettleOutcome.Failed) failures.Add($"{t.Name}:{t.Instance} {settled.Why}");
-                }
-                if (pending.Count == 0) return failures;
+                if (watch.Update(t => Find(t.Name)?.Instances.FirstOrDefault(i => i.Index == t.Instance)?.State)) return watch.Failures;
                 try { await changed.Task.WaitAsync(timeout.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    failures.AddRange(pending.Select(t => $"{t.Name}:{t.Instance} is still not ready after {deadline.TotalSeconds}s"));
-                    return failures;
+                    watch.Expire(deadline);
+                    return watch.Failures;
                 }
             }
         }

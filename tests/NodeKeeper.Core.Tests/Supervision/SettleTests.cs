@@ -5,7 +5,7 @@ namespace NodeKeeper.Core.Tests.Supervision;
 /// <summary>The one rule for "has this instance settled since the command?".</summary>
 public class SettleTests
 {
-    private static readonly ExitInfo Crash = new(1, null, ExitReasons.Crash, DateTimeOffset.UtcNow.AddSeconds(-3));
+    private static readonly ExitInfo Crash = new(1, null, ExitReasons.Crash, DateTimeOffset.UtcNow.AddMinutes(-3));
 
     [Theory]
     [InlineData(InstanceStatus.Stopped)]
@@ -43,7 +43,7 @@ public class SettleTests
         var settled = Settle.Of(new InstanceState(status, Starts: 5, LastExit: Crash), startsBefore: 3);
 
         settled.Outcome.Should().Be(SettleOutcome.Failed);
-        settled.Why.Should().Be($"is {status.Wire()}, last exit: crash (code 1) 3s ago");
+        settled.Why.Should().Be($"is {status.Wire()}, last exit: crash (code 1) 3m ago");
     }
 
     [Fact]
