@@ -194,10 +194,10 @@ public static class NkCommands
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
-        var r = await SendAsync(client, request, ct);
+        var r = await SendAsync(client, request.Waiting(!noWait), ct);
         if (r is null) return Failed;
         if (r.Message is { } message) await Console.Error.WriteLineAsync($"nk: {message}");
-        return await WaitAndShowAsync(client, r, !noWait, ct);
+        return await ShowAsync(client, r, ct);
     }
 
     /// <summary>Reads and validates a config; prints every error as file:line:col and returns null when there is one.</summary>
@@ -262,22 +262,19 @@ public static class NkCommands
         catch (IOException) { return (null, "it cannot be read", 0); }
     }
 
-    internal static async Task<int> WaitAndShowAsync(ControlClient client, Response r, bool wait, CancellationToken ct)
+    /// <summary>
+    /// The end of a command that (re)starts instances: the instances that did not become ready (exit 1), or the status
+    /// table, from the answer of a request sent with Waiter.Waiting (asked for only when it was sent without).
+    /// </summary>
+    internal static async Task<int> ShowAsync(ControlClient client, Response r, CancellationToken ct)
     {
-        var touched = r.Touched ?? [];
-        if (wait && touched.Count > 0)
+        if (r.Failures is { Count: > 0 } failures)
         {
-            var failures = await Waiter.WaitReadyAsync(client, touched, ct);
-            if (failures.Count > 0)
-            {
-                foreach (var f in failures) await Console.Error.WriteLineAsync($"nk: {f} (see nk logs {f.Split(':')[0]} --err, nk describe {f.Split(':')[0]})");
-                var names = string.Join(", ", failures.Select(f => f.Split(':')[0]).Distinct());
-                await Console.Error.WriteLineAsync($"nk: did not become ready: {names}");
-                return Failed;
-            }
+            await Waiter.ReportAsync(failures);
+            return Failed;
         }
-        var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
-        Console.Out.Write(Render.StatusTable(status.Instances ?? []));
+        var rows = r.Instances ?? (await client.SendAsync(new Request { Cmd = Commands.Status }, ct)).Instances ?? [];
+        Console.Out.Write(Render.StatusTable(rows));
         return Ok;
     }
 
@@ -287,9 +284,9 @@ public static class NkCommands
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
-        var r = await SendAsync(client, new Request { Cmd = verb, Names = names }, ct);
+        var r = await SendAsync(client, new Request { Cmd = verb, Names = names }.Waiting(wait), ct);
         if (r is null) return Failed;
-        if (verb == Commands.Restart) return await WaitAndShowAsync(client, r, wait, ct);
+        if (verb == Commands.Restart) return await ShowAsync(client, r, ct);
         if (r.Message is not null) await Console.Error.WriteLineAsync($"nk: {r.Message}");
         var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
         Console.Out.Write(Render.StatusTable(status.Instances ?? []));
@@ -302,21 +299,20 @@ public static class NkCommands
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
-        // Reload re-reads each app's definition from the config file it came from.
-        var status = await SendAsync(client, new Request { Cmd = Commands.Status, Names = names }, ct);
-        if (status is null) return Failed;
+        // Reload re-reads each app's definition from the config file it came from (each file once); an app with no
+        // instance keeps the one it has.
+        var described = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = names }, ct);
+        if (described is null) return Failed;
         var specs = new List<AppSpec>();
-        foreach (var app in (status.Instances ?? []).Select(i => i.Name).Distinct())
+        foreach (var file in (described.Apps ?? []).Where(a => a.InstanceList.Count > 0 && a.ConfigPath is { } p && File.Exists(p)).GroupBy(a => a.ConfigPath!))
         {
-            var d = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [app] }, ct);
-            if (d?.App?.ConfigPath is not { } path || !File.Exists(path)) continue;
-            var loaded = LoadConfig(path);
+            var loaded = LoadConfig(file.Key);
             if (loaded is null) return Usage;
-            specs.AddRange(loaded.Apps.Where(a => a.Name == app));
+            specs.AddRange(loaded.Apps.Where(a => file.Any(d => d.Name == a.Name)));
         }
-        var r = await SendAsync(client, new Request { Cmd = Commands.Reload, Names = names, Apps = specs }, ct);
+        var r = await SendAsync(client, new Request { Cmd = Commands.Reload, Names = names, Apps = specs }.Waiting(wait), ct);
         if (r is null) return Failed;
-        return await WaitAndShowAsync(client, r, wait, ct);
+        return await ShowAsync(client, r, ct);
     }
 
     private static async Task<int> ScaleAsync(string name, int count, bool wait, CancellationToken ct)
@@ -324,9 +320,9 @@ public static class NkCommands
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
-        var r = await SendAsync(client, new Request { Cmd = Commands.Scale, Names = [name], Count = count }, ct);
+        var r = await SendAsync(client, new Request { Cmd = Commands.Scale, Names = [name], Count = count }.Waiting(wait), ct);
         if (r is null) return Failed;
-        return await WaitAndShowAsync(client, r, wait, ct);
+        return await ShowAsync(client, r, ct);
     }
 
     private static async Task<int> StatusAsync(string[] names, bool asJson, CancellationToken ct)
@@ -367,7 +363,8 @@ public static class NkCommands
         if (client is null) return code;
         using var _ = client;
         var r = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [name], ShowEnv = showEnv }, ct);
-        if (r?.App is not { } app) return Failed;
+        if (r is null) return Failed;
+        if (r.App is not { } app) return await Error("describe takes exactly one app name", Failed);
         Console.Out.Write(asJson ? JsonSerializer.Serialize(app, ProtocolJson.Default.AppDescription) + "\n" : Render.Describe(app));
         return Ok;
     }
@@ -379,13 +376,11 @@ public static class NkCommands
         var files = new List<(string Label, string Path)>();
         using (client)
         {
-            var status = await SendAsync(client, new Request { Cmd = Commands.Status, Names = name is null ? null : [name] }, ct);
-            if (status is null) return Failed;
-            foreach (var app in (status.Instances ?? []).Select(i => i.Name).Distinct())
+            var described = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = name is null ? null : [name] }, ct);
+            if (described is null) return Failed;
+            foreach (var a in (described.Apps ?? []).Where(a => a.InstanceList.Count > 0))
             {
-                var d = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [app] }, ct);
-                if (d?.App is not { } a) return Failed;
-                var label = name is null ? $"{app} | " : "";
+                var label = name is null ? $"{a.Name} | " : "";
                 if (!errOnly && a.OutLog is { } o) files.Add((label, o));
                 if (!outOnly && a.ErrLog is { } e) files.Add((label, e));
             }

@@ -32,10 +32,10 @@ public static class SaveCommands
             var (client, code) = await NkCommands.ConnectAsync(ct);
             if (client is null) return code;
             using var _ = client;
-            var r = await NkCommands.SendAsync(client, new Request { Cmd = Commands.Resurrect }, ct);
+            var r = await NkCommands.SendAsync(client, new Request { Cmd = Commands.Resurrect }.Waiting(!p.GetValue(noWait)), ct);
             if (r is null) return NkCommands.Failed;
             await Console.Error.WriteLineAsync($"nk: {r.Message}");
-            return await NkCommands.WaitAndShowAsync(client, r, !p.GetValue(noWait), ct);
+            return await NkCommands.ShowAsync(client, r, ct);
         });
         return cmd;
     }

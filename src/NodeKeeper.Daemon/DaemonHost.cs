@@ -165,10 +165,7 @@ public static class DaemonHost
                 while (!ct.IsCancellationRequested)
                 {
                     var instances = supervisor.Apps.SelectMany(a => a.Instances).ToList();
-                    var down = instances.Count > 0 && instances.All(i =>
-                        i.State.Status is Core.Supervision.InstanceStatus.Errored
-                        || i.State.Status == Core.Supervision.InstanceStatus.Stopped && (i.State.Starts > 0 || i.State.LastExit is not null));
-                    if (down)
+                    if (instances.Count > 0 && instances.All(i => Core.Supervision.Settle.IsDown(i.State)))
                     {
                         run.ExitCode = instances.Any(i => i.State.Status == Core.Supervision.InstanceStatus.Errored) ? 1 : 0;
                         ctx.Logger.LogInformation("nk run: every app is down: exiting with {Code}", run.ExitCode);

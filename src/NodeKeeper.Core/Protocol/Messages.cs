@@ -40,6 +40,11 @@ public sealed record Request
     public DaemonSpec? Daemon { get; init; }
     /// <summary>With save: write even when it replaces a non-empty dump with an empty one.</summary>
     public bool Force { get; init; }
+    /// <summary>
+    /// With start, restart, reload, scale and resurrect: answer once every touched instance has settled (ready or
+    /// failed), or after this many milliseconds, with Failures and every instance's status. Null: answer at once.
+    /// </summary>
+    public int? WaitMs { get; init; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
@@ -57,6 +62,10 @@ public sealed record Response
     public int? Pid { get; init; }
     /// <summary>With why: one diagnosis per app.</summary>
     public IReadOnlyList<WhyReport>? Why { get; init; }
+    /// <summary>With wait_ms: each touched instance that did not become ready, "NAME:INDEX is …" (empty when all did).</summary>
+    public IReadOnlyList<string>? Failures { get; init; }
+    /// <summary>With describe: every app named (or all), for clients that need several at once.</summary>
+    public IReadOnlyList<AppDescription>? Apps { get; init; }
 
     public static Response Fail(int id, string error) => new() { Id = id, Ok = false, Error = error };
 }

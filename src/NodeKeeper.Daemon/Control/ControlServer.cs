@@ -125,7 +125,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         try { req = JsonSerializer.Deserialize(line.Span, ProtocolJson.Default.Request); }
         catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
         if (req is null) return Response.Fail(0, "malformed request: null");
-        try { return await DispatchAsync(req, ct); }
+        try { return await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             return Response.Fail(req.Id, $"the daemon is shutting down: {req.Cmd} was cut short, and every app is being stopped");
@@ -190,8 +190,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             case Commands.Delete: return await supervisor.DeleteAsync(req.Id, targets, ct);
             case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets) };
             case Commands.Describe:
-                if (req.Names is not { Count: 1 } || targets.Count != 1) return Response.Fail(req.Id, "describe takes exactly one app name");
-                return new Response { Id = req.Id, Ok = true, App = supervisor.Describe(targets[0], req.ShowEnv) };
+                // Every app named (or all) in `apps`, so that nk logs and nk reload ask once; the only one also in `app`.
+                var described = targets.Select(t => supervisor.Describe(t, req.ShowEnv)).ToList();
+                return new Response { Id = req.Id, Ok = true, App = described.Count == 1 ? described[0] : null, Apps = described };
             case Commands.Why: return new Response { Id = req.Id, Ok = true, Why = targets.Select(supervisor.Why).ToList() };
             default:
                 return Response.Fail(req.Id, $"unknown command \"{req.Cmd}\"");

@@ -146,30 +146,15 @@ public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) :
             lock (_lock) { changed = _firstChange; _firstChange = null; }
             if (changed is null || !_restarting.IsCompleted || _ct.IsCancellationRequested) return;
             _ctx.Logger.LogInformation("{App}: {Path} changed: restarting", _app.Name, changed);
-            _restarting = RollingRestartAsync();
+            _restarting = Supervisor.RollingRestartAsync(_app, Restart, _ct);
         }
 
-        /// <summary>One instance at a time: the next one restarts once the previous is back (or has given up).</summary>
-        private async Task RollingRestartAsync()
+        /// <summary>Restarts an instance that runs or is about to (in backoff, its own coming start takes the change).</summary>
+        private static bool Restart(InstanceRunner i)
         {
-            try
-            {
-                foreach (var i in _app.Instances.ToList())
-                {
-                    if (i.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting or InstanceStatus.Backoff)) continue;
-                    var starts = i.State.Starts;
-                    i.Post(new RestartRequested(ExitReasons.Watch));
-                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_ct);
-                    deadline.CancelAfter(_app.Spec.StopTimeout + _app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
-                    try
-                    {
-                        await i.WaitAsync(s => s.Starts > starts && s.Status is not InstanceStatus.Starting
-                            || s.Status is InstanceStatus.Errored or InstanceStatus.Stopped, deadline.Token);
-                    }
-                    catch (OperationCanceledException) when (!_ct.IsCancellationRequested) { }
-                }
-            }
-            catch (OperationCanceledException) { }
+            if (i.State.Status is not (InstanceStatus.Online or InstanceStatus.Starting or InstanceStatus.Backoff)) return false;
+            i.Post(new RestartRequested(ExitReasons.Watch));
+            return true;
         }
 
         public void Dispose()

@@ -93,7 +93,11 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         var appCount = HealthRule.Probe(health, h.Failures, appFailure is not null);
         h.Failures = appCount.Kept;
         h.LastFailure = appFailure;
-        if (appCount.Restart) h.Rolling = RollingRestartAsync(app, $"{appCount.InARow} health checks in a row failed: {appFailure}", ct);
+        if (appCount.Restart)
+        {
+            var evidence = $"{appCount.InARow} health checks in a row failed: {appFailure}";
+            h.Rolling = Supervisor.RollingRestartAsync(app, i => Restart(app, i, evidence), ct);
+        }
     }
 
     /// <summary>The event loop of an online instance: stalled (no report), or lagging above max_lag report after report.</summary>
@@ -115,34 +119,13 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         Restart(app, i, $"event loop delay p99 {r.LagP99:0} ms above health.max_lag ({health.MaxLag!.Value.TotalMilliseconds:0} ms) in {judged.Watch.InARow} reports in a row");
     }
 
-    private void Restart(AppRuntime app, InstanceRunner i, string evidence)
+    /// <summary>Restarts an online instance with reason health; false when it is not online.</summary>
+    private bool Restart(AppRuntime app, InstanceRunner i, string evidence)
     {
-        if (i.State.Status != InstanceStatus.Online) return;
+        if (i.State.Status != InstanceStatus.Online) return false;
         ctx.Logger.LogWarning("{App}:{Index}: {Evidence}: restarting it", app.Name, i.Index, evidence);
         i.Post(new RestartRequested(ExitReasons.Health, [evidence]));
-    }
-
-    /// <summary>One instance at a time: the next is restarted once the previous is back (or has given up).</summary>
-    private async Task RollingRestartAsync(AppRuntime app, string evidence, CancellationToken ct)
-    {
-        try
-        {
-            foreach (var i in app.Instances.ToList())
-            {
-                if (i.State.Status != InstanceStatus.Online) continue;
-                var starts = i.State.Starts;
-                Restart(app, i, evidence);
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                deadline.CancelAfter(app.Spec.StopTimeout + app.Spec.ListenTimeout + TimeSpan.FromSeconds(5));
-                try
-                {
-                    await i.WaitAsync(s => s.Starts > starts && s.Status is InstanceStatus.Online or InstanceStatus.Errored or InstanceStatus.Stopped
-                        || s.Status is InstanceStatus.Errored or InstanceStatus.Stopped, deadline.Token);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
-            }
-        }
-        catch (OperationCanceledException) { }
+        return true;
     }
 
     /// <summary>In increment mode, a URL on the app's port is probed on each instance's own port.</summary>

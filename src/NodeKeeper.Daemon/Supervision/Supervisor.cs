@@ -165,8 +165,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             fresh.Post(new StartRequested());
             try
             {
-                await fresh.WaitAsync(s => s.Status == InstanceStatus.Online
-                    || s.Starts > 0 && s.Status is InstanceStatus.Backoff or InstanceStatus.Errored or InstanceStatus.Stopped, ct);
+                await fresh.WaitAsync(s => !Settle.Of(s, startsBefore: 0).IsPending, ct);
             }
             catch (OperationCanceledException)
             {
@@ -176,7 +175,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 if (i == 0) app.Adopt(previous, null);
                 throw;
             }
-            if (fresh.State.Status != InstanceStatus.Online)
+            if (Settle.Of(fresh.State, startsBefore: 0).Outcome != SettleOutcome.Ready)
             {
                 var why = fresh.State.LastExit is { } e ? $"{e.Reason}{(e.Code is { } c ? $" (code {c})" : e.Signal is { } sg ? $" ({sg})" : "")}" : "not ready";
                 await StopInstancesAsync([fresh]);
@@ -208,6 +207,69 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             return new Response { Id = id, Ok = true, Touched = Post(added, app, new StartRequested()).ToList(), Message = $"{app.Name}: {count} instance(s)" };
         }
         finally { _gate.Release(); }
+    }
+
+    /// <summary>
+    /// A request's answer once the instances it touched have settled (Settle), or after waitMs: each one that did not
+    /// become ready is a failure line, and every instance's status comes along, so a client needs no second request.
+    /// Awaited outside the gate: status and other commands are served meanwhile. No waitMs: the answer as it is.
+    /// </summary>
+    public async Task<Response> SettledAsync(Response r, int? waitMs, CancellationToken ct)
+    {
+        if (!r.Ok || waitMs is not { } ms || r.Touched is not { } touched) return r;
+        var failures = await WaitSettledAsync(touched, TimeSpan.FromMilliseconds(Math.Max(0, ms)), ct);
+        return r with { Failures = failures, Instances = Status([.. Apps]) };
+    }
+
+    /// <summary>Looks at the touched instances after every change of any instance (one may also go: scaled down, deleted).</summary>
+    private async Task<IReadOnlyList<string>> WaitSettledAsync(IReadOnlyList<Touched> touched, TimeSpan deadline, CancellationToken ct)
+    {
+        var signal = NewSignal();
+        void OnChanged() => Interlocked.Exchange(ref signal, NewSignal()).TrySetResult();
+        ctx.Changed += OnChanged;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(deadline);
+        var watch = new SettleWatch(touched);
+        try
+        {
+            while (true)
+            {
+                var changed = Volatile.Read(ref signal);
+                if (watch.Update(t => Find(t.Name)?.Instances.FirstOrDefault(i => i.Index == t.Instance)?.State)) return watch.Failures;
+                try { await changed.Task.WaitAsync(timeout.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    watch.Expire(deadline);
+                    return watch.Failures;
+                }
+            }
+        }
+        finally { ctx.Changed -= OnChanged; }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Restarts an app's instances one at a time (health, watch), so that the others keep serving: the next one once the
+    /// previous has settled (Settle), or after Settle.Deadline. <paramref name="restart"/> restarts one instance, or
+    /// returns false to leave it be. An app stopped meanwhile is left stopped.
+    /// </summary>
+    public static async Task RollingRestartAsync(AppRuntime app, Func<InstanceRunner, bool> restart, CancellationToken ct)
+    {
+        try
+        {
+            foreach (var i in app.Instances.ToList())
+            {
+                if (!app.Wanted) return;
+                var starts = i.State.Starts;
+                if (!restart(i)) continue;
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                deadline.CancelAfter(Settle.Deadline(app.Spec));
+                try { await i.WaitAsync(s => !Settle.Of(s, starts).IsPending || !app.Wanted, deadline.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            }
+        }
+        catch (OperationCanceledException) { }
     }
 
     /// <summary>A new definition can replace the old one instance by instance unless the port or the log files change.</summary>
