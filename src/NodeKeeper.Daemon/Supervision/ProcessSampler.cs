@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Supervision;
-using NodeKeeper.Daemon.Supervision;
+using NodeKeeper.Daemon.Processes;
 
-namespace NodeKeeper.Daemon.Processes;
+namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>
 /// Once a second, a pass over the instances' process trees in /proc: CPU, resident memory and open files of every instance's tree,
