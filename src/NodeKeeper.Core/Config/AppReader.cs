@@ -1,9 +1,7 @@
-using System.Text.RegularExpressions;
-
 namespace NodeKeeper.Core.Config;
 
 /// <summary>Reads the keys of one [[app]] table, or of [defaults], into a <see cref="RawApp"/>.</summary>
-internal sealed partial class AppReader(ValueReader values, string displayPath, string configDirectory, LoadContext ctx)
+internal sealed class AppReader(ValueReader values, string displayPath, string configDirectory, LoadContext ctx)
 {
     /// <summary>Every key an [[app]] may set, in SPEC order.</summary>
     public static readonly string[] Keys =
@@ -18,17 +16,6 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
-
-    // \z, not $: in .NET "$" also matches before a final "\n", which let name = "api\n" through.
-    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}\z")]
-    private static partial Regex NamePattern();
-
-    /// <summary>Why a name that fits the pattern still cannot name an app, or null.</summary>
-    private static string? ReservedName(string name) =>
-        name.All(c => c == '.') ? "a name made only of dots reads as a path"
-        : name[0] == '-' ? "it would read as an option of nk (names must not start with \"-\")"
-        : name == "all" ? "\"all\" means every app to nk stop, restart, reload and delete"
-        : null;
 
     public RawApp Read(TTable table, bool isDefaults)
     {
@@ -63,10 +50,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             case "name":
                 if (values.String(e, key, out var name, allowEmpty: true))
                 {
-                    if (!NamePattern().IsMatch(name))
-                        values.Fail(e.Value, $"name must be 1 to 64 letters, digits, \".\", \"_\" or \"-\", got {ValueReader.Got(e.Value)}");
-                    else if (ReservedName(name) is { } why)
-                        values.Fail(e.Value, $"name {Text.Quote(name)} cannot name an app: {why}");
+                    if (AppNames.Validate(name) is { } invalid) values.Fail(e.Value, invalid);
                     else app.Name = new(name, pos);
                 }
                 break;

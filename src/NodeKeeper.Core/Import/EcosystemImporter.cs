@@ -214,9 +214,6 @@ public static partial class EcosystemImporter
     /// <summary>Text for a one-line comment or message: control characters shown as spaces.</summary>
     internal static string OneLine(string s) => new(s.Select(c => char.IsControl(c) ? ' ' : c).ToArray());
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
-    internal static partial Regex NamePattern();
-
     [GeneratedRegex("^env_\\S+$")]
     internal static partial Regex EnvBlockPattern();
 }
@@ -392,20 +389,19 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         if (Take("append_env_to_name", out var append) && append.ValueKind == JsonValueKind.True && options.EnvName is { } envName)
             name += "-" + envName;
 
-        var valid = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-').ToArray());
-        if (valid.Length > 64) valid = valid[..64];
+        var valid = AppNames.MakeValid(name);
         var unique = valid;
         for (int n = 2; !names.Add(unique); n++)
         {
             var suffix = "-" + n.ToString(CultureInfo.InvariantCulture);
-            unique = (valid.Length + suffix.Length > 64 ? valid[..(64 - suffix.Length)] : valid) + suffix;
+            unique = (valid.Length + suffix.Length > AppNames.MaxLength ? valid[..(AppNames.MaxLength - suffix.Length)] : valid) + suffix;
         }
         _name = unique;
         _label = $"app {EcosystemImporter.Quote(unique)}";
         if (derived)
             Note("name", $"it has no name: named {EcosystemImporter.Quote(unique)} after its script, as PM2 names it");
         else if (unique != name)
-            Note("name", $"name {EcosystemImporter.Quote(name)} is written as {EcosystemImporter.Quote(unique)}: NodeKeeper names are unique, 1 to 64 letters, digits, \".\", \"_\" or \"-\"");
+            Note("name", $"name {EcosystemImporter.Quote(name)} is written as {EcosystemImporter.Quote(unique)}: {AppNames.Reserved(name) ?? "NodeKeeper names are unique, " + AppNames.Shape}");
         return true;
     }
 
