@@ -94,19 +94,16 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 if (values.Integer(e, key, 1, 65535, out var port)) app.Port = new((int)port, pos);
                 break;
             case "port_mode":
-                if (values.OneOf(e, key, ["shared", "increment"], out var portMode))
-                    app.PortMode = new(portMode == "shared" ? PortMode.Shared : PortMode.Increment, pos);
+                if (values.OneOf(e, key, ConfigWords.PortMode, out var portMode)) app.PortMode = new(portMode, pos);
                 break;
             case "ready":
-                if (values.OneOf(e, key, ["listen", "message", "spawn"], out var ready))
-                    app.Ready = new(ready switch { "listen" => ReadyMode.Listen, "message" => ReadyMode.Message, _ => ReadyMode.Spawn }, pos);
+                if (values.OneOf(e, key, ConfigWords.Ready, out var ready)) app.Ready = new(ready, pos);
                 break;
             case "listen_timeout":
                 if (values.Duration(e, key, positive: true, out var listenTimeout)) app.ListenTimeout = new(listenTimeout, pos);
                 break;
             case "restart":
-                if (values.OneOf(e, key, ["always", "on-failure", "never"], out var restart))
-                    app.Restart = new(restart switch { "always" => RestartMode.Always, "on-failure" => RestartMode.OnFailure, _ => RestartMode.Never }, pos);
+                if (values.OneOf(e, key, ConfigWords.Restart, out var restart)) app.Restart = new(restart, pos);
                 break;
             case "stop_exit_codes":
                 if (values.IntegerArray(e, key, 0, 255, out var codes)) app.StopExitCodes = new(codes, pos);
@@ -256,8 +253,8 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     {
         if (!values.Table(e, "health", "{ url = \"http://127.0.0.1:3000/health\" }", out var table)) return null;
         string? url = null;
-        TimeSpan interval = TimeSpan.FromSeconds(10), timeout = TimeSpan.FromSeconds(2);
-        int failures = 3;
+        TimeSpan interval = AppDefaults.HealthInterval, timeout = AppDefaults.HealthTimeout;
+        int failures = AppDefaults.HealthFailures;
         TimeSpan? maxLag = null;
         bool ok = true;
         foreach (var item in table.Entries)
@@ -308,9 +305,9 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     {
         if (!values.Table(e, "log", "{ out = \"logs/api.out.log\", max_size = \"10M\" }", out var table)) return null;
         string? outPath = null, errPath = null;
-        long maxSize = 10 * MiB;
-        int keep = 5;
-        bool timestamps = false, ok = true;
+        long maxSize = AppDefaults.LogMaxSize;
+        int keep = AppDefaults.LogKeep;
+        bool timestamps = AppDefaults.LogTimestamps, ok = true;
         foreach (var item in table.Entries)
         {
             switch (item.Key)

@@ -72,7 +72,7 @@ public static partial class EcosystemImporter
         if (options.EnvName is { } env) sb.Append(" with --env ").Append(OneLine(env));
         sb.Append(".\n");
         sb.Append("# Paths are absolute (resolved as PM2 resolves them, from the ecosystem file's folder), so this file\n");
-        sb.Append("# works wherever it is saved. PM2 stopped apps with SIGINT; NodeKeeper sends kill_signal (SIGTERM by default).\n");
+        sb.Append($"# works wherever it is saved. PM2 stopped apps with SIGINT; NodeKeeper sends kill_signal ({AppDefaults.KillSignal} by default).\n");
         foreach (var block in blocks) sb.Append('\n').Append(block);
         return new ImportResult(sb.ToString(), notes, errors);
     }
@@ -221,7 +221,6 @@ public static partial class EcosystemImporter
 /// <summary>Maps one app object of an ecosystem file to one [[app]] block, collecting notes in the order of its keys.</summary>
 internal sealed class AppMapper(JsonElement app, int index, ImportOptions options, List<string> notes, List<string> errors, HashSet<string> names)
 {
-    private const long MaxRestartDelayDefaultMs = 15_000;
     private static readonly string[] ScriptKeys = ["script", "exec", "cmd", "command"];
     private static readonly string[] NodeArgsKeys = ["node_args", "interpreter_args", "interpreterArgs"];
     private static readonly string[] InterpreterKeys = ["interpreter", "exec_interpreter"];
@@ -249,10 +248,10 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         ["pid_file"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
         ["pid"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
         ["log_type"] = "NodeKeeper writes log lines as the app prints them",
-        ["disable_logs"] = "NodeKeeper always keeps logs (rotated at log.max_size, 10M by default)",
+        ["disable_logs"] = $"NodeKeeper always keeps logs (rotated at log.max_size, {Size.Format(AppDefaults.LogMaxSize)} by default)",
         ["watch_delay"] = "NodeKeeper's watcher has no delay setting",
         ["watch_options"] = "NodeKeeper's watcher takes no chokidar options",
-        ["shutdown_with_message"] = "NodeKeeper sends the message 'shutdown' when a shared-port instance starts draining, and then kill_signal (SIGTERM by default) in any case",
+        ["shutdown_with_message"] = $"NodeKeeper sends the message 'shutdown' when a shared-port instance starts draining, and then kill_signal ({AppDefaults.KillSignal} by default) in any case",
         ["kill_retry_time"] = "NodeKeeper sends SIGKILL once, when kill_timeout has passed",
         ["autostart"] = "NodeKeeper starts every app of the config; run nk stop NAME after nk start",
         ["force"] = "NodeKeeper starts each app once, by name",
@@ -322,7 +321,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         var (nodeArgsKey, _) = First(NodeArgsKeys);
         if (nodeArgsKey is not null && StringList(nodeArgsKey, splitString: true) is { Count: > 0 } nodeArgs)
             Line("node_args", EcosystemImporter.TomlArray(nodeArgs));
-        if (interpreter is not null && interpreter != "node")
+        if (interpreter is not null && interpreter != AppDefaults.Interpreter)
         {
             if (nodeInterpreter && !interpreter.Contains('@'))
                 Line("interpreter", S(interpreter.Contains('/') ? Resolve(options.EcosystemDirectory, Home(interpreter)) : interpreter));
@@ -531,19 +530,19 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         _portAt = _lines.Count;
         int? port = env.TryGetValue("PORT", out var text) && text.Length is > 0 and <= 5 && text.All(char.IsAsciiDigit)
             && int.Parse(text, CultureInfo.InvariantCulture) is >= 1 and <= 65535 and var p ? p : null;
-        string? mode = null;
+        PortMode? mode = null;
         if (Take("increment_var", out var inc))
         {
             var variable = inc.ValueKind == JsonValueKind.String ? inc.GetString() : null;
             if (variable != "PORT")
-                Note("increment_var", $"increment_var is not mapped: NodeKeeper increments only PORT (port_mode = \"increment\"), not {(variable is null ? EcosystemImporter.Kind(inc) : EcosystemImporter.Quote(variable))}");
+                Note("increment_var", $"increment_var is not mapped: NodeKeeper increments only PORT (port_mode = \"{PortMode.Increment.Word()}\"), not {(variable is null ? EcosystemImporter.Kind(inc) : EcosystemImporter.Quote(variable))}");
             else if (port is null)
                 Note("increment_var", "increment_var is not mapped: env sets no numeric PORT to count from");
-            else mode = "increment";
+            else mode = PortMode.Increment;
         }
         if (mode is null && cluster)
         {
-            if (port is not null) mode = "shared";
+            if (port is not null) mode = PortMode.Shared;
             else if (instances != 1)
             {
                 const string Why = "env sets no numeric PORT, so the instances share no port (set port in the output if the app listens on one)";
@@ -554,14 +553,14 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         if (mode is null) return;
         env.Remove("PORT"); // NodeKeeper sets PORT itself from port
         Line("port", port!.Value.ToString(CultureInfo.InvariantCulture));
-        Line("port_mode", S(mode));
+        Line("port_mode", S(mode.Value.Word()));
     }
 
     // ---- restarts and timings ----
 
     private void Restart()
     {
-        if (Take("wait_ready", out var ready) && ready.ValueKind == JsonValueKind.True) Line("ready", S("message"));
+        if (Take("wait_ready", out var ready) && ready.ValueKind == JsonValueKind.True) Line("ready", S(ReadyMode.Message.Word()));
         else if (ready.ValueKind is not (JsonValueKind.False or JsonValueKind.Undefined or JsonValueKind.True)) Invalid("wait_ready", ready, "true or false");
 
         bool never = false;
@@ -588,45 +587,45 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         }
         if (never)
         {
-            Line("restart", S("never"));
+            Line("restart", S(RestartMode.Never.Word()));
             if (codes is not null) Note("stop_exit_codes", "stop_exit_codes is not mapped: autorestart is false, so no exit is restarted anyway");
         }
         else if (codes is { Count: > 0 })
         {
-            Line("restart", S("on-failure"));
+            Line("restart", S(RestartMode.OnFailure.Word()));
             Line("stop_exit_codes", "[" + string.Join(", ", codes.Select(c => c.ToString(CultureInfo.InvariantCulture))) + "]");
         }
     }
 
     private void Timings()
     {
-        if (TakeDuration("listen_timeout", positive: true) is { } listen) Line("listen_timeout", D(listen));
-        if (TakeDuration("min_uptime", positive: false) is { } minUptime) Line("min_uptime", D(minUptime));
+        if (TakeDuration("listen_timeout", positiveOr: AppDefaults.ListenTimeout) is { } listen) Line("listen_timeout", D(listen));
+        if (TakeDuration("min_uptime") is { } minUptime) Line("min_uptime", D(minUptime));
         if (Take("max_restarts", out var mr))
         {
             if (Whole(mr, out var n) && n is >= 0 and <= 1_000_000) Line("max_restarts", n.ToString(CultureInfo.InvariantCulture));
             else Invalid("max_restarts", mr, "a whole number from 0 to 1000000");
         }
-        var exp = TakeDuration("exp_backoff_restart_delay", positive: false);
-        var fixedDelay = TakeDuration("restart_delay", positive: false);
+        var exp = TakeDuration("exp_backoff_restart_delay");
+        var fixedDelay = TakeDuration("restart_delay");
         TimeSpan? delay = null;
         if (exp is { } e && e > TimeSpan.Zero)
         {
             delay = e;
-            Note("exp_backoff_restart_delay", "exp_backoff_restart_delay is written as restart_delay: NodeKeeper always backs off exponentially, doubling restart_delay after each unstable run up to max_restart_delay (15s)");
+            Note("exp_backoff_restart_delay", $"exp_backoff_restart_delay is written as restart_delay: NodeKeeper always backs off exponentially, doubling restart_delay after each unstable run up to max_restart_delay ({Duration.Format(AppDefaults.MaxRestartDelay)})");
             if (fixedDelay is not null) Note("restart_delay", "restart_delay is not mapped: exp_backoff_restart_delay is used as restart_delay");
         }
         else delay = fixedDelay;
         if (delay is { } d)
         {
             Line("restart_delay", D(d));
-            if (d.TotalMilliseconds > MaxRestartDelayDefaultMs)
+            if (d > AppDefaults.MaxRestartDelay)
             {
                 Line("max_restart_delay", D(d));
-                Note(exp is not null ? "exp_backoff_restart_delay" : "restart_delay", $"max_restart_delay is set to {Duration.Format(d)} too: restart_delay may not exceed it (15s by default)");
+                Note(exp is not null ? "exp_backoff_restart_delay" : "restart_delay", $"max_restart_delay is set to {Duration.Format(d)} too: restart_delay may not exceed it ({Duration.Format(AppDefaults.MaxRestartDelay)} by default)");
             }
         }
-        if (TakeDuration("kill_timeout", positive: false) is { } kill) Line("kill_timeout", D(kill));
+        if (TakeDuration("kill_timeout") is { } kill) Line("kill_timeout", D(kill));
     }
 
     private void Memory()
@@ -734,7 +733,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         }
         var path = v.GetString()!;
         if (path is "/dev/null" or "NULL")
-            Note(key, $"{key} {EcosystemImporter.Quote(path)} is not mapped: NodeKeeper always keeps logs, so the default log file is used (rotated at 10M, 5 kept)");
+            Note(key, $"{key} {EcosystemImporter.Quote(path)} is not mapped: NodeKeeper always keeps logs, so the default log file is used (rotated at {Size.Format(AppDefaults.LogMaxSize)}, {AppDefaults.LogKeep} kept)");
         else _log.Add($"{stream} = {S(Resolve(cwd, Home(path)))}");
     }
 
@@ -847,8 +846,11 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         return items;
     }
 
-    /// <summary>PM2's milliseconds (a number, or digits), or a string with a unit ("5s", "2m", "1h").</summary>
-    private TimeSpan? TakeDuration(string key, bool positive)
+    /// <summary>
+    /// PM2's milliseconds (a number, or digits), or a string with a unit ("5s", "2m", "1h"). With
+    /// <paramref name="positiveOr"/> (the key's default) NodeKeeper needs more than 0, and a 0 is left to that default.
+    /// </summary>
+    private TimeSpan? TakeDuration(string key, TimeSpan? positiveOr = null)
     {
         if (!Take(key, out var v)) return null;
         TimeSpan? value = null;
@@ -859,9 +861,9 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
             Invalid(key, v, "a number of milliseconds");
             return null;
         }
-        if (positive && value == TimeSpan.Zero)
+        if (positiveOr is { } fallback && value == TimeSpan.Zero)
         {
-            Note(key, $"{key} = 0 is not mapped: NodeKeeper needs more than 0 (the default, 10s, is used)");
+            Note(key, $"{key} = 0 is not mapped: NodeKeeper needs more than 0 (the default, {Duration.Format(fallback)}, is used)");
             return null;
         }
         return value;

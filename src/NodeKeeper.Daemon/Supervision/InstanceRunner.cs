@@ -133,7 +133,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         {
             ExitReasons.Health => ((string?)null, (IReadOnlyList<string>)(HealthEvidence is { } h ? [h] : [])),
             ExitReasons.MaxMemory => (null, [$"RSS {before.MemoryBytes / (1024 * 1024)} MiB passed max_memory ({spec.MaxMemory / (1024 * 1024)} MiB)"]),
-            ExitReasons.NotReady => (null, [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.ToString().ToLowerInvariant()}\")"]),
+            ExitReasons.NotReady => (null, [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")"]),
             ExitReasons.Stopped or ExitReasons.Restart or ExitReasons.Watch => (null, []),
             _ when ended is { } e => (e.Diagnosis.Cause, e.Diagnosis.Evidence.Select(l => l.Length <= 240 ? l : l[..240] + "…").ToList()),
             _ => (null, []),
@@ -498,7 +498,7 @@ public sealed class InstanceRunner : IAsyncDisposable
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
-            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode == PortMode.Increment ? "increment" : "shared",
+            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode.Word(),
             Ready = s.Status == InstanceStatus.Online,
             LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
             Starts = s.Starts,
