@@ -160,42 +160,6 @@ public static partial class EcosystemImporter
         return list;
     }
 
-    // ---- TOML writing ----
-
-    /// <summary>A TOML basic string: quotes, backslashes and control characters escaped; a lone surrogate becomes U+FFFD.</summary>
-    public static string TomlString(string s)
-    {
-        ArgumentNullException.ThrowIfNull(s);
-        var sb = new StringBuilder(s.Length + 2).Append('"');
-        for (int i = 0; i < s.Length; i++)
-        {
-            char c = s[i];
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\r': sb.Append("\\r"); break;
-                default:
-                    if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) sb.Append(c).Append(s[++i]);
-                    else if (char.IsSurrogate(c)) sb.Append('\uFFFD');
-                    else if (c < 0x20 || c == 0x7F) sb.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        return sb.Append('"').ToString();
-    }
-
-    /// <summary>A TOML key: bare when it can be, a quoted string otherwise.</summary>
-    public static string TomlKey(string key) =>
-        key.Length > 0 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? key : TomlString(key);
-
-    internal static string TomlArray(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(TomlString)) + "]";
-
     /// <summary>Bytes with the largest unit that divides them exactly: "300M", "1G", "1000B".</summary>
     internal static string SizeText(long bytes)
     {
@@ -208,8 +172,6 @@ public static partial class EcosystemImporter
         }
         return bytes.ToString(CultureInfo.InvariantCulture) + units[unit];
     }
-
-    internal static string Quote(string s) => TomlString(s);
 
     /// <summary>Text for a one-line comment or message: control characters shown as spaces.</summary>
     internal static string OneLine(string s) => new(s.Select(c => char.IsControl(c) ? ' ' : c).ToArray());
@@ -299,7 +261,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         var cwd = options.EcosystemDirectory;
         if (Take("cwd", out var cwdValue))
         {
-            if (cwdValue.ValueKind == JsonValueKind.String && cwdValue.GetString()!.Length > 0) cwd = Resolve(options.EcosystemDirectory, Home(cwdValue.GetString()!));
+            if (cwdValue.ValueKind == JsonValueKind.String && cwdValue.GetString()!.Length > 0) cwd = ConfigPaths.Resolve(options.EcosystemDirectory, Home(cwdValue.GetString()!));
             else Invalid("cwd", cwdValue, "a folder");
         }
 
@@ -310,25 +272,25 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
             // The rest of the app is moot: say why once, not once per option.
             foreach (var key in _props.Keys) _done.Add(key);
             _notes.Clear();
-            Note(scriptKey!, $"{scriptKey} {EcosystemImporter.Quote(script)} is not mapped: {why}; the app is left out");
+            Note(scriptKey!, $"{scriptKey} {TomlText.String(script)} is not mapped: {why}; the app is left out");
             Flush();
             return null;
         }
 
-        Line("script", S(Resolve(cwd, script)));
+        Line("script", S(ConfigPaths.Resolve(cwd, script)));
         Line("cwd", S(cwd));
-        if (StringList("args", splitString: true) is { Count: > 0 } args) Line("args", EcosystemImporter.TomlArray(args));
+        if (StringList("args", splitString: true) is { Count: > 0 } args) Line("args", TomlText.Array(args));
         var (nodeArgsKey, _) = First(NodeArgsKeys);
         if (nodeArgsKey is not null && StringList(nodeArgsKey, splitString: true) is { Count: > 0 } nodeArgs)
-            Line("node_args", EcosystemImporter.TomlArray(nodeArgs));
+            Line("node_args", TomlText.Array(nodeArgs));
         if (interpreter is not null && interpreter != AppDefaults.Interpreter)
         {
             if (nodeInterpreter && !interpreter.Contains('@'))
-                Line("interpreter", S(interpreter.Contains('/') ? Resolve(options.EcosystemDirectory, Home(interpreter)) : interpreter));
+                Line("interpreter", S(interpreter.Contains('/') ? ConfigPaths.Resolve(options.EcosystemDirectory, Home(interpreter)) : interpreter));
             else if (interpreter.Contains('@'))
-                Note(interpreterKey!, $"{interpreterKey} is not mapped: NodeKeeper installs no node versions ({EcosystemImporter.Quote(interpreter)}); give the path of a node binary, or leave it out to use node from PATH");
+                Note(interpreterKey!, $"{interpreterKey} is not mapped: NodeKeeper installs no node versions ({TomlText.String(interpreter)}); give the path of a node binary, or leave it out to use node from PATH");
             else
-                Note(interpreterKey!, $"{interpreterKey} is not mapped: NodeKeeper runs apps with node, so {EcosystemImporter.Quote(interpreter)} is not used and the app runs with node");
+                Note(interpreterKey!, $"{interpreterKey} is not mapped: NodeKeeper runs apps with node, so {TomlText.String(interpreter)} is not used and the app runs with node");
         }
 
         var (instances, instancesCount) = Instances();
@@ -353,7 +315,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         if (env.Count > 0)
         {
             sb.Append("\n[app.env]\n");
-            foreach (var (k, v) in env) sb.Append(EcosystemImporter.TomlKey(k)).Append(" = ").Append(S(v)).Append('\n');
+            foreach (var (k, v) in env) sb.Append(TomlText.Key(k)).Append(" = ").Append(S(v)).Append('\n');
         }
         return sb.ToString();
     }
@@ -384,7 +346,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
             _label = $"app {(index + 1).ToString(CultureInfo.InvariantCulture)}";
             return true; // no script either: the caller reports it
         }
-        _label = $"app {EcosystemImporter.Quote(name)}";
+        _label = $"app {TomlText.String(name)}";
         if (Take("append_env_to_name", out var append) && append.ValueKind == JsonValueKind.True && options.EnvName is { } envName)
             name += "-" + envName;
 
@@ -396,11 +358,11 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
             unique = (valid.Length + suffix.Length > AppNames.MaxLength ? valid[..(AppNames.MaxLength - suffix.Length)] : valid) + suffix;
         }
         _name = unique;
-        _label = $"app {EcosystemImporter.Quote(unique)}";
+        _label = $"app {TomlText.String(unique)}";
         if (derived)
-            Note("name", $"it has no name: named {EcosystemImporter.Quote(unique)} after its script, as PM2 names it");
+            Note("name", $"it has no name: named {TomlText.String(unique)} after its script, as PM2 names it");
         else if (unique != name)
-            Note("name", $"name {EcosystemImporter.Quote(name)} is written as {EcosystemImporter.Quote(unique)}: {AppNames.Reserved(name) ?? "NodeKeeper names are unique, " + AppNames.Shape}");
+            Note("name", $"name {TomlText.String(name)} is written as {TomlText.String(unique)}: {AppNames.Reserved(name) ?? "NodeKeeper names are unique, " + AppNames.Shape}");
         return true;
     }
 
@@ -430,7 +392,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         bool nodeInterpreter = interpreter is null || IsNode(interpreter);
         if (OtherLanguageExtensions.Contains(ext) && nodeInterpreter)
             return "it is not a Node.js script, and NodeKeeper runs Node.js scripts";
-        if (!script.Contains('/') && !NodeScriptExtensions.Contains(ext) && !options.FileExists(Resolve(cwd, script)))
+        if (!script.Contains('/') && !NodeScriptExtensions.Contains(ext) && !options.FileExists(ConfigPaths.Resolve(cwd, script)))
             return $"it is a command, not a Node.js script; point {scriptKey} at the .js file it runs (for npm start, the start script of package.json) and put its arguments in args";
         return null;
     }
@@ -517,7 +479,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
                 _ => p.Value.GetRawText(),
             };
             if (p.Name.Length == 0 || p.Name.Contains('=') || p.Name.Contains('\0'))
-                Note(key, $"{key}.{EcosystemImporter.Quote(p.Name)} is not mapped: not a valid variable name");
+                Note(key, $"{key}.{TomlText.String(p.Name)} is not mapped: not a valid variable name");
             else if (value.Contains('\0'))
                 Note(key, $"{key}.{p.Name} is not mapped: its value holds a NUL character");
             else env[p.Name] = value;
@@ -535,7 +497,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         {
             var variable = inc.ValueKind == JsonValueKind.String ? inc.GetString() : null;
             if (variable != "PORT")
-                Note("increment_var", $"increment_var is not mapped: NodeKeeper increments only PORT (port_mode = \"{PortMode.Increment.Word()}\"), not {(variable is null ? EcosystemImporter.Kind(inc) : EcosystemImporter.Quote(variable))}");
+                Note("increment_var", $"increment_var is not mapped: NodeKeeper increments only PORT (port_mode = \"{PortMode.Increment.Word()}\"), not {(variable is null ? EcosystemImporter.Kind(inc) : TomlText.String(variable))}");
             else if (port is null)
                 Note("increment_var", "increment_var is not mapped: env sets no numeric PORT to count from");
             else mode = PortMode.Increment;
@@ -658,9 +620,9 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
                 _ => null,
             };
             if (paths is null || paths.Any(p => p.Length == 0)) Invalid("watch", w, "true, false, a path or an array of paths");
-            else if (paths.Count > 0) Line("watch", EcosystemImporter.TomlArray(paths.Select(p => Resolve(cwd, p))));
+            else if (paths.Count > 0) Line("watch", TomlText.Array(paths.Select(p => ConfigPaths.Resolve(cwd, p))));
         }
-        if (StringList("ignore_watch", splitString: true) is { Count: > 0 } ignore) Line("ignore_watch", EcosystemImporter.TomlArray(ignore));
+        if (StringList("ignore_watch", splitString: true) is { Count: > 0 } ignore) Line("ignore_watch", TomlText.Array(ignore));
     }
 
     private void User()
@@ -689,7 +651,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         {
             _done.Add("env_file");
             if (v.GetString()!.Length == 0 || v.GetString()!.Contains('\0')) Invalid("env_file", v, "a file");
-            else Line("env_file", S(Resolve(cwd, Home(v.GetString()!))));
+            else Line("env_file", S(ConfigPaths.Resolve(cwd, Home(v.GetString()!))));
         }
     }
 
@@ -702,7 +664,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         if (Take("log_date_format", out var format) && format.ValueKind == JsonValueKind.String && format.GetString()!.Length > 0)
         {
             timestamps = true;
-            Note("log_date_format", $"log_date_format is written as log.timestamps = true: NodeKeeper prefixes ISO-8601 UTC times, {EcosystemImporter.Quote(format.GetString()!)} is not kept");
+            Note("log_date_format", $"log_date_format is written as log.timestamps = true: NodeKeeper prefixes ISO-8601 UTC times, {TomlText.String(format.GetString()!)} is not kept");
         }
         if (timestamps) _log.Add("timestamps = true");
         foreach (var key in new[] { "merge_logs", "combine_logs" })
@@ -733,8 +695,8 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
         }
         var path = v.GetString()!;
         if (path is "/dev/null" or "NULL")
-            Note(key, $"{key} {EcosystemImporter.Quote(path)} is not mapped: NodeKeeper always keeps logs, so the default log file is used (rotated at {Size.Format(AppDefaults.LogMaxSize)}, {AppDefaults.LogKeep} kept)");
-        else _log.Add($"{stream} = {S(Resolve(cwd, Home(path)))}");
+            Note(key, $"{key} {TomlText.String(path)} is not mapped: NodeKeeper always keeps logs, so the default log file is used (rotated at {Size.Format(AppDefaults.LogMaxSize)}, {AppDefaults.LogKeep} kept)");
+        else _log.Add($"{stream} = {S(ConfigPaths.Resolve(cwd, Home(path)))}");
     }
 
     /// <summary>Every key not used above: a known PM2 option NodeKeeper has no equivalent of, another env block, or an unknown key.</summary>
@@ -889,7 +851,7 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
 
     private void Invalid(string key, JsonElement v, string expected)
     {
-        var shown = v.ValueKind == JsonValueKind.String ? EcosystemImporter.Quote(v.GetString()!) : v.GetRawText();
+        var shown = v.ValueKind == JsonValueKind.String ? TomlText.String(v.GetString()!) : v.GetRawText();
         if (shown.Length > 60) shown = shown[..57] + "...";
         Note(key, $"{key} is not mapped: {EcosystemImporter.OneLine(shown)} is not {expected}");
     }
@@ -906,13 +868,10 @@ internal sealed class AppMapper(JsonElement app, int index, ImportOptions option
 
     private void Line(string key, string value) => _lines.Add($"{key} = {value}");
 
-    private static string S(string s) => EcosystemImporter.TomlString(s);
+    private static string S(string s) => TomlText.String(s);
 
     private static string D(TimeSpan t) => S(Duration.Format(t));
 
     private string Home(string path) =>
         options.HomeDirectory is { } home && (path == "~" || path.StartsWith("~/", StringComparison.Ordinal)) ? home + path[1..] : path;
-
-    private static string Resolve(string baseDirectory, string path) =>
-        Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory, path)));
 }
