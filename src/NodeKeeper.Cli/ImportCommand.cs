@@ -1,6 +1,11 @@
 using System.CommandLine;
-using System.Diagnostics;
+using System.ComponentModel;
+using System.Text;
 using System.Text.Json;
+using CliWrap.Buffered;
+using CommandResult = CliWrap.CommandResult;
+using CommandResultValidation = CliWrap.CommandResultValidation;
+using PipeTarget = CliWrap.PipeTarget;
 using NodeKeeper.Core.Import;
 using NodeKeeper.Daemon.Processes;
 
@@ -169,9 +174,9 @@ public static class ImportCommand
         timeout.CancelAfter(EvaluationTimeout);
         string[]? permission;
         try { permission = await PermissionFlagsAsync(timeout.Token); }
-        catch (System.ComponentModel.Win32Exception ex)
+        catch (Exception ex) when (ex is Win32Exception or InvalidOperationException)
         {
-            return (null, $"cannot run node to evaluate it ({ex.Message}): install Node.js or put node on PATH");
+            return (null, $"cannot run node to evaluate it ({Why(ex)}): install Node.js or put node on PATH");
         }
         catch (OperationCanceledException)
         {
@@ -182,80 +187,79 @@ public static class ImportCommand
             await Console.Error.WriteLineAsync("nk: import: this node has no permission model (Node 20 and later have one), so the file "
                 + "is evaluated able to write files and start processes; nk import still ends every process it leaves running");
 
-        // In a session of its own (setsid execs in place), away from the terminal and its signals.
-        var psi = new ProcessStartInfo("setsid")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(path)!,
-        };
-        CleanEnvironment(psi);
-        foreach (var a in (string[])["node", .. permission ?? [], "--no-warnings", "-e", EvaluateScript, "--", path]) psi.ArgumentList.Add(a);
+        // In a session of its own (setsid execs in place), away from the terminal and its signals; stdin is empty.
+        // The output is buffered, and read in full only once everything under nk import has ended: a process the file
+        // left behind may hold the pipes open, so the timeout is on node's exit, not on the end of its output.
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        var command = CliWrap.Cli.Wrap("setsid")
+            .WithArguments(["node", .. permission ?? [], "--no-warnings", "-e", EvaluateScript, "--", path])
+            .WithWorkingDirectory(Path.GetDirectoryName(path)!)
+            .WithEnvironmentVariables(CleanEnvironment())
+            .WithStandardOutputPipe(PipeTarget.ToStringBuilder(stdout))
+            .WithStandardErrorPipe(PipeTarget.ToStringBuilder(stderr))
+            .WithValidation(CommandResultValidation.None);
 
         // Whatever the file starts stays under nk import, even if it leaves its session: orphans come back to it.
         Native.BecomeChildSubreaper();
-        Process process;
-        try { process = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception ex)
+        Task? exited = null;
+        CliWrap.CommandTask<CommandResult> task;
+        try { task = command.ExecuteAsync(null, p => exited = p.WaitForExitAsync(CancellationToken.None), CancellationToken.None); }
+        catch (Exception ex) when (ex is Win32Exception or InvalidOperationException)
         {
-            return (null, $"cannot run setsid to evaluate it ({ex.Message}): install util-linux");
+            return (null, $"cannot run setsid to evaluate it ({Why(ex)}): install util-linux");
         }
-        using (process)
-        {
-            process.StandardInput.Close();
-            var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-            var timedOut = false;
-            try { await process.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException) { timedOut = true; }
-            var left = await EndEverythingUnderAsync(process.Id);
-            ct.ThrowIfCancellationRequested();
-            if (timedOut)
-                return (null, $"node did not finish evaluating it within {EvaluationTimeout.TotalSeconds:0}s (does it start something, or wait for input?)");
-            if (left.Count > 0)
-                return (null, $"processes it started could not be ended: pid {string.Join(", ", left)}");
-            var (output, errors) = (await stdout, await stderr);
-            var at = output.LastIndexOf("\n" + Marker + "\n", StringComparison.Ordinal);
-            if (process.ExitCode == 0 && at >= 0) return (output[(at + Marker.Length + 2)..], null);
+        var timedOut = false;
+        try { await exited!.WaitAsync(timeout.Token); }
+        catch (OperationCanceledException) { timedOut = true; }
+        var left = await EndEverythingUnderAsync(task.ProcessId);
+        var result = await task;
+        ct.ThrowIfCancellationRequested();
+        if (timedOut)
+            return (null, $"node did not finish evaluating it within {EvaluationTimeout.TotalSeconds:0}s (does it start something, or wait for input?)");
+        if (left.Count > 0)
+            return (null, $"processes it started could not be ended: pid {string.Join(", ", left)}");
+        var (output, errors) = (stdout.ToString(), stderr.ToString());
+        var at = output.LastIndexOf("\n" + Marker + "\n", StringComparison.Ordinal);
+        if (result.ExitCode == 0 && at >= 0) return (output[(at + Marker.Length + 2)..], null);
 
-            var lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var ours = lines.LastOrDefault(l => l.StartsWith(ErrorMarker, StringComparison.Ordinal));
-            var why = ours is not null ? ours[ErrorMarker.Length..]
-                : lines.Length > 0 ? lines[^1]
-                : $"node exited with code {process.ExitCode} before printing it (does it call process.exit?)";
-            return (null, $"node could not evaluate it: {why}");
-        }
+        var lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var ours = lines.LastOrDefault(l => l.StartsWith(ErrorMarker, StringComparison.Ordinal));
+        var why = ours is not null ? ours[ErrorMarker.Length..]
+            : lines.Length > 0 ? lines[^1]
+            : $"node exited with code {result.ExitCode} before printing it (does it call process.exit?)";
+        return (null, $"node could not evaluate it: {why}");
     }
 
-    /// <summary>Only <see cref="PassedEnvironment"/>, from the caller's.</summary>
-    private static void CleanEnvironment(ProcessStartInfo psi)
+    /// <summary>What a failure to start a program says: CliWrap wraps the runtime's reason.</summary>
+    private static string Why(Exception ex) => (ex.InnerException as Win32Exception ?? ex).Message;
+
+    /// <summary>Only <see cref="PassedEnvironment"/> of the caller's: CliWrap starts from the caller's environment, so every other variable is removed.</summary>
+    private static Dictionary<string, string?> CleanEnvironment()
     {
-        psi.Environment.Clear();
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var name in Environment.GetEnvironmentVariables().Keys.Cast<string>()) env[name] = null;
         foreach (var name in PassedEnvironment)
-            if (Environment.GetEnvironmentVariable(name) is { } value) psi.Environment[name] = value;
+            if (Environment.GetEnvironmentVariable(name) is { } value) env[name] = value;
+        return env;
     }
 
     /// <summary>
     /// The flags that put this node under its permission model, reading anything (ecosystem files read configs,
     /// .env files and modules from anywhere) and nothing else: --permission from Node 22.13 and 23.5,
     /// --experimental-permission in Node 20 to 22; null for a node with neither (Node 18). Which one is probed with
-    /// `node FLAG -e 0` rather than guessed from the version.
+    /// `node FLAG -e 0` rather than guessed from the version; a probe still running when <paramref name="ct"/> fires is killed.
     /// </summary>
     private static async Task<string[]?> PermissionFlagsAsync(CancellationToken ct)
     {
         foreach (var flag in (string[])["--permission", "--experimental-permission"])
         {
-            var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            CleanEnvironment(psi);
             string[] flags = [flag, "--allow-fs-read=*"];
-            foreach (var a in (string[])[.. flags, "-e", "0"]) psi.ArgumentList.Add(a);
-            using var probe = Process.Start(psi)!;
-            var drained = Task.WhenAll(probe.StandardOutput.ReadToEndAsync(ct), probe.StandardError.ReadToEndAsync(ct));
-            try { await probe.WaitForExitAsync(ct); }
-            catch (OperationCanceledException) { probe.Kill(); throw; }
-            await drained;
+            var probe = await CliWrap.Cli.Wrap("node")
+                .WithArguments([.. flags, "-e", "0"])
+                .WithEnvironmentVariables(CleanEnvironment())
+                .WithValidation(CommandResultValidation.None)
+                .ExecuteBufferedAsync(ct);
             if (probe.ExitCode == 0) return flags;
         }
         return null;

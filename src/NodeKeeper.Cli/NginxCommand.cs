@@ -48,7 +48,7 @@ public static class NginxCommand
             await Console.Error.WriteLineAsync($"nk: {error}");
             return NkCommands.Failed;
         }
-        options = options with { AppHost = app.PortMode == "shared" ? app.Host : null };
+        options = options with { AppHost = app.PortMode == PortMode.Shared.Word() ? app.Host : null };
         Console.Out.Write(NginxConfig.Generate(app, options));
         return NkCommands.Ok;
     }

@@ -39,8 +39,8 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
 
         var restartDelay = Pick(a => a.RestartDelay);
         var maxRestartDelay = Pick(a => a.MaxRestartDelay);
-        var delay = restartDelay?.Value ?? TimeSpan.FromMilliseconds(100);
-        var maxDelay = maxRestartDelay?.Value ?? TimeSpan.FromSeconds(15);
+        var delay = restartDelay?.Value ?? AppDefaults.RestartDelay;
+        var maxDelay = maxRestartDelay?.Value ?? AppDefaults.MaxRestartDelay;
         if (maxDelay < delay && !IsBad("restart_delay") && !IsBad("max_restart_delay"))
         {
             if (maxRestartDelay is not null)
@@ -81,25 +81,25 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             Cwd = cwd,
             Args = Pick(a => a.Args)?.Value ?? [],
             NodeArgs = Pick(a => a.NodeArgs)?.Value ?? [],
-            Interpreter = Pick(a => a.Interpreter)?.Value ?? "node",
+            Interpreter = Pick(a => a.Interpreter)?.Value ?? AppDefaults.Interpreter,
             MaxOldSpaceSizeMb = Pick(a => a.MaxOldSpaceSizeMb)?.Value,
             Env = Pick(a => a.Env)?.Value ?? new Dictionary<string, string>(),
             EnvFile = Pick(a => a.EnvFile)?.Value,
             EnvFromFile = (app.EnvFile is not null ? app.EnvFromFile : defaults?.EnvFromFile) ?? new Dictionary<string, string>(),
-            Instances = instances?.Value ?? 1,
+            Instances = instances?.Value ?? AppDefaults.Instances,
             Port = port?.Value,
-            PortMode = Pick(a => a.PortMode)?.Value ?? PortMode.Shared,
-            Ready = ready?.Value ?? (port is null ? ReadyMode.Spawn : ReadyMode.Listen),
-            ListenTimeout = Pick(a => a.ListenTimeout)?.Value ?? TimeSpan.FromSeconds(10),
-            Restart = Pick(a => a.Restart)?.Value ?? RestartMode.Always,
-            StopExitCodes = Pick(a => a.StopExitCodes)?.Value ?? [0],
-            MinUptime = Pick(a => a.MinUptime)?.Value ?? TimeSpan.FromSeconds(2),
-            MaxRestarts = Pick(a => a.MaxRestarts)?.Value ?? 10,
+            PortMode = Pick(a => a.PortMode)?.Value ?? AppDefaults.PortMode,
+            Ready = ready?.Value ?? AppDefaults.Ready(hasPort: port is not null),
+            ListenTimeout = Pick(a => a.ListenTimeout)?.Value ?? AppDefaults.ListenTimeout,
+            Restart = Pick(a => a.Restart)?.Value ?? AppDefaults.Restart,
+            StopExitCodes = Pick(a => a.StopExitCodes)?.Value ?? AppDefaults.StopExitCodes,
+            MinUptime = Pick(a => a.MinUptime)?.Value ?? AppDefaults.MinUptime,
+            MaxRestarts = Pick(a => a.MaxRestarts)?.Value ?? AppDefaults.MaxRestarts,
             RestartDelay = delay,
             MaxRestartDelay = maxDelay,
-            KillSignal = Pick(a => a.KillSignal)?.Value ?? "SIGTERM",
-            KillTimeout = Pick(a => a.KillTimeout)?.Value ?? TimeSpan.FromSeconds(5),
-            DrainTimeout = Pick(a => a.DrainTimeout)?.Value ?? AppSpec.DefaultDrainTimeout,
+            KillSignal = Pick(a => a.KillSignal)?.Value ?? AppDefaults.KillSignal,
+            KillTimeout = Pick(a => a.KillTimeout)?.Value ?? AppDefaults.KillTimeout,
+            DrainTimeout = Pick(a => a.DrainTimeout)?.Value ?? AppDefaults.DrainTimeout,
             MaxMemory = Pick(a => a.MaxMemory)?.Value,
             MaxOpenFiles = Pick(a => a.MaxOpenFiles)?.Value,
             Health = Pick(a => a.Health)?.Value,
@@ -111,9 +111,9 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),
                 log?.Err ?? Path.Combine(ctx.LogDirectory, name + ".err.log"),
-                log?.MaxSize ?? 10 * 1024 * 1024,
-                log?.Keep ?? 5,
-                log?.Timestamps ?? false),
+                log?.MaxSize ?? AppDefaults.LogMaxSize,
+                log?.Keep ?? AppDefaults.LogKeep,
+                log?.Timestamps ?? AppDefaults.LogTimestamps),
         };
     }
 }

@@ -1,9 +1,7 @@
-using System.Text.RegularExpressions;
-
 namespace NodeKeeper.Core.Config;
 
 /// <summary>Reads the keys of one [[app]] table, or of [defaults], into a <see cref="RawApp"/>.</summary>
-internal sealed partial class AppReader(ValueReader values, string displayPath, string configDirectory, LoadContext ctx)
+internal sealed class AppReader(ValueReader values, string displayPath, string configDirectory, LoadContext ctx)
 {
     /// <summary>Every key an [[app]] may set, in SPEC order.</summary>
     public static readonly string[] Keys =
@@ -18,17 +16,6 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
-
-    // \z, not $: in .NET "$" also matches before a final "\n", which let name = "api\n" through.
-    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}\z")]
-    private static partial Regex NamePattern();
-
-    /// <summary>Why a name that fits the pattern still cannot name an app, or null.</summary>
-    private static string? ReservedName(string name) =>
-        name.All(c => c == '.') ? "a name made only of dots reads as a path"
-        : name[0] == '-' ? "it would read as an option of nk (names must not start with \"-\")"
-        : name == "all" ? "\"all\" means every app to nk stop, restart, reload and delete"
-        : null;
 
     public RawApp Read(TTable table, bool isDefaults)
     {
@@ -63,10 +50,7 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
             case "name":
                 if (values.String(e, key, out var name, allowEmpty: true))
                 {
-                    if (!NamePattern().IsMatch(name))
-                        values.Fail(e.Value, $"name must be 1 to 64 letters, digits, \".\", \"_\" or \"-\", got {ValueReader.Got(e.Value)}");
-                    else if (ReservedName(name) is { } why)
-                        values.Fail(e.Value, $"name {Text.Quote(name)} cannot name an app: {why}");
+                    if (AppNames.Validate(name) is { } invalid) values.Fail(e.Value, invalid);
                     else app.Name = new(name, pos);
                 }
                 break;
@@ -110,19 +94,16 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
                 if (values.Integer(e, key, 1, 65535, out var port)) app.Port = new((int)port, pos);
                 break;
             case "port_mode":
-                if (values.OneOf(e, key, ["shared", "increment"], out var portMode))
-                    app.PortMode = new(portMode == "shared" ? PortMode.Shared : PortMode.Increment, pos);
+                if (values.OneOf(e, key, ConfigWords.PortMode, out var portMode)) app.PortMode = new(portMode, pos);
                 break;
             case "ready":
-                if (values.OneOf(e, key, ["listen", "message", "spawn"], out var ready))
-                    app.Ready = new(ready switch { "listen" => ReadyMode.Listen, "message" => ReadyMode.Message, _ => ReadyMode.Spawn }, pos);
+                if (values.OneOf(e, key, ConfigWords.Ready, out var ready)) app.Ready = new(ready, pos);
                 break;
             case "listen_timeout":
                 if (values.Duration(e, key, positive: true, out var listenTimeout)) app.ListenTimeout = new(listenTimeout, pos);
                 break;
             case "restart":
-                if (values.OneOf(e, key, ["always", "on-failure", "never"], out var restart))
-                    app.Restart = new(restart switch { "always" => RestartMode.Always, "on-failure" => RestartMode.OnFailure, _ => RestartMode.Never }, pos);
+                if (values.OneOf(e, key, ConfigWords.Restart, out var restart)) app.Restart = new(restart, pos);
                 break;
             case "stop_exit_codes":
                 if (values.IntegerArray(e, key, 0, 255, out var codes)) app.StopExitCodes = new(codes, pos);
@@ -272,8 +253,8 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     {
         if (!values.Table(e, "health", "{ url = \"http://127.0.0.1:3000/health\" }", out var table)) return null;
         string? url = null;
-        TimeSpan interval = TimeSpan.FromSeconds(10), timeout = TimeSpan.FromSeconds(2);
-        int failures = 3;
+        TimeSpan interval = AppDefaults.HealthInterval, timeout = AppDefaults.HealthTimeout;
+        int failures = AppDefaults.HealthFailures;
         TimeSpan? maxLag = null;
         bool ok = true;
         foreach (var item in table.Entries)
@@ -324,9 +305,9 @@ internal sealed partial class AppReader(ValueReader values, string displayPath, 
     {
         if (!values.Table(e, "log", "{ out = \"logs/api.out.log\", max_size = \"10M\" }", out var table)) return null;
         string? outPath = null, errPath = null;
-        long maxSize = 10 * MiB;
-        int keep = 5;
-        bool timestamps = false, ok = true;
+        long maxSize = AppDefaults.LogMaxSize;
+        int keep = AppDefaults.LogKeep;
+        bool timestamps = AppDefaults.LogTimestamps, ok = true;
         foreach (var item in table.Entries)
         {
             switch (item.Key)

@@ -31,7 +31,7 @@ public sealed record AppSpec
     public required string Cwd { get; init; }
     public IReadOnlyList<string> Args { get; init; } = [];
     public IReadOnlyList<string> NodeArgs { get; init; } = [];
-    public string Interpreter { get; init; } = "node";
+    public string Interpreter { get; init; } = AppDefaults.Interpreter;
     /// <summary>--max-old-space-size in MiB, when set.</summary>
     public int? MaxOldSpaceSizeMb { get; init; }
     /// <summary>The `env` table as written (these win over the env file).</summary>
@@ -40,27 +40,25 @@ public sealed record AppSpec
     public string? EnvFile { get; init; }
     /// <summary>The variables read from EnvFile when the config was loaded.</summary>
     public IReadOnlyDictionary<string, string> EnvFromFile { get; init; } = new Dictionary<string, string>();
-    public int Instances { get; init; } = 1;
+    public int Instances { get; init; } = AppDefaults.Instances;
     public int? Port { get; init; }
-    public PortMode PortMode { get; init; } = PortMode.Shared;
-    public ReadyMode Ready { get; init; } = ReadyMode.Spawn;
-    public TimeSpan ListenTimeout { get; init; } = TimeSpan.FromSeconds(10);
-    public RestartMode Restart { get; init; } = RestartMode.Always;
-    public IReadOnlyList<int> StopExitCodes { get; init; } = [0];
-    public TimeSpan MinUptime { get; init; } = TimeSpan.FromSeconds(2);
-    public int MaxRestarts { get; init; } = 10;
-    public TimeSpan RestartDelay { get; init; } = TimeSpan.FromMilliseconds(100);
-    public TimeSpan MaxRestartDelay { get; init; } = TimeSpan.FromSeconds(15);
+    public PortMode PortMode { get; init; } = AppDefaults.PortMode;
+    public ReadyMode Ready { get; init; } = AppDefaults.Ready(hasPort: false);
+    public TimeSpan ListenTimeout { get; init; } = AppDefaults.ListenTimeout;
+    public RestartMode Restart { get; init; } = AppDefaults.Restart;
+    public IReadOnlyList<int> StopExitCodes { get; init; } = AppDefaults.StopExitCodes;
+    public TimeSpan MinUptime { get; init; } = AppDefaults.MinUptime;
+    public int MaxRestarts { get; init; } = AppDefaults.MaxRestarts;
+    public TimeSpan RestartDelay { get; init; } = AppDefaults.RestartDelay;
+    public TimeSpan MaxRestartDelay { get; init; } = AppDefaults.MaxRestartDelay;
     /// <summary>Signal name, e.g. "SIGTERM".</summary>
-    public string KillSignal { get; init; } = "SIGTERM";
-    public TimeSpan KillTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public string KillSignal { get; init; } = AppDefaults.KillSignal;
+    public TimeSpan KillTimeout { get; init; } = AppDefaults.KillTimeout;
     /// <summary>
     /// How long a retiring shared-port instance may take to finish its requests and let its keep-alive connections go
-    /// before kill_signal (NodeKeeper extension). Longer than Node's default keepAliveTimeout (5s), so that an idle
-    /// keep-alive connection is closed by the app's own timer or by its next response, never under a request.
+    /// before kill_signal (NodeKeeper extension).
     /// </summary>
-    public TimeSpan DrainTimeout { get; init; } = DefaultDrainTimeout;
-    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(10);
+    public TimeSpan DrainTimeout { get; init; } = AppDefaults.DrainTimeout;
     /// <summary>True when the daemon owns the app's port: its instances drain before kill_signal.</summary>
     [JsonIgnore]
     public bool SharesPort => Port is not null && PortMode == PortMode.Shared;

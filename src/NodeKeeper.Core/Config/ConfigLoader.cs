@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Tomlyn;
 using Tomlyn.Parsing;
@@ -202,27 +200,9 @@ public static class ConfigLoader
                 continue;
             }
             if (!values.String(item, "http", out var address)) continue;
-            if (HostPortError(address) is { } error) values.Fail(item.Value, $"{error}, got {ValueReader.Got(item.Value)}");
+            if (!HostPort.TryParse(address, out _, out _, out var error)) values.Fail(item.Value, $"http {error}, got {ValueReader.Got(item.Value)}");
             else http = address;
         }
         return new DaemonSpec(http);
-    }
-
-    /// <summary>Why <paramref name="address"/> is not "host:port" (hostname, IPv4 or [IPv6]), or null.</summary>
-    private static string? HostPortError(string address)
-    {
-        const string Shape = "http must be \"host:port\", such as \"127.0.0.1:9615\"";
-        int colon = address.LastIndexOf(':');
-        if (colon <= 0 || colon == address.Length - 1) return Shape;
-        var host = address[..colon];
-        var port = address[(colon + 1)..];
-        bool hostOk = host.StartsWith('[')
-            ? host.EndsWith(']') && IPAddress.TryParse(host[1..^1], out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6
-            : host.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_');
-        if (!hostOk) return Shape;
-        if (!port.All(char.IsAsciiDigit)) return Shape;
-        if (port.Length > 5 || int.Parse(port, System.Globalization.CultureInfo.InvariantCulture) is < 1 or > 65535)
-            return "http port must be between 1 and 65535";
-        return null;
     }
 }

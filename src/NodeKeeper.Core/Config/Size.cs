@@ -36,6 +36,18 @@ public static class Size
         return value.ToString("0.#", CultureInfo.InvariantCulture) + UnitNames[unit];
     }
 
+    /// <summary>Bytes with the largest unit that divides them exactly, so the loader reads back the same number: "300M", "1G", "1000B".</summary>
+    public static string FormatExact(long bytes)
+    {
+        int unit = 0;
+        while (unit < UnitNames.Length - 1 && bytes >= 1024 && bytes % 1024 == 0)
+        {
+            bytes /= 1024;
+            unit++;
+        }
+        return bytes.ToString(CultureInfo.InvariantCulture) + UnitNames[unit];
+    }
+
     private static long Multiplier(int unit) => 1L << (10 * unit);
 
     /// <summary>The parser behind <see cref="TryParse"/>, returning the kind of failure for the loader's messages.</summary>

@@ -1,41 +1,19 @@
 using System.Globalization;
-using System.Text;
 
 namespace NodeKeeper.Core.Config;
 
 /// <summary>Small text helpers shared by the configuration parsers.</summary>
 internal static class Text
 {
-    /// <summary>Quotes a string for an error message the way TOML would write it, shortened when long.</summary>
+    /// <summary>Quotes a string for a message the way TOML writes it (<see cref="TomlText.String"/>), shortened when long.</summary>
     public static string Quote(string s)
     {
         const int Max = 80;
-        var sb = new StringBuilder(Math.Min(s.Length, Max) + 2);
-        sb.Append('"');
-        int shown = 0;
-        foreach (var c in s)
-        {
-            if (shown++ == Max) { sb.Append('…'); break; }
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (char.IsControl(c)) sb.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
-        return sb.ToString();
+        return s.Length > Max ? TomlText.String(s[..Max])[..^1] + "…\"" : TomlText.String(s);
     }
 
-    /// <summary>A key as TOML would write it: bare when it can be, quoted otherwise.</summary>
-    public static string Key(string key) =>
-        key.Length > 0 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? key : Quote(key);
+    /// <summary>A key as TOML would write it, shortened like <see cref="Quote"/> when it must be quoted.</summary>
+    public static string Key(string key) => TomlText.IsBare(key) ? key : Quote(key);
 
     /// <summary>
     /// Reads an unsigned decimal number (<c>5</c>, <c>1.5</c>, <c>.5</c>) at <paramref name="i"/>.

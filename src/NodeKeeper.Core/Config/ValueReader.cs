@@ -194,16 +194,13 @@ internal sealed class ValueReader(ConfigErrors errors)
     }
 
     /// <summary>One of a fixed set of strings.</summary>
-    public bool OneOf(TEntry e, string label, string[] options, out string value)
+    public bool OneOf<T>(TEntry e, string label, WordTable<T> words, out T value) where T : struct, Enum
     {
-        value = "";
-        if (e.Value is TScalar { Kind: ScalarKind.String } s && options.Contains(s.String))
-        {
-            value = s.String;
-            return true;
-        }
-        var list = string.Join(", ", options.Take(options.Length - 1).Select(Text.Quote)) + " or " + Text.Quote(options[^1]);
+        if (e.Value is TScalar { Kind: ScalarKind.String } s && words.TryParse(s.String, out value)) return true;
+        var options = words.Words;
+        var list = string.Join(", ", options.Take(options.Count - 1).Select(Text.Quote)) + " or " + Text.Quote(options[^1]);
         Fail(e.Value, $"{label} must be {list}, got {Got(e.Value)}");
+        value = default;
         return false;
     }
 

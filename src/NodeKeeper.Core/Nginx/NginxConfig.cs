@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 
 namespace NodeKeeper.Core.Nginx;
@@ -61,7 +62,7 @@ public static class NginxConfig
     {
         // In increment mode each instance binds PORT itself (node's listen(PORT): every interface); `host` only
         // says where the daemon binds a shared port.
-        if (app.PortMode == "increment" || string.IsNullOrEmpty(appHost) || appHost == "localhost") return "127.0.0.1";
+        if (Increments(app) || string.IsNullOrEmpty(appHost) || appHost == "localhost") return "127.0.0.1";
         if (!IPAddress.TryParse(appHost, out var ip)) return appHost;
         if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
         if (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)) return "127.0.0.1";
@@ -72,8 +73,10 @@ public static class NginxConfig
     public static IReadOnlyList<int> Ports(AppDescription app)
     {
         if (app.Port is not { } port) return [];
-        return app.PortMode == "increment" ? Enumerable.Range(port, Math.Max(1, app.Instances)).ToList() : [port];
+        return Increments(app) ? Enumerable.Range(port, Math.Max(1, app.Instances)).ToList() : [port];
     }
+
+    private static bool Increments(AppDescription app) => app.PortMode == PortMode.Increment.Word();
 
     /// <summary>The config text; <see cref="Check"/> must have returned null.</summary>
     public static string Generate(AppDescription app, NginxOptions options)
@@ -81,7 +84,7 @@ public static class NginxConfig
         if (Check(app, options) is { } error) throw new ArgumentException(error, nameof(app));
         var host = UpstreamHost(app, options.AppHost);
         var ports = Ports(app);
-        var increment = app.PortMode == "increment";
+        var increment = Increments(app);
         var upstream = UpstreamName(app.Name);
         var servers = ports.Select(p => $"server {host}:{p} max_fails=0;").ToList();
         // With one upstream server nginx never retries a request (proxy_next_upstream has nowhere to go); the same
@@ -120,7 +123,7 @@ public static class NginxConfig
         }
         foreach (var s in servers) L("    " + s);
         L("    # Keep-alive to the app. Do not remove keepalive_timeout, and keep it below the app's keepAliveTimeout (Node's");
-        L("    # default: 5s) and its drain_timeout (NodeKeeper's default: 10s): nginx then closes an idle connection itself,");
+        L($"    # default: 5s) and its drain_timeout (NodeKeeper's default: {Duration.Format(AppDefaults.DrainTimeout)}): nginx then closes an idle connection itself,");
         L("    # which is never under a request, before the app would (else nginx may send a request, a POST it cannot resend,");
         L("    # on a connection the app is closing: 502). A retiring instance ends each connection after a response that says");
         L("    # `Connection: close`, and waits for nginx to close the idle ones: the shorter this, the sooner a reload is done.");

@@ -17,7 +17,7 @@ public static class InstanceMachine
         (InstanceStatus.Starting, ReadyReported) => Next(s with { Status = InstanceStatus.Online }),
         (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
             => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec,
-                [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.ToString().ToLowerInvariant()}\")"]),
+                [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")"]),
 
         (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, now),
         (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),

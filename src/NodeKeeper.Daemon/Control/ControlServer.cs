@@ -138,19 +138,14 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
     }
 
     /// <summary>
-    /// App names become file names (the default log files) and log lines: whatever a client sends, a name is what the
-    /// config loader accepts: [A-Za-z0-9._-]{1,64}, not only dots (".", ".."), not starting with "-", and not "all".
+    /// App names become file names (the default log files) and log lines: whatever a client sends, a name is one the
+    /// config loader accepts (<see cref="AppNames"/>).
     /// </summary>
     public static string? InvalidName(IReadOnlyList<AppSpec?> apps)
     {
         foreach (var app in apps)
         {
-            var name = app?.Name;
-            if (name is { Length: >= 1 and <= 64 } && name != "all" && name[0] != '-' && name.Any(c => c != '.')
-                && name.All(c => c is >= 'a' and <= 'z' or >= 'A' and <= 'Z' or >= '0' and <= '9' or '.' or '_' or '-'))
-                continue;
-            return $"invalid app name \"{JsonEncodedText.Encode(name ?? "")}\": a name is 1 to 64 letters, digits, \".\", \"_\" or \"-\", "
-                + "not only dots, not starting with \"-\", and not \"all\"";
+            if (AppNames.Validate(app?.Name ?? "") is { } error) return $"invalid app name: {error}";
         }
         return null;
     }

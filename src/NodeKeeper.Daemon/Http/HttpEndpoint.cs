@@ -204,17 +204,12 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     public static bool TryResolve(string address, out IPEndPoint endPoint, out string error)
     {
         endPoint = new IPEndPoint(IPAddress.Loopback, 0);
-        error = "";
-        var colon = address.LastIndexOf(':');
-        if (colon <= 0 || colon == address.Length - 1 ||
-            !int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) ||
-            port is < 1 or > 65535)
+        if (!HostPort.TryParse(address, out var host, out var port, out var invalid))
         {
-            error = "expected \"host:port\" such as \"127.0.0.1:9615\"";
+            error = invalid;
             return false;
         }
-        var host = address[..colon];
-        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        error = "";
         if (!IPAddress.TryParse(host, out var ip))
         {
             try

@@ -333,7 +333,7 @@ public sealed class InstanceRunner : IAsyncDisposable
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
             Port = InstanceLaunch.Port(_app.Spec, Index),
-            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode == PortMode.Increment ? "increment" : "shared",
+            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode.Word(),
             Ready = s.Status == InstanceStatus.Online,
             LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
             Starts = s.Starts,

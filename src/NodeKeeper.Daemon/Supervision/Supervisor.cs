@@ -325,9 +325,9 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         {
             Name = s.Name, Script = s.Script, Cwd = s.Cwd, Args = s.Args, NodeArgs = s.NodeArgs,
             Interpreter = s.Interpreter, Instances = s.Instances, Port = s.Port,
-            PortMode = s.PortMode == PortMode.Increment ? "increment" : "shared", Host = s.Host,
-            Ready = s.Ready.ToString().ToLowerInvariant(),
-            Restart = s.Restart switch { RestartMode.OnFailure => "on-failure", RestartMode.Never => "never", _ => "always" },
+            PortMode = s.PortMode.Word(), Host = s.Host,
+            Ready = s.Ready.Word(),
+            Restart = s.Restart.Word(),
             ConfigPath = app.ConfigPath, EnvFile = s.EnvFile, Env = env,
             OutLog = s.Log.Out, ErrLog = s.Log.Err, MaxMemory = s.MaxMemory, MaxOpenFiles = s.MaxOpenFiles,
             InstanceList = app.Instances.Select(i => i.Info()).ToList(),

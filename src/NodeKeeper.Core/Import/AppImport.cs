@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using NodeKeeper.Core.Config;
+
+namespace NodeKeeper.Core.Import;
+
+/// <summary>One app object of an ecosystem file made into one [[app]] block, from the mappings of its groups of options.</summary>
+internal static class AppImport
+{
+    /// <param name="Name">The name the app took (kept from the others' even when the app is left out), or null.</param>
+    /// <param name="Block">The [[app]] block, or null when the app is left out or has an error.</param>
+    /// <param name="Notes">What was not carried over, in the order the app's options are written.</param>
+    /// <param name="Error">Why the app (and so the import) fails, or null.</param>
+    public sealed record Outcome(string? Name, string? Block, IReadOnlyList<string> Notes, string? Error);
+
+    public static Outcome Map(JsonElement json, int index, ImportOptions options, IReadOnlySet<string> taken)
+    {
+        var number = $"app {(index + 1).ToString(CultureInfo.InvariantCulture)}";
+        if (json.ValueKind != JsonValueKind.Object)
+            return new Outcome(null, null, [], $"{number} must be an object with a script, got {Pm2App.Kind(json)}");
+
+        var app = new Pm2App(json, options);
+        var script = Pm2Process.ReadScript(app);
+        var name = Pm2Name.Map(app, script.Value, taken);
+        var label = name.Name is { } n ? $"app {TomlText.String(n)}" : number;
+        if (name.Error is { } error) return new Outcome(null, null, Notes(app, label, [script.Mapping]), $"{number}: {error}");
+        if (script.Value is null) return new Outcome(name.Name, null, Notes(app, label, [script.Mapping, name.Mapping]), $"{label} has no script: PM2 needs one too");
+
+        var process = Pm2Process.Map(app, script.Key!, script.Value);
+        if (process.LeftOut is { } why)
+        {
+            // The rest of the app is moot: say why once, not once per option.
+            var leftOut = $"{label}: {script.Key} {TomlText.String(script.Value)} is not mapped: {why}; the app is left out";
+            return new Outcome(name.Name, null, [leftOut], null);
+        }
+        var instances = Pm2Cluster.MapInstances(app, process.NodeInterpreter);
+        var env = Pm2Env.Map(app);
+        var ports = Pm2Cluster.MapPorts(app, env.Env, instances);
+        List<Mapping> groups =
+        [
+            script.Mapping, name.Mapping, process.Mapping, instances.Mapping, env.Mapping, ports.Mapping,
+            Pm2Restarts.Map(app), Pm2Watch.Map(app, process.Cwd), Pm2Process.User(app), Pm2Env.EnvFile(app, process.Cwd),
+            Pm2Logs.Map(app, process.Cwd),
+        ];
+        groups.Add(Pm2Unsupported.Map(app, groups.SelectMany(g => g.Used).ToHashSet(StringComparer.Ordinal)));
+        return new Outcome(name.Name, Block(name.Name!, groups, ports.Env), Notes(app, label, groups), null);
+    }
+
+    /// <summary>The groups' notes, labelled with the app, in the order of the options they are about.</summary>
+    private static List<string> Notes(Pm2App app, string label, IEnumerable<Mapping> groups) =>
+        groups.SelectMany(g => g.Notes).OrderBy(n => app.Position(n.Key)).Select(n => $"{label}: {n.Text}").ToList();
+
+    private static string Block(string name, IReadOnlyList<Mapping> groups, IReadOnlyList<KeyValuePair<string, string>> env)
+    {
+        var sb = new StringBuilder("[[app]]\n");
+        sb.Append("name = ").Append(TomlText.String(name)).Append('\n');
+        foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(line).Append('\n');
+        var log = groups.SelectMany(g => g.Log).ToList();
+        if (log.Count > 0) sb.Append("log = { ").Append(string.Join(", ", log)).Append(" }\n");
+        if (env.Count > 0)
+        {
+            sb.Append("\n[app.env]\n");
+            foreach (var (k, v) in env) sb.Append(TomlText.Key(k)).Append(" = ").Append(TomlText.String(v)).Append('\n');
+        }
+        return sb.ToString();
+    }
+}
