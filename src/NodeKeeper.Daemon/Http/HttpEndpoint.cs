@@ -313,9 +313,9 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             client.Blocking = false; // the reads under _slotsLock must never wait; async calls are not affected
             var (status, head) = await ReadHeadAsync(connection, ct);
             deadline.CancelAfter(Deadline - HeadDeadline);
-            var (code, contentType, body, extra) = status != 0 ? (status, "text/plain; charset=utf-8", Reason(status).ToLowerInvariant() + "\n", "") : Route(head!);
+            var (code, contentType, body, extra) = status != 0 ? (status, "text/plain; charset=utf-8", HttpWire.Reason(status).ToLowerInvariant() + "\n", "") : Route(head!);
             var isHead = head is { Method: "HEAD" };
-            await WriteAsync(client, code, contentType, body, extra, isHead, ct);
+            await HttpWire.WriteAsync(client, code, contentType, body, extra, isHead, ct);
             try { client.Shutdown(SocketShutdown.Send); } catch (SocketException) { }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
@@ -327,16 +327,13 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         }
     }
 
-    /// <summary>The request line and headers of one request.</summary>
-    public sealed record Head(string Method, string Path);
-
     /// <summary>
     /// Reads up to the blank line that ends the head; a status code instead when it is malformed or too long. Each read
     /// waits until the socket is readable (a zero-byte receive leaves the bytes in the kernel), then takes the bytes
     /// and, when they end the head, marks the connection answering, both under _slotsLock: Admit sees a probe's
     /// request either unread (<see cref="Connection.Evictable"/>) or answered, never in between.
     /// </summary>
-    private async Task<(int Status, Head? Head)> ReadHeadAsync(Connection connection, CancellationToken ct)
+    private async Task<(int Status, HttpWire.Head? Head)> ReadHeadAsync(Connection connection, CancellationToken ct)
     {
         var client = connection.Socket;
         var buffer = new byte[MaxHeadBytes];
@@ -354,46 +351,15 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
                 if (n == 0) throw new IOException("closed before the end of the request head");
                 var from = Math.Max(0, length - 3);
                 length += n;
-                end = EndOfHead(buffer.AsSpan(0, length), from);
+                end = HttpWire.EndOfHead(buffer.AsSpan(0, length), from);
                 if (end < 0 && length < buffer.Length) continue;
                 connection.Answering = true;
             }
-            return end < 0 ? (431, null) : ParseHead(Encoding.Latin1.GetString(buffer, 0, end));
+            return end < 0 ? (431, null) : HttpWire.ParseHead(Encoding.Latin1.GetString(buffer, 0, end));
         }
     }
 
-    /// <summary>The index where the head ends (at CRLFCRLF or LFLF), or -1.</summary>
-    private static int EndOfHead(ReadOnlySpan<byte> data, int from)
-    {
-        for (var i = from; i < data.Length; i++)
-        {
-            if (data[i] != (byte)'\n') continue;
-            if (i >= 1 && data[i - 1] == (byte)'\n') return i - 1;
-            if (i >= 3 && data[i - 1] == (byte)'\r' && data[i - 2] == (byte)'\n' && data[i - 3] == (byte)'\r') return i - 3;
-        }
-        return -1;
-    }
-
-    /// <summary>Parses "METHOD SP target SP HTTP/1.x" (headers are not needed: every answer closes the connection).</summary>
-    public static (int Status, Head? Head) ParseHead(string head)
-    {
-        var lineEnd = head.IndexOf('\n');
-        var line = (lineEnd < 0 ? head : head[..lineEnd]).TrimEnd('\r');
-        var parts = line.Split(' ');
-        if (parts.Length != 3 || parts[0].Length == 0 || parts[1].Length == 0 || !parts[0].All(char.IsAsciiLetterUpper)) return (400, null);
-        if (!parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal)) return (505, null);
-        var target = parts[1];
-        if (target.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
-        {
-            var slash = target.IndexOf('/', "http://".Length);
-            target = slash < 0 ? "/" : target[slash..];
-        }
-        var q = target.IndexOfAny(['?', '#']);
-        if (q >= 0) target = target[..q];
-        return (0, new Head(parts[0], target));
-    }
-
-    private (int Code, string ContentType, string Body, string ExtraHeaders) Route(Head head)
+    private (int Code, string ContentType, string Body, string ExtraHeaders) Route(HttpWire.Head head)
     {
         const string Text = "text/plain; charset=utf-8";
         if (head.Path is not ("/metrics" or "/healthz" or "/readyz")) return (404, Text, "not found: try /metrics, /healthz or /readyz\n", "");
@@ -416,29 +382,4 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             }
         }
     }
-
-    private static async Task WriteAsync(Socket client, int code, string contentType, string body, string extraHeaders, bool isHead, CancellationToken ct)
-    {
-        var bodyBytes = Encoding.UTF8.GetBytes(body);
-        var head = $"HTTP/1.1 {code} {Reason(code)}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\n" +
-                   $"Cache-Control: no-store\r\n{extraHeaders}Connection: close\r\n\r\n";
-        var headBytes = Encoding.ASCII.GetBytes(head);
-        var all = new byte[headBytes.Length + (isHead ? 0 : bodyBytes.Length)];
-        headBytes.CopyTo(all, 0);
-        if (!isHead) bodyBytes.CopyTo(all, headBytes.Length);
-        var sent = 0;
-        while (sent < all.Length) sent += await client.SendAsync(all.AsMemory(sent), SocketFlags.None, ct);
-    }
-
-    private static string Reason(int code) => code switch
-    {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Error",
-    };
 }

@@ -1,0 +1,174 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.Text.Json;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Files;
+using NodeKeeper.Core.Protocol;
+using NodeKeeper.Core.Rendering;
+using NodeKeeper.Daemon.Control;
+
+namespace NodeKeeper.Cli;
+
+/// <summary>The commands on apps: start, stop, restart, reload, scale, status, monit, why, describe, logs.</summary>
+public static partial class NkCommands
+{
+    private static bool IsConfigArgument(string a) => File.Exists(a) || a.EndsWith(".toml", StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<int> StartAsync(string[] targets, bool prune, bool noWait, CancellationToken ct)
+    {
+        var configs = targets.Where(IsConfigArgument).ToList();
+        if (configs.Count > 1 || (configs.Count == 1 && targets.Length > 1))
+            return await Error("start takes one config file, or app names, not both", Usage);
+
+        Request request;
+        if (targets.Length == 0 || configs.Count == 1)
+        {
+            var path = configs.Count == 1 ? configs[0] : "nodekeeper.toml";
+            var loaded = LoadConfig(path);
+            if (loaded is null) return Usage;
+            request = new Request { Cmd = Commands.Start, Apps = loaded.Apps, ConfigPath = loaded.Path, Prune = prune, Daemon = loaded.Daemon };
+        }
+        else request = new Request { Cmd = Commands.Start, Names = targets };
+
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, request.Waiting(!noWait), ct);
+        if (r is null) return Failed;
+        if (r.Message is { } message) await Console.Error.WriteLineAsync($"nk: {message}");
+        return await ShowAsync(client, r, ct);
+    }
+
+    /// <summary>
+    /// The end of a command that (re)starts instances: the instances that did not become ready (exit 1), or the status
+    /// table, from the answer of a request sent with Waiter.Waiting (asked for only when it was sent without).
+    /// </summary>
+    internal static async Task<int> ShowAsync(ControlClient client, Response r, CancellationToken ct)
+    {
+        if (r.Failures is { Count: > 0 } failures)
+        {
+            await Waiter.ReportAsync(failures);
+            return Failed;
+        }
+        var rows = r.Instances ?? (await client.SendAsync(new Request { Cmd = Commands.Status }, ct)).Instances ?? [];
+        Console.Out.Write(Render.StatusTable(rows));
+        return Ok;
+    }
+
+    private static async Task<int> ActAsync(string verb, string[] names, bool wait, CancellationToken ct)
+    {
+        if (names.Length == 0) return await Error($"{verb} needs app names or all (e.g. nk {verb} all)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = verb, Names = names }.Waiting(wait), ct);
+        if (r is null) return Failed;
+        if (verb == Commands.Restart) return await ShowAsync(client, r, ct);
+        if (r.Message is not null) await Console.Error.WriteLineAsync($"nk: {r.Message}");
+        var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
+        Console.Out.Write(Render.StatusTable(status.Instances ?? []));
+        return Ok;
+    }
+
+    private static async Task<int> ReloadAsync(string[] names, bool wait, CancellationToken ct)
+    {
+        if (names.Length == 0) return await Error("reload needs app names or all (e.g. nk reload all)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        // Reload re-reads each app's definition from the config file it came from (each file once); an app with no
+        // instance keeps the one it has.
+        var described = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = names }, ct);
+        if (described is null) return Failed;
+        var specs = new List<AppSpec>();
+        foreach (var file in (described.Apps ?? []).Where(a => a.InstanceList.Count > 0 && a.ConfigPath is { } p && File.Exists(p)).GroupBy(a => a.ConfigPath!))
+        {
+            var loaded = LoadConfig(file.Key);
+            if (loaded is null) return Usage;
+            specs.AddRange(loaded.Apps.Where(a => file.Any(d => d.Name == a.Name)));
+        }
+        var r = await SendAsync(client, new Request { Cmd = Commands.Reload, Names = names, Apps = specs }.Waiting(wait), ct);
+        if (r is null) return Failed;
+        return await ShowAsync(client, r, ct);
+    }
+
+    private static async Task<int> ScaleAsync(string name, int count, bool wait, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Scale, Names = [name], Count = count }.Waiting(wait), ct);
+        if (r is null) return Failed;
+        return await ShowAsync(client, r, ct);
+    }
+
+    private static async Task<int> StatusAsync(string[] names, bool asJson, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Status, Names = names }, ct);
+        if (r is null) return Failed;
+        var rows = r.Instances?.ToList() ?? [];
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows));
+        return Ok;
+    }
+
+    private static async Task<int> MonitAsync(string[] names, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        return await Monit.RunAsync(client, names, ct);
+    }
+
+    private static async Task<int> WhyAsync(string[] names, bool asJson, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Why, Names = names }, ct);
+        if (r is null) return Failed;
+        var reports = r.Why?.ToList() ?? [];
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(reports, ProtocolJson.Default.ListWhyReport) + "\n" : Render.Why(reports));
+        return Ok;
+    }
+
+    private static async Task<int> DescribeAsync(string name, bool asJson, bool showEnv, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [name], ShowEnv = showEnv }, ct);
+        if (r is null) return Failed;
+        if (r.App is not { } app) return await Error("describe takes exactly one app name", Failed);
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(app, ProtocolJson.Default.AppDescription) + "\n" : Render.Describe(app));
+        return Ok;
+    }
+
+    private static async Task<int> LogsAsync(string? name, int lines, bool follow, bool outOnly, bool errOnly, CancellationToken ct)
+    {
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        var files = new List<(string Label, string Path)>();
+        using (client)
+        {
+            var described = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = name is null ? null : [name] }, ct);
+            if (described is null) return Failed;
+            foreach (var a in (described.Apps ?? []).Where(a => a.InstanceList.Count > 0))
+            {
+                var label = name is null ? $"{a.Name} | " : "";
+                if (!errOnly && a.OutLog is { } o) files.Add((label, o));
+                if (!outOnly && a.ErrLog is { } e) files.Add((label, e));
+            }
+        }
+        foreach (var (label, path) in files)
+        {
+            if (files.Count > 1) await Console.Error.WriteLineAsync($"==> {path} <==");
+            foreach (var line in LogTail.LastLines(path, lines)) await Console.Out.WriteLineAsync(label + line);
+        }
+        await Console.Out.FlushAsync(ct);
+        if (follow) await LogTail.FollowAsync(files, Console.Out, ct);
+        return Ok;
+    }
+}
