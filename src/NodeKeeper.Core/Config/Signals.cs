@@ -36,6 +36,17 @@ public static class Signals
         return Numbers.ContainsKey(upper) ? upper : null;
     }
 
-    /// <summary>The name of signal <paramref name="number"/> ("SIGSEGV" for 11 is not listed: "SIG11").</summary>
-    public static string NameOf(int number) => Names.FirstOrDefault(n => Numbers[n] == number) ?? $"SIG{number}";
+    /// <summary>
+    /// The name of signal <paramref name="number"/> as Linux (x86-64 and arm64) numbers them, also of those a config may
+    /// not name: a process that died of signal 11 died of SIGSEGV, which the exit classifier tells from a kill from
+    /// outside. "SIG40" for a real-time signal.
+    /// </summary>
+    public static string NameOf(int number) => number is >= 1 and <= 31 ? LinuxNames[number - 1] : $"SIG{number}";
+
+    private static readonly string[] LinuxNames =
+    [
+        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV",
+        "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN",
+        "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    ];
 }

@@ -40,4 +40,36 @@ public class SignalsTests
     {
         Signals.Normalize("term").Should().Be("SIGTERM");
     }
+
+    /// <summary>
+    /// A death by signal N (exit status 128 + N) is named for the exit classifier, which tells a native crash
+    /// (SIGSEGV, SIGBUS, SIGFPE, SIGILL) from a kill from outside by name: 11 was "SIG11", a kill from outside.
+    /// </summary>
+    [Theory]
+    [InlineData(11, "SIGSEGV")]
+    [InlineData(7, "SIGBUS")]
+    [InlineData(8, "SIGFPE")]
+    [InlineData(4, "SIGILL")]
+    [InlineData(13, "SIGPIPE")]
+    [InlineData(15, "SIGTERM")]
+    [InlineData(9, "SIGKILL")]
+    [InlineData(31, "SIGSYS")]
+    [InlineData(40, "SIG40")]
+    public void A_death_by_signal_number_is_named_as_Linux_names_it(int number, string name)
+    {
+        Signals.NameOf(number).Should().Be(name);
+    }
+
+    [Fact]
+    public void Every_signal_a_config_may_name_is_named_back_from_its_number()
+    {
+        foreach (var name in Signals.Names) Signals.NameOf(Signals.Number(name)!.Value).Should().Be(name);
+    }
+
+    [Fact]
+    public void A_segfault_by_number_is_diagnosed_as_a_native_crash_not_a_kill_from_outside()
+    {
+        NodeKeeper.Core.Diagnosis.ExitClassifier.Classify(null, Signals.NameOf(11), "").Cause
+            .Should().Be(NodeKeeper.Core.Diagnosis.ExitCauses.NativeCrash);
+    }
 }
