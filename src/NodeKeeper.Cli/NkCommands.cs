@@ -1,11 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
-using System.Text.Json;
-using NodeKeeper.Core.Config;
-using NodeKeeper.Core.Files;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.Core.Rendering;
-using NodeKeeper.Daemon.Control;
 
 namespace NodeKeeper.Cli;
 

@@ -62,17 +62,7 @@ public static class Duration
     {
         value = TimeSpan.Zero;
         badUnit = null;
-        if (s is null) return UnitParseError.Invalid;
-        var text = s.Trim();
-        if (text.Length == 0) return UnitParseError.Invalid;
-
-        bool negative = false;
-        int i = 0;
-        if (text[0] is '-' or '+')
-        {
-            negative = text[0] == '-';
-            i = 1;
-        }
+        if (!Text.StartValue(s, out var text, out var negative, out var i)) return UnitParseError.Invalid;
         if (i >= text.Length) return UnitParseError.Invalid;
 
         decimal totalTicks = 0;

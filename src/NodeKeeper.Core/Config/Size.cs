@@ -55,17 +55,7 @@ public static class Size
     {
         bytes = 0;
         badUnit = null;
-        if (s is null) return UnitParseError.Invalid;
-        var text = s.Trim();
-        if (text.Length == 0) return UnitParseError.Invalid;
-
-        bool negative = false;
-        int i = 0;
-        if (text[0] is '-' or '+')
-        {
-            negative = text[0] == '-';
-            i = 1;
-        }
+        if (!Text.StartValue(s, out var text, out var negative, out var i)) return UnitParseError.Invalid;
         var number = Text.ReadNumber(text, ref i, out var numberError);
         if (numberError != UnitParseError.None) return numberError;
         while (i < text.Length && text[i] == ' ') i++;

@@ -16,6 +16,18 @@ internal static class Text
     public static string Key(string key) => TomlText.IsBare(key) ? key : Quote(key);
 
     /// <summary>
+    /// The start every value with a unit shares (durations, sizes): the trimmed text, an optional sign, and where the
+    /// number begins. False when there is no text at all.
+    /// </summary>
+    public static bool StartValue(string? s, out string text, out bool negative, out int i)
+    {
+        text = s?.Trim() ?? "";
+        negative = text.StartsWith('-');
+        i = text.Length > 0 && text[0] is '-' or '+' ? 1 : 0;
+        return text.Length > 0;
+    }
+
+    /// <summary>
     /// Reads an unsigned decimal number (<c>5</c>, <c>1.5</c>, <c>.5</c>) at <paramref name="i"/>.
     /// Returns null with no error when it is well formed but too large for a decimal.
     /// </summary>
