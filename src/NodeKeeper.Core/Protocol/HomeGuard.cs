@@ -36,7 +36,7 @@ public static class HomeGuard
         // would have the daemon write where they choose. Nothing but the user's own real files and folders is accepted.
         var mode = modeBefore ?? File.GetUnixFileMode(home);
         if ((mode & OthersWrite) == 0) return null;
-        var logs = Path.Combine(home, "logs");
+        var logs = NkHome.Logs(home);
         List<string> suspects;
         try
         {
@@ -79,7 +79,7 @@ public static class HomeGuard
             changes.Add($"NODEKEEPER_HOME {home} had mode {Octal(mode)}: tightened to 0700");
         }
         if (Planted(home, mode) is { } planted) return (planted + " (the home is now 0700)", changes);
-        var logs = Path.Combine(home, "logs");
+        var logs = NkHome.Logs(home);
         Directory.CreateDirectory(logs);
         var logsMode = File.GetUnixFileMode(logs);
         if ((logsMode & OthersWrite) != 0)

@@ -130,11 +130,11 @@ public sealed record AppDescription
     public required string Interpreter { get; init; }
     public int Instances { get; init; }
     public int? Port { get; init; }
-    public string PortMode { get; init; } = "shared";
+    public string PortMode { get; init; } = Config.PortMode.Shared.Word();
     /// <summary>The address a shared port is bound on; null for every interface (NodeKeeper extension `host`).</summary>
     public string? Host { get; init; }
-    public string Ready { get; init; } = "spawn";
-    public string Restart { get; init; } = "always";
+    public string Ready { get; init; } = ReadyMode.Spawn.Word();
+    public string Restart { get; init; } = RestartMode.Always.Word();
     public string? ConfigPath { get; init; }
     public string? EnvFile { get; init; }
     /// <summary>Variable names always; values only with --show-env.</summary>

@@ -1,3 +1,4 @@
+using NodeKeeper.Core.Config;
 using System.Text;
 using NodeKeeper.Core.Protocol;
 
@@ -18,7 +19,7 @@ public static class Render
             r.CpuPercent is { } c ? $"{c:0.#}%" : "-",
             (r.MemoryBytes is { } m ? Bytes(m) : "-") + (r.MemoryGrowthMbPerMin is { } g ? $" +{g:0.#}MB/min" : ""),
             r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : f.ToString()) : "-",
-            r.Port is { } port ? (r.PortMode == "increment" ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit),
+            r.Port is { } port ? (r.PortMode == PortMode.Increment.Word() ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit),
         }).ToList();
         var warnings = rows.SelectMany(r => (r.Warnings ?? []).Select(w => $"! {r.Name}:{r.Instance} {w}\n"));
         return Table(header, table) + string.Concat(warnings);
