@@ -47,7 +47,7 @@ public static partial class NkCommands
             return Failed;
         }
         var rows = r.Instances ?? (await client.SendAsync(new Request { Cmd = Commands.Status }, ct)).Instances ?? [];
-        Console.Out.Write(Render.StatusTable(rows));
+        Console.Out.Write(Render.StatusTable(rows, DateTimeOffset.UtcNow));
         return Ok;
     }
 
@@ -62,7 +62,7 @@ public static partial class NkCommands
         if (verb == Commands.Restart) return await ShowAsync(client, r, ct);
         if (r.Message is not null) await Console.Error.WriteLineAsync($"nk: {r.Message}");
         var status = await client.SendAsync(new Request { Cmd = Commands.Status }, ct);
-        Console.Out.Write(Render.StatusTable(status.Instances ?? []));
+        Console.Out.Write(Render.StatusTable(status.Instances ?? [], DateTimeOffset.UtcNow));
         return Ok;
     }
 
@@ -106,7 +106,7 @@ public static partial class NkCommands
         var r = await SendAsync(client, new Request { Cmd = Commands.Status, Names = names }, ct);
         if (r is null) return Failed;
         var rows = r.Instances?.ToList() ?? [];
-        Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows));
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows, DateTimeOffset.UtcNow));
         return Ok;
     }
 
@@ -126,7 +126,7 @@ public static partial class NkCommands
         var r = await SendAsync(client, new Request { Cmd = Commands.Why, Names = names }, ct);
         if (r is null) return Failed;
         var reports = r.Why?.ToList() ?? [];
-        Console.Out.Write(asJson ? JsonSerializer.Serialize(reports, ProtocolJson.Default.ListWhyReport) + "\n" : Render.Why(reports));
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(reports, ProtocolJson.Default.ListWhyReport) + "\n" : Render.Why(reports, DateTimeOffset.UtcNow));
         return Ok;
     }
 
@@ -138,7 +138,7 @@ public static partial class NkCommands
         var r = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = [name], ShowEnv = showEnv }, ct);
         if (r is null) return Failed;
         if (r.App is not { } app) return await Error("describe takes exactly one app name", Failed);
-        Console.Out.Write(asJson ? JsonSerializer.Serialize(app, ProtocolJson.Default.AppDescription) + "\n" : Render.Describe(app));
+        Console.Out.Write(asJson ? JsonSerializer.Serialize(app, ProtocolJson.Default.AppDescription) + "\n" : Render.Describe(app, DateTimeOffset.UtcNow));
         return Ok;
     }
 

@@ -25,7 +25,7 @@ public static partial class NkCommands
             return null;
         }
         var full = Path.GetFullPath(path);
-        var ctx = new LoadContext(NkHome.Logs(NkHome.Path()), Environment.ProcessorCount, ReadEnvFile);
+        var ctx = new LoadContext(NkHome.Logs(Home.Current), Environment.ProcessorCount, ReadEnvFile);
         var result = ConfigLoader.LoadUtf8(bytes, path, Path.GetDirectoryName(full)!, ctx);
         if (!result.Ok)
         {

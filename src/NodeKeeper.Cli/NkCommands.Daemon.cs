@@ -7,7 +7,7 @@ public static partial class NkCommands
 {
     private static async Task<int> PingAsync(CancellationToken ct)
     {
-        var home = NkHome.Path();
+        var home = Home.Current;
         var (client, _, error) = ControlClient.TryConnect(NkHome.Socket(home));
         if (client is null) return await Error(error!, Failed);
         using var _c = client;
@@ -19,7 +19,7 @@ public static partial class NkCommands
 
     private static async Task<int> KillAsync(CancellationToken ct)
     {
-        var home = NkHome.Path();
+        var home = Home.Current;
         var (client, failure, error) = ControlClient.TryConnect(NkHome.Socket(home));
         if (client is null)
         {
@@ -87,7 +87,7 @@ public static partial class NkCommands
     private static async Task<int> VersionAsync(CancellationToken ct)
     {
         Console.Out.WriteLine($"nk {CliVersion}");
-        var (client, _, _) = ControlClient.TryConnect(NkHome.Socket(NkHome.Path()));
+        var (client, _, _) = ControlClient.TryConnect(NkHome.Socket(Home.Current));
         if (client is null) return Ok;
         using var _c = client;
         var r = await client.SendAsync(new Request { Cmd = Commands.Version }, ct);

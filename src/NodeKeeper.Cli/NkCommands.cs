@@ -27,7 +27,7 @@ public static partial class NkCommands
         try { return await parsed.InvokeAsync(invocation); }
         catch (IOException ex)
         {
-            await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {NkHome.DaemonLog(NkHome.Path())}");
+            await Console.Error.WriteLineAsync($"nk: lost the daemon: {ex.Message}; see {NkHome.DaemonLog(Home.Current)}");
             return Failed;
         }
         catch (OperationCanceledException)
@@ -135,7 +135,7 @@ public static partial class NkCommands
         {
             var background = new Option<bool>("--background") { Description = "detach from the terminal (how nk starts it)", Hidden = true };
             var cmd = new Command("daemon", "run the supervisor in the foreground") { background };
-            cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(NkHome.Path(), p.GetValue(background)));
+            cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(Home.Current, p.GetValue(background)));
             root.Subcommands.Add(cmd);
         }
         root.Subcommands.Add(RunCommand.Build());
@@ -155,7 +155,7 @@ public static partial class NkCommands
 
     internal static async Task<(ControlClient? Client, int Code)> ConnectAsync(CancellationToken ct)
     {
-        var (client, error) = await DaemonStarter.ConnectOrStartAsync(NkHome.Path(), ct);
+        var (client, error) = await DaemonStarter.ConnectOrStartAsync(Home.Current, ct);
         if (client is null) await Console.Error.WriteLineAsync($"nk: {error}");
         return (client, client is null ? Failed : Ok);
     }

@@ -19,7 +19,7 @@ public static class RunCommand
         {
             var loaded = NkCommands.LoadConfig(p.GetValue(config) ?? "nodekeeper.toml");
             if (loaded is null) return NkCommands.Usage;
-            return await DaemonHost.RunAsync(NkHome.Path(), background: false, new DaemonHost.RunOptions(loaded.Apps, loaded.Path, loaded.Daemon));
+            return await DaemonHost.RunAsync(Home.Current, background: false, new DaemonHost.RunOptions(loaded.Apps, loaded.Path, loaded.Daemon));
         });
         return cmd;
     }

@@ -43,7 +43,7 @@ public static class StartupCommand
             return NkCommands.Failed;
         }
         var (user, group) = root ? ("root", "root") : (Environment.UserName, GroupName());
-        var home = NkHome.Path();
+        var home = Home.Current;
         var options = new SystemdUnitOptions
         {
             Nk = nk, Home = home, UserUnit = userUnit, User = user, Group = group,

@@ -56,7 +56,7 @@ public static class FastPath
     /// <summary>The exit code once answered, or null when nk-full should handle it (no daemon, a home or daemon not to be trusted, an error answer…).</summary>
     public static int? TryAnswer(Ask ask)
     {
-        var home = NkHome.Path();
+        var home = Home.Current;
         var path = NkHome.Socket(home);
         // A home or a daemon that is not to be trusted gets nothing: nk-full says why (nk-full checks as this does).
         if (HomeGuard.Refusal(home) is not null) return null;
@@ -84,7 +84,7 @@ public static class FastPath
         else
         {
             var rows = response.Instances?.ToList() ?? [];
-            text = ask.Json ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows);
+            text = ask.Json ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows, DateTimeOffset.UtcNow);
         }
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(Encoding.UTF8.GetBytes(text));

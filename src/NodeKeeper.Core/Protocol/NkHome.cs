@@ -6,13 +6,12 @@ namespace NodeKeeper.Core.Protocol;
 /// </summary>
 public static class NkHome
 {
-    public static string Path()
-    {
-        var env = Environment.GetEnvironmentVariable("NODEKEEPER_HOME");
-        if (!string.IsNullOrEmpty(env)) return System.IO.Path.GetFullPath(env);
-        var home = Environment.GetEnvironmentVariable("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        return System.IO.Path.Combine(home, ".nodekeeper");
-    }
+    /// <summary>
+    /// The home: <paramref name="nodekeeperHome"/> ($NODEKEEPER_HOME) when set, else .nodekeeper in
+    /// <paramref name="userFolder"/>. The executables read the environment (<c>Home.Current</c>); Core does not.
+    /// </summary>
+    public static string Path(string? nodekeeperHome, string userFolder) =>
+        !string.IsNullOrEmpty(nodekeeperHome) ? System.IO.Path.GetFullPath(nodekeeperHome) : System.IO.Path.Combine(userFolder, ".nodekeeper");
 
     public static string Socket(string home) => System.IO.Path.Combine(home, "nk.sock");
 

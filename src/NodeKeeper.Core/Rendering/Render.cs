@@ -7,7 +7,7 @@ namespace NodeKeeper.Core.Rendering;
 /// <summary>Human-readable views of the daemon's answers.</summary>
 public static class Render
 {
-    public static string StatusTable(IReadOnlyList<InstanceInfo> rows)
+    public static string StatusTable(IReadOnlyList<InstanceInfo> rows, DateTimeOffset now)
     {
         if (rows.Count == 0) return "no apps (load some with: nk start nodekeeper.toml)\n";
         var header = new[] { "name", "id", "pid", "status", "restarts", "uptime", "cpu", "memory", "files", "port", "last exit" };
@@ -19,7 +19,7 @@ public static class Render
             r.CpuPercent is { } c ? $"{c:0.#}%" : "-",
             (r.MemoryBytes is { } m ? Bytes(m) : "-") + (r.MemoryGrowthMbPerMin is { } g ? $" +{g:0.#}MB/min" : ""),
             r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : f.ToString()) : "-",
-            r.Port is { } port ? (r.PortMode == PortMode.Increment.Word() ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit),
+            r.Port is { } port ? (r.PortMode == PortMode.Increment.Word() ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit, now),
         }).ToList();
         var warnings = rows.SelectMany(r => (r.Warnings ?? []).Select(w => $"! {r.Name}:{r.Instance} {w}\n"));
         return Table(header, table) + string.Concat(warnings);
@@ -42,10 +42,10 @@ public static class Render
         return sb.ToString();
     }
 
-    public static string LastExit(LastExit? e) => e is null ? "-"
-        : $"{e.Reason} ({(e.Signal is not null ? e.Signal : $"code {e.Code?.ToString() ?? "?"}")}) {Ago(e.At)} ago";
+    public static string LastExit(LastExit? e, DateTimeOffset now) => e is null ? "-"
+        : $"{e.Reason} ({(e.Signal is not null ? e.Signal : $"code {e.Code?.ToString() ?? "?"}")}) {Ago(e.At, now)} ago";
 
-    public static string Describe(AppDescription d)
+    public static string Describe(AppDescription d, DateTimeOffset now)
     {
         var sb = new StringBuilder();
         void Kv(string k, object? v) { if (v is not null && v.ToString() != "") sb.Append($"{k,-14} {v}\n"); }
@@ -68,7 +68,7 @@ public static class Render
         Kv("err log", d.ErrLog);
         if (d.LogDroppedLines > 0) Kv("dropped lines", d.LogDroppedLines);
         Kv("log problem", d.LogProblem);
-        sb.Append('\n').Append(StatusTable(d.InstanceList));
+        sb.Append('\n').Append(StatusTable(d.InstanceList, now));
         foreach (var i in d.InstanceList.Where(i => i.HeapUsedBytes is not null))
             sb.Append($"{i.Instance}: heap {Bytes(i.HeapUsedBytes!.Value)} used, {Bytes(i.HeapTotalBytes ?? 0)} total, {Bytes(i.HeapLimitBytes ?? 0)} limit; "
                 + $"event loop delay p50 {i.EventLoopP50Ms:0.##} ms, p99 {i.EventLoopLagMs:0.##} ms; {i.ActiveHandles?.ToString() ?? "?"} active handles\n");
@@ -89,7 +89,7 @@ public static class Render
         return sb.ToString();
     }
 
-    public static string Why(IReadOnlyList<WhyReport> reports)
+    public static string Why(IReadOnlyList<WhyReport> reports, DateTimeOffset now)
     {
         if (reports.Count == 0) return "no apps (load some with: nk start nodekeeper.toml)\n";
         var sb = new StringBuilder();
@@ -100,7 +100,7 @@ public static class Render
             if (r.Findings.Count == 0) { sb.Append("  nothing to explain: no failed exits kept, and nothing wrong now\n"); continue; }
             foreach (var f in r.Findings)
             {
-                sb.Append($"\n  {f.Reason}{(f.Cause is null ? "" : $" ({f.Cause})")}: {f.Summary}{(f.LastAt is { } at ? $", {Ago(at)} ago" : "")}\n");
+                sb.Append($"\n  {f.Reason}{(f.Cause is null ? "" : $" ({f.Cause})")}: {f.Summary}{(f.LastAt is { } at ? $", {Ago(at, now)} ago" : "")}\n");
                 foreach (var e in f.Evidence) sb.Append($"    | {e}\n");
                 sb.Append($"    fix: {f.Remedy}\n");
             }
@@ -117,7 +117,7 @@ public static class Render
         _ => $"{ms / 86_400_000}d",
     };
 
-    private static string Ago(DateTimeOffset at) => Duration(Math.Max(0, (long)(DateTimeOffset.UtcNow - at).TotalMilliseconds));
+    private static string Ago(DateTimeOffset at, DateTimeOffset now) => Duration(Math.Max(0, (long)(now - at).TotalMilliseconds));
 
     public static string Bytes(long b) => b switch
     {

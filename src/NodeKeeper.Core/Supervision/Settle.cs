@@ -11,8 +11,9 @@ public sealed record Settled(SettleOutcome Outcome, InstanceStatus Status, ExitI
 {
     public bool IsPending => Outcome == SettleOutcome.Pending;
 
-    /// <summary>Why a failed instance failed, as `nk` prints it after "NAME:INDEX ".</summary>
-    public string Why => $"is {Status.Wire()}, last exit: {Render.LastExit(LastExit is { } e ? new Protocol.LastExit(e.Code, e.Signal, e.Reason, e.At) : null)}";
+    /// <summary>Why a failed instance failed, as `nk` prints it after "NAME:INDEX ", its last exit told as of <paramref name="now"/>.</summary>
+    public string Why(DateTimeOffset now) =>
+        $"is {Status.Wire()}, last exit: {Render.LastExit(LastExit is { } e ? new Protocol.LastExit(e.Code, e.Signal, e.Reason, e.At) : null, now)}";
 }
 
 /// <summary>

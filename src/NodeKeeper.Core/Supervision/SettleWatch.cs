@@ -14,7 +14,7 @@ public sealed class SettleWatch(IReadOnlyList<Touched> touched)
     public IReadOnlyList<string> Failures => _failures;
 
     /// <summary>Looks at every instance still pending (null: it is gone, scaled down or deleted); true once none is.</summary>
-    public bool Update(Func<Touched, InstanceState?> stateOf)
+    public bool Update(Func<Touched, InstanceState?> stateOf, DateTimeOffset now)
     {
         foreach (var t in _pending.ToList())
         {
@@ -22,7 +22,7 @@ public sealed class SettleWatch(IReadOnlyList<Touched> touched)
             if (settled is { IsPending: true }) continue;
             _pending.Remove(t);
             if (settled is null) _failures.Add($"{t.Name}:{t.Instance} is gone");
-            else if (settled.Outcome == SettleOutcome.Failed) _failures.Add($"{t.Name}:{t.Instance} {settled.Why}");
+            else if (settled.Outcome == SettleOutcome.Failed) _failures.Add($"{t.Name}:{t.Instance} {settled.Why(now)}");
         }
         return _pending.Count == 0;
     }

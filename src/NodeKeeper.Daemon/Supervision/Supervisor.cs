@@ -235,7 +235,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             while (true)
             {
                 var changed = Volatile.Read(ref signal);
-                if (watch.Update(t => Find(t.Name)?.Instances.FirstOrDefault(i => i.Index == t.Instance)?.State)) return watch.Failures;
+                if (watch.Update(t => Find(t.Name)?.Instances.FirstOrDefault(i => i.Index == t.Instance)?.State, ctx.Clock.GetUtcNow())) return watch.Failures;
                 try { await changed.Task.WaitAsync(timeout.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {

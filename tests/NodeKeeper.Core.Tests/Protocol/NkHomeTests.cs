@@ -31,4 +31,13 @@ public sealed class NkHomeTests
     [InlineData("state", "state.json")]
     public void The_files_users_know_keep_their_names(string file, string name) =>
         Files[file](Home).Should().Be($"{Home}/{name}");
+
+    [Fact]
+    public void The_home_is_NODEKEEPER_HOME_when_set_else_dot_nodekeeper_in_the_users_folder()
+    {
+        NkHome.Path("/srv/nk", "/home/ann").Should().Be("/srv/nk");
+        NkHome.Path("/srv/nk/../nk2", "/home/ann").Should().Be("/srv/nk2", "a home is a full path, whatever was written");
+        NkHome.Path(null, "/home/ann").Should().Be("/home/ann/.nodekeeper");
+        NkHome.Path("", "/home/ann").Should().Be("/home/ann/.nodekeeper", "an empty NODEKEEPER_HOME is not set");
+    }
 }

@@ -5,7 +5,8 @@ namespace NodeKeeper.Core.Tests.Supervision;
 /// <summary>The one rule for "has this instance settled since the command?".</summary>
 public class SettleTests
 {
-    private static readonly ExitInfo Crash = new(1, null, ExitReasons.Crash, DateTimeOffset.UtcNow.AddMinutes(-3));
+    private static readonly DateTimeOffset Now = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+    private static readonly ExitInfo Crash = new(1, null, ExitReasons.Crash, Now.AddMinutes(-3));
 
     [Theory]
     [InlineData(InstanceStatus.Stopped)]
@@ -43,13 +44,13 @@ public class SettleTests
         var settled = Settle.Of(new InstanceState(status, Starts: 5, LastExit: Crash), startsBefore: 3);
 
         settled.Outcome.Should().Be(SettleOutcome.Failed);
-        settled.Why.Should().Be($"is {status.Wire()}, last exit: crash (code 1) 3m ago");
+        settled.Why(Now).Should().Be($"is {status.Wire()}, last exit: crash (code 1) 3m ago");
     }
 
     [Fact]
     public void A_failure_without_an_exit_says_so()
     {
-        Settle.Of(new InstanceState(InstanceStatus.Stopped, Starts: 1), startsBefore: 0).Why.Should().Be("is stopped, last exit: -");
+        Settle.Of(new InstanceState(InstanceStatus.Stopped, Starts: 1), startsBefore: 0).Why(Now).Should().Be("is stopped, last exit: -");
     }
 
     [Fact]

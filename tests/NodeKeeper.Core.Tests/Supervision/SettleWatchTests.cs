@@ -6,6 +6,7 @@ namespace NodeKeeper.Core.Tests.Supervision;
 /// <summary>Following the instances a command touched until each has settled: the lines nk prints.</summary>
 public class SettleWatchTests
 {
+    private static readonly DateTimeOffset Now = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
     private static readonly Touched Web0 = new("web", 0, StartsBefore: 1), Web1 = new("web", 1, StartsBefore: 1), Job0 = new("job", 0, 0);
 
     [Fact]
@@ -14,9 +15,9 @@ public class SettleWatchTests
         var watch = new SettleWatch([Web0, Web1]);
         var states = new Dictionary<Touched, InstanceState> { [Web0] = new(InstanceStatus.Online, Starts: 2), [Web1] = new(InstanceStatus.Starting, Starts: 2) };
 
-        watch.Update(t => states[t]).Should().BeFalse("web:1 is still starting");
+        watch.Update(t => states[t], Now).Should().BeFalse("web:1 is still starting");
         states[Web1] = new(InstanceStatus.Online, Starts: 2);
-        watch.Update(t => states[t]).Should().BeTrue();
+        watch.Update(t => states[t], Now).Should().BeTrue();
 
         watch.Failures.Should().BeEmpty();
     }
@@ -24,11 +25,11 @@ public class SettleWatchTests
     [Fact]
     public void A_failed_instance_and_a_gone_one_are_each_a_line()
     {
-        var exit = new ExitInfo(null, "SIGKILL", ExitReasons.OomKernel, DateTimeOffset.UtcNow.AddMinutes(-5));
+        var exit = new ExitInfo(null, "SIGKILL", ExitReasons.OomKernel, Now.AddMinutes(-5));
         var watch = new SettleWatch([Web0, Web1, Job0]);
 
         watch.Update(t => t == Web0 ? new InstanceState(InstanceStatus.Errored, Starts: 3, LastExit: exit)
-            : t == Job0 ? new InstanceState(InstanceStatus.Online, Starts: 1) : null).Should().BeTrue();
+            : t == Job0 ? new InstanceState(InstanceStatus.Online, Starts: 1) : null, Now).Should().BeTrue();
 
         watch.Failures.Should().Equal("web:0 is errored, last exit: oom_kernel (SIGKILL) 5m ago", "web:1 is gone");
     }
@@ -37,11 +38,11 @@ public class SettleWatchTests
     public void At_the_deadline_what_is_still_pending_did_not_become_ready()
     {
         var watch = new SettleWatch([Web0, Job0]);
-        watch.Update(t => t == Job0 ? new InstanceState(InstanceStatus.Online, Starts: 1) : new InstanceState(InstanceStatus.Stopped, Starts: 1));
+        watch.Update(t => t == Job0 ? new InstanceState(InstanceStatus.Online, Starts: 1) : new InstanceState(InstanceStatus.Stopped, Starts: 1), Now);
 
         watch.Expire(TimeSpan.FromSeconds(60));
 
         watch.Failures.Should().Equal("web:0 is still not ready after 60s");
-        watch.Update(_ => null).Should().BeTrue("nothing is left to follow");
+        watch.Update(_ => null, Now).Should().BeTrue("nothing is left to follow");
     }
 }
