@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
+using NodeKeeper.Daemon.Apply;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;

@@ -1,6 +1,6 @@
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.Daemon.Control;
+using NodeKeeper.Daemon.Apply;
 using NodeKeeper.Daemon.Supervision;
 
 namespace NodeKeeper.Daemon.State;

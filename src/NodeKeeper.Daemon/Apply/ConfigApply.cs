@@ -3,7 +3,7 @@ using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Http;
 using NodeKeeper.Daemon.Supervision;
 
-namespace NodeKeeper.Daemon.Control;
+namespace NodeKeeper.Daemon.Apply;
 
 /// <summary>
 /// A config into the daemon: its [daemon] table to the HTTP endpoint and its apps to the supervisor, with what the
