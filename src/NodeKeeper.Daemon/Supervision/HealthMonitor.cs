@@ -30,7 +30,6 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
     {
         public DateTimeOffset NextProbe;
         public int Failures;
-        public string? LastFailure;
         public Task Rolling = Task.CompletedTask;
         public readonly Dictionary<InstanceRunner, int> InstanceFailures = [];
         public readonly Dictionary<InstanceRunner, LagWatch> Lag = [];
@@ -92,7 +91,6 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         var appFailure = await ProbeAsync(health.Url, health.Timeout, ct);
         var appCount = HealthRule.Probe(health, h.Failures, appFailure is not null);
         h.Failures = appCount.Kept;
-        h.LastFailure = appFailure;
         if (appCount.Restart)
         {
             var evidence = $"{appCount.InARow} health checks in a row failed: {appFailure}";
