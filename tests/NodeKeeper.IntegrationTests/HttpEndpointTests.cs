@@ -7,7 +7,10 @@ using System.Text.RegularExpressions;
 
 namespace NodeKeeper.IntegrationTests;
 
-/// <summary>[daemon] http and NK_HTTP: /metrics (Prometheus text), /healthz, /readyz on a real daemon.</summary>
+/// <summary>
+/// [daemon] http and NK_HTTP: /metrics (Prometheus text), /healthz, /readyz on a real daemon. Kept as one file (over
+/// 400 lines): one endpoint, its routes, its limits under abuse and its rebinding, sharing the raw-socket helpers.
+/// </summary>
 public sealed partial class HttpEndpointTests
 {
     private static string Daemon(int httpPort) => $"[daemon]\nhttp = \"127.0.0.1:{httpPort}\"\n";

@@ -11,7 +11,8 @@ namespace NodeKeeper.ReliabilityTests;
 /// <summary>
 /// Who may control a daemon and where it may live: another uid is refused (and cannot act), a loose home is
 /// tightened, a linked or foreign home is refused, env values never leave the app, app names never leave the log
-/// folder, and no shell ever interprets a config value.
+/// folder, and no shell ever interprets a config value. Kept as one file (over 400 lines): each case is one side of
+/// one question, what another uid or a planted path can make the daemon do, and they share the setpriv helpers.
 /// </summary>
 public sealed class AuthorityTests(ITestOutputHelper output)
 {

@@ -10,7 +10,8 @@ namespace NodeKeeper.ReliabilityTests;
 /// Hostile configuration (issue 7): malformed and absurd nodekeeper.toml files either load sanely or are refused
 /// with only "file:line:col: message" lines, exit 2 and nothing started; never a stack trace, never a hang.
 /// The corpus is configs/*.toml: the first line of each says what it is and what is expected
-/// ("expect: ok", or "expect: error LINE:COL text" where LINE or COL may be "*").
+/// ("expect: ok", or "expect: error LINE:COL text" where LINE or COL may be "*"). Kept as one file (over 400 lines):
+/// the corpus and the fuzzer hold the same parser to the same checks.
 /// </summary>
 public sealed partial class HostileConfigTests(ITestOutputHelper output)
 {

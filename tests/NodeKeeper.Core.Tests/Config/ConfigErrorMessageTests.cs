@@ -3,7 +3,10 @@ using static NodeKeeper.Core.Tests.Config.ConfigKit;
 
 namespace NodeKeeper.Core.Tests.Config;
 
-/// <summary>What the config loader says about each kind of mistake: where it is, and what to write instead.</summary>
+/// <summary>
+/// What the config loader says about each kind of mistake: where it is, and what to write instead. Kept as one file
+/// (over 400 lines): one message per kind of mistake, read as a list.
+/// </summary>
 public class ConfigErrorMessageTests
 {
     [Fact]

@@ -7,7 +7,8 @@ namespace NodeKeeper.Core.Tests.Diagnosis;
 
 /// <summary>
 /// <see cref="ExitClassifier"/> against real stderr captured from Node 18, 20 and 22 (Diagnosis/corpus, see its README),
-/// and against the exits that no stderr can show (signals, OOM kills, code 0).
+/// and against the exits that no stderr can show (signals, OOM kills, code 0). Kept as one file (over 400 lines): it
+/// is one table of cases, read top to bottom against the signature table.
 /// </summary>
 public class ExitClassifierTests
 {

@@ -4,6 +4,10 @@ using NodeKeeper.Core.Import;
 
 namespace NodeKeeper.Core.Tests.Import;
 
+/// <summary>
+/// `nk import`: ecosystem files as PM2's docs write them, mapped option group by option group, and what cannot be
+/// mapped said with its reason. Kept as one file (over 400 lines): one translation, read from the first option to the last.
+/// </summary>
 public class EcosystemImporterTests
 {
     private const string Eco = "/home/deploy/shop";
