@@ -53,6 +53,8 @@ public static class DaemonHost
             logger.LogCritical(e.ExceptionObject as Exception, "unhandled exception: the daemon ends");
             serilog.Dispose();
         };
+        // A failed task nobody awaited (a fire-and-forget connection, probe or watcher) is a bug too: said, not lost.
+        TaskScheduler.UnobservedTaskException += (_, e) => logger.LogError(e.Exception, "a background task failed unobserved");
         foreach (var change in homeChanges) logger.LogWarning("{Change}", change);
         if (inherited.Count > 0)
             logger.LogInformation("Closed {Count} file descriptors inherited from the process that started the daemon (fds {Fds}): no app gets them", inherited.Count, string.Join(", ", inherited));

@@ -111,11 +111,22 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+        // Anything else is a bug of the daemon's: said in daemon.log, never a connection closed without a word (the
+        // client says "the daemon closed the connection without answering" and points there).
+        catch (Exception ex) { ctx.Logger.LogError(ex, "control connection failed: closing it"); }
     }
 
-    private static async Task WriteAsync(Stream s, Response r, CancellationToken ct)
+    private async Task WriteAsync(Stream s, Response r, CancellationToken ct)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(r, ProtocolJson.Default.Response);
+        byte[] bytes;
+        try { bytes = JsonSerializer.SerializeToUtf8Bytes(r, ProtocolJson.Default.Response); }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or InvalidOperationException or JsonException)
+        {
+            // An answer that cannot be written as JSON (a figure that is not a number) still gets one.
+            ctx.Logger.LogError(ex, "the answer to request {Id} could not be written", r.Id);
+            bytes = JsonSerializer.SerializeToUtf8Bytes(Response.Fail(r.Id, $"the daemon could not write its answer: {ex.Message} (see {ctx.DaemonLogPath})"),
+                ProtocolJson.Default.Response);
+        }
         await s.WriteAsync(bytes, ct);
         await s.WriteAsync("\n"u8.ToArray(), ct);
     }

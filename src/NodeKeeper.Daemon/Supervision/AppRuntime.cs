@@ -9,7 +9,12 @@ namespace NodeKeeper.Daemon.Supervision;
 public sealed class AppRuntime : IAsyncDisposable
 {
     private readonly DaemonContext _ctx;
-    private readonly List<InstanceRunner> _instances = [];
+    /// <summary>
+    /// Replaced whole, never changed in place: the sampler, the health monitor, the file watcher and status walk it on
+    /// their own threads while a reload swaps or a scale resizes (a list changed under a walk threw, and the sampler's
+    /// throw ended the daemon).
+    /// </summary>
+    private InstanceRunner[] _instances = [];
 
     public AppRuntime(AppSpec spec, string? configPath, DaemonContext ctx)
     {
@@ -37,7 +42,8 @@ public sealed class AppRuntime : IAsyncDisposable
     public string? ConfigPath { get; private set; }
     public LogFile Out { get; private set; }
     public LogFile Err { get; private set; }
-    public IReadOnlyList<InstanceRunner> Instances => _instances;
+    /// <summary>The instances now: a snapshot, which later changes leave as it is.</summary>
+    public IReadOnlyList<InstanceRunner> Instances => Volatile.Read(ref _instances);
     /// <summary>Whether the user wants the app running (false after nk stop); kept in the state file and the dump.</summary>
     public bool Wanted { get; set; } = true;
     /// <summary>Why file watching does not work for this app (inotify limits), shown in status and nk why; null when fine.</summary>
@@ -86,15 +92,16 @@ public sealed class AppRuntime : IAsyncDisposable
     /// <summary>Adds instances up to n (they start stopped); returns those removed when shrinking.</summary>
     private List<InstanceRunner> Resize(int n)
     {
-        while (_instances.Count < n)
+        var now = _instances;
+        var next = now.Take(n).ToList();
+        while (next.Count < n)
         {
-            var r = new InstanceRunner(this, _instances.Count, _ctx);
-            _instances.Add(r);
+            var r = new InstanceRunner(this, next.Count, _ctx);
+            next.Add(r);
             r.Run();
         }
-        var removed = _instances.Skip(n).ToList();
-        _instances.RemoveRange(n, _instances.Count - n);
-        return removed;
+        Volatile.Write(ref _instances, [.. next]);
+        return now.Skip(n).ToList();
     }
 
     /// <summary>A runner for slot <paramref name="index"/> that will take over from <paramref name="old"/> (reload); not listed yet.</summary>
@@ -106,19 +113,24 @@ public sealed class AppRuntime : IAsyncDisposable
     }
 
     /// <summary>Puts a reload's replacement in its slot.</summary>
-    public void Swap(int index, InstanceRunner replacement) => _instances[index] = replacement;
+    public void Swap(int index, InstanceRunner replacement)
+    {
+        var next = (InstanceRunner[])_instances.Clone();
+        next[index] = replacement;
+        Volatile.Write(ref _instances, next);
+    }
 
     /// <summary>Takes a new definition while instances keep running (reload); the number of instances is changed by Scale.</summary>
     public void Adopt(AppSpec spec, string? configPath)
     {
-        Spec = spec with { Instances = _instances.Count };
+        Spec = spec with { Instances = _instances.Length };
         ConfigPath = configPath ?? ConfigPath;
     }
 
     /// <summary>Grows to n instances (the new ones are stopped) or removes those above n (the caller stops them first).</summary>
     public (List<InstanceRunner> Added, List<InstanceRunner> Removed) Scale(int n)
     {
-        var before = _instances.Count;
+        var before = _instances.Length;
         var removed = Resize(n);
         Spec = Spec with { Instances = n };
         return (_instances.Skip(before).ToList(), removed);

@@ -50,6 +50,8 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             {
                 ctx.Logger.LogWarning(ex, "sampling /proc failed");
             }
+            // A bug of the daemon's must not end it (its apps would run on unsupervised): said, and sampling goes on.
+            catch (Exception ex) { ctx.Logger.LogError(ex, "sampling failed"); }
             // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim).
             if (_ticks % FullEvery == 0 && _trim.Observe(GC.GetTotalAllocatedBytes()))
                 GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
