@@ -72,19 +72,19 @@ public static partial class NkCommands
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
-        // Reload re-reads each app's definition from the config file it came from (each file once); an app with no
-        // instance keeps the one it has.
-        var described = await SendAsync(client, new Request { Cmd = Commands.Describe, Names = names }, ct);
-        if (described is null) return Failed;
-        var specs = new List<AppSpec>();
-        foreach (var file in (described.Apps ?? []).Where(a => a.InstanceList.Count > 0 && a.ConfigPath is { } p && File.Exists(p)).GroupBy(a => a.ConfigPath!))
+        // One round trip: the daemon reads each app's definition again from the config file it came from
+        // (ConfigApply.ReloadAsync); a config that is wrong is said as `nk start` says it, exit 2.
+        var r = await client.SendAsync(new Request { Cmd = Commands.Reload, Names = names, Reread = true }.Waiting(wait), ct);
+        if (r.ConfigErrors is { Count: > 0 } errors)
         {
-            var loaded = LoadConfig(file.Key);
-            if (loaded is null) return Usage;
-            specs.AddRange(loaded.Apps.Where(a => file.Any(d => d.Name == a.Name)));
+            foreach (var line in errors) await Console.Error.WriteLineAsync(line);
+            return Usage;
         }
-        var r = await SendAsync(client, new Request { Cmd = Commands.Reload, Names = names, Apps = specs }.Waiting(wait), ct);
-        if (r is null) return Failed;
+        if (!r.Ok)
+        {
+            await Console.Error.WriteLineAsync($"nk: {r.Error}");
+            return Failed;
+        }
         return await ShowAsync(client, r, ct);
     }
 

@@ -133,4 +133,40 @@ public sealed class SettleTests
         var logs = await home.OkAsync("logs", "--lines", "1", "--out");
         logs.Err.Should().Contain("a.out.log").And.Contain("b.out.log");
     }
+
+    /// <summary>
+    /// `nk reload` is one round trip: the daemon reads each app's config file again itself (reread), reloads, and
+    /// answers once the new instances are online. A config that has gone wrong reloads nothing, and the answer says
+    /// what is wrong at file:line:col, as `nk start` would.
+    /// </summary>
+    [Fact]
+    public async Task A_reload_reads_the_config_in_the_daemon_and_a_wrong_one_reloads_nothing()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        string App(string env) => TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\"\nenv = {{ COLOR = \"{env}\" }}");
+        var config = home.WriteConfig(App("blue"));
+        await home.OkAsync("start", config);
+        var before = (await home.InstanceAsync("web")).Pid;
+        await using var raw = await Raw.ConnectAsync(home);
+
+        File.WriteAllText(config, App("green"));
+        var r = await raw.SendAsync("{\"id\":1,\"cmd\":\"reload\",\"names\":[\"web\"],\"reread\":true,\"wait_ms\":30000}");
+
+        r.Ok.Should().BeTrue(r.Error);
+        r.Failures.Should().BeEmpty();
+        r.Instances.Should().ContainSingle(i => i.Name == "web").Which.Pid.Should().NotBe(before, "the app was reloaded");
+        (await home.DescribeAsync("web")).Env["COLOR"].Should().BeNull("values are hidden without --show-env");
+        (await home.OkAsync("describe", "web", "--json", "--show-env")).Out.Should().Contain("green", "the daemon read the file again");
+
+        File.WriteAllText(config, App("red") + "\ninstances = \"two\"\n");
+        var bad = await raw.SendAsync("{\"id\":2,\"cmd\":\"reload\",\"names\":[\"web\"],\"reread\":true,\"wait_ms\":30000}");
+
+        bad.Ok.Should().BeFalse();
+        bad.ConfigErrors.Should().NotBeNullOrEmpty().And.OnlyContain(l => l.StartsWith(config + ":"), "each error at file:line:col");
+        (await home.InstanceAsync("web")).Pid.Should().Be(r.Instances!.Single(i => i.Name == "web").Pid, "nothing was reloaded");
+        var cli = await home.RunAsync("reload", "web");
+        cli.Code.Should().Be(2, "nk reload says a wrong config as nk start does");
+        cli.Err.Should().Contain(config + ":");
+    }
 }

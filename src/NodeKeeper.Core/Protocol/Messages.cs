@@ -25,6 +25,9 @@ public static class Commands
 /// <summary>One request line on the control socket.</summary>
 public sealed record Request
 {
+    /// <summary>The longest request line a daemon reads (1 MiB): a config's apps must fit in one.</summary>
+    public const int MaxLineBytes = 1 << 20;
+
     public int Id { get; init; }
     public string Cmd { get; init; } = "";
     /// <summary>App names, or ["all"].</summary>
@@ -45,6 +48,11 @@ public sealed record Request
     /// failed), or after this many milliseconds, with Failures and every instance's status. Null: answer at once.
     /// </summary>
     public int? WaitMs { get; init; }
+    /// <summary>
+    /// With reload and no Apps: the daemon reads each app's definition again from the config file it came from (each
+    /// file once), as `nk reload` asks; a file it cannot read or that is wrong fails the request with ConfigErrors.
+    /// </summary>
+    public bool Reread { get; init; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
@@ -66,6 +74,8 @@ public sealed record Response
     public IReadOnlyList<string>? Failures { get; init; }
     /// <summary>With describe: every app named (or all), for clients that need several at once.</summary>
     public IReadOnlyList<AppDescription>? Apps { get; init; }
+    /// <summary>With reload and reread: what is wrong in a config file, a line each (file:line:col), as `nk start` prints it.</summary>
+    public IReadOnlyList<string>? ConfigErrors { get; init; }
 
     public static Response Fail(int id, string error) => new() { Id = id, Ok = false, Error = error };
 }

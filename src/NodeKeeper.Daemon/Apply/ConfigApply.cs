@@ -10,7 +10,7 @@ namespace NodeKeeper.Daemon.Apply;
 /// endpoint could not do said in the reply. `nk start CONFIG`, `nk run` and the apps and table brought back from
 /// state.json or dump.json all go through here, so they cannot drift apart.
 /// </summary>
-public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http)
+public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http, DaemonContext ctx)
 {
     /// <summary>
     /// A config being loaded: the [daemon] table first (a null one, a start without a config file, leaves the endpoint
@@ -27,6 +27,24 @@ public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http)
     /// config loaded since is in effect; returns the warning when its address cannot be served.
     /// </summary>
     public string? RestoreDaemon(DaemonSpec? daemon, string file) => http.Restore(daemon, file);
+
+    /// <summary>
+    /// `nk reload`: each app's definition read again from the config file it came from (each file once; an app with no
+    /// instance keeps the one it has), then the zero-downtime reload. A file that cannot be read or is wrong reloads
+    /// nothing: the answer carries its errors, file:line:col, as `nk start` prints them.
+    /// </summary>
+    public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    {
+        var specs = new List<AppSpec>();
+        foreach (var file in apps.Where(a => a.Instances.Count > 0 && a.ConfigPath is { } p && File.Exists(p)).GroupBy(a => a.ConfigPath!))
+        {
+            var loaded = ConfigFiles.Load(file.Key, NkHome.Logs(ctx.Home));
+            if (loaded.Config is null)
+                return Response.Fail(id, $"reload: {file.Key} is not a valid config, nothing was reloaded") with { ConfigErrors = loaded.Errors };
+            specs.AddRange(loaded.Config.Apps.Where(a => file.Any(d => d.Name == a.Name)));
+        }
+        return await supervisor.ReloadAsync(id, apps, specs, ct);
+    }
 
     /// <summary>A reply with the endpoint's warning (if any) added to its message; a failure stays as it is.</summary>
     public static Response WithWarning(Response r, string? warning) =>

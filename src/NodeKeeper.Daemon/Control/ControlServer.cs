@@ -17,7 +17,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
     IHostApplicationLifetime lifetime)
     : BackgroundService
 {
-    public const int MaxLine = 1 << 20;
+    public const int MaxLine = Request.MaxLineBytes;
     private static readonly uint DaemonUid = Uids.Effective();
 
     /// <summary>
@@ -189,6 +189,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             case Commands.Start: return await supervisor.StartAsync(req.Id, targets, ct);
             case Commands.Stop: return await supervisor.StopAsync(req.Id, targets, ct);
             case Commands.Restart: return await supervisor.RestartAsync(req.Id, targets, ct);
+            case Commands.Reload when req.Apps is null && req.Reread: return await config.ReloadAsync(req.Id, targets, ct);
             case Commands.Reload: return await supervisor.ReloadAsync(req.Id, targets, req.Apps, ct);
             case Commands.Scale:
                 if (req.Names is not { Count: 1 } || targets.Count != 1 || req.Count is not (>= 0 and <= 1024) )
