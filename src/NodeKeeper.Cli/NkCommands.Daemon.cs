@@ -83,15 +83,4 @@ public static partial class NkCommands
         try { var s = File.ReadAllText($"/proc/{pid}/stat"); return s[(s.LastIndexOf(')') + 2)..].StartsWith('Z'); }
         catch (IOException) { return true; }
     }
-
-    private static async Task<int> VersionAsync(CancellationToken ct)
-    {
-        Console.Out.WriteLine($"nk {CliVersion}");
-        var (client, _, _) = ControlClient.TryConnect(NkHome.Socket(Home.Current));
-        if (client is null) return Ok;
-        using var _c = client;
-        var r = await client.SendAsync(new Request { Cmd = Commands.Version }, ct);
-        if (r.Ok) Console.Out.WriteLine($"daemon {r.Version} (pid {r.Pid})");
-        return Ok;
-    }
 }

@@ -8,7 +8,7 @@ namespace NodeKeeper.Cli;
 public static partial class NkCommands
 {
     public const int Ok = 0, Failed = 1, Usage = 2;
-    private static readonly string CliVersion = typeof(NkCommands).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+    private static readonly string CliVersion = BuildVersion.Of(typeof(NkCommands).Assembly);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -133,9 +133,23 @@ public static partial class NkCommands
             root.Subcommands.Add(cmd);
         }
         {
+            var path = new Option<string?>("--path") { Description = "the nk-full to run (default: the one the daemon was started from)" };
+            var cmd = new Command("update", "replace the daemon with the nk-full on disk; every app keeps running (same pids, logs, ports)") { path };
+            cmd.SetAction((p, ct) => UpdateAsync(p.GetValue(path), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var record = new Argument<string>("record");
+            var cmd = new Command("handover-check", "(internal) say this binary's version and whether it reads a hand-over record") { record };
+            cmd.Hidden = true;
+            cmd.SetAction((p, ct) => Task.FromResult(HandoverCheck(p.GetValue(record)!)));
+            root.Subcommands.Add(cmd);
+        }
+        {
             var background = new Option<bool>("--background") { Description = "detach from the terminal (how nk starts it)", Hidden = true };
-            var cmd = new Command("daemon", "run the supervisor in the foreground") { background };
-            cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(Home.Current, p.GetValue(background)));
+            var adopt = new Option<string?>("--adopt") { Description = "take over the apps of the image this one replaced (nk update)", Hidden = true };
+            var cmd = new Command("daemon", "run the supervisor in the foreground") { background, adopt };
+            cmd.SetAction((p, ct) => NodeKeeper.Daemon.DaemonHost.RunAsync(Home.Current, p.GetValue(background), adopt: p.GetValue(adopt)));
             root.Subcommands.Add(cmd);
         }
         root.Subcommands.Add(RunCommand.Build());
@@ -164,8 +178,24 @@ public static partial class NkCommands
     internal static async Task<Response?> SendAsync(ControlClient client, Request request, CancellationToken ct)
     {
         var r = await client.SendAsync(request, ct);
-        if (!r.Ok) await Console.Error.WriteLineAsync($"nk: {r.Error}");
+        if (!r.Ok) await Console.Error.WriteLineAsync($"nk: {await Unknown(client, request, r, ct) ?? r.Error}");
         return r.Ok ? r : null;
+    }
+
+    /// <summary>
+    /// An older daemon's answer to a command it does not know, said as what it is: the daemon's version against this
+    /// nk's, and what to do. Null for any other error.
+    /// </summary>
+    internal static async Task<string?> Unknown(ControlClient client, Request request, Response r, CancellationToken ct)
+    {
+        if (r.Error?.StartsWith("unknown command", StringComparison.Ordinal) != true) return null;
+        string daemon;
+        try { daemon = (await client.SendAsync(new Request { Cmd = Commands.Version }, ct)).Version ?? "?"; }
+        catch (IOException) { daemon = "?"; }
+        return $"the daemon (version {daemon}) does not know `{request.Cmd}`: it is older than this nk ({CliVersion})"
+            + (request.Cmd == Commands.Update
+                ? "; a daemon that predates nk update can only be replaced by restarting it: nk save && nk kill && nk resurrect (every app restarts)"
+                : "; run nk update to replace it with the nk-full beside this nk (the apps keep running)");
     }
 
 }

@@ -11,6 +11,7 @@ using NodeKeeper.Daemon.Logs;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
+using NodeKeeper.Daemon.Upgrade;
 using Serilog;
 
 namespace NodeKeeper.Daemon;
@@ -26,10 +27,22 @@ public static class DaemonHost
     }
 
     /// <summary>Runs until SIGTERM/SIGINT or `nk kill` (or, with run options, until every app is down); returns the exit code.</summary>
-    public static async Task<int> RunAsync(string home, bool background, RunOptions? run = null)
+    /// <param name="adopt">`nk update`: the hand-over record of the image this one replaced (same pid), whose apps it takes on.</param>
+    public static async Task<int> RunAsync(string home, bool background, RunOptions? run = null, string? adopt = null)
     {
-        // Before anything can be spawned: only fds 0-2 and those the daemon passes on purpose reach an app.
-        var inherited = Native.CloseInheritedFds();
+        HandoverRecord? handover = null;
+        string? adoptError = null;
+        if (adopt is not null)
+        {
+            (handover, adoptError) = HandoverFile.Read(adopt);
+            try { File.Delete(adopt); } catch (IOException) { }
+            if (handover?.Fds().FirstOrDefault(fd => !Native.IsOpenFd(fd), -1) is >= 0 and var missing)
+                (handover, adoptError) = (null, $"fd {missing} named by the hand-over record is not open");
+        }
+        // Before anything can be spawned: only fds 0-2 and those the daemon passes on purpose reach an app (and, after
+        // `nk update`, those the previous image handed on).
+        var inherited = Native.CloseInheritedFds(handover?.Fds().ToHashSet());
+        foreach (var fd in handover?.Fds() ?? []) Native.SetInheritable(fd, false);
         if (background) Native.DetachFromTerminal();
         // The home is this user's alone: a link or another user's directory is refused; one of the user's own that
         // exists with looser modes is made 0700 (logs/ writable by nobody else), and daemon.log says so below.
@@ -59,17 +72,37 @@ public static class DaemonHost
         if (inherited.Count > 0)
             logger.LogInformation("Closed {Count} file descriptors inherited from the process that started the daemon (fds {Fds}): no app gets them", inherited.Count, string.Join(", ", inherited));
         await using var mirror = run is null ? null : new ConsoleMirror();
-        var ctx = new DaemonContext(home, TimeProvider.System, logger) { Mirror = mirror };
+        string? notice = null;
+        if (adoptError is not null)
+        {
+            notice = $"nk update at {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss}Z: the new daemon {DaemonContext.Version} could not adopt the running apps ({adoptError}); it ended them and started them again, as after a crash";
+            logger.LogCritical("{Notice}", notice);
+        }
+        else if (handover is not null)
+            logger.LogInformation("nk update: daemon {From} replaced by {Version} (pid {Pid}): adopting {Apps} app(s)", handover.FromVersion, DaemonContext.Version, Environment.ProcessId, handover.Apps.Count);
+        var ctx = new DaemonContext(home, TimeProvider.System, logger)
+        {
+            Mirror = mirror, Background = background, Foreground = run is not null, Inherited = handover, Notice = notice,
+            TakeOverOwnPid = adoptError is not null,
+        };
 
-        // One daemon per home: the lock is held for the daemon's life and released by the kernel if it dies.
+        // One daemon per home: the lock is held for the daemon's life and released by the kernel if it dies. After
+        // `nk update` it is the one the previous image held (same open file), never let go in between.
         FileStream lockFile;
-        try { lockFile = new FileStream(ctx.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        try
+        {
+            lockFile = handover is not null
+                ? new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(handover.LockFd, ownsHandle: true), FileAccess.ReadWrite)
+                : new FileStream(ctx.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            if (handover is not null) Native.SetInheritable(handover.LockFd, false);
+        }
         catch (IOException)
         {
             var other = File.Exists(ctx.PidPath) ? File.ReadAllText(ctx.PidPath).Trim() : "?";
             await Console.Error.WriteLineAsync($"nk: a daemon (pid {other}) already runs for NODEKEEPER_HOME={home}; stop it with `nk kill` first");
             return 1;
         }
+        ctx.LockFd = (int)lockFile.SafeFileHandle.DangerousGetHandle();
         await using var _lock = lockFile;
         await File.WriteAllTextAsync(ctx.PidPath, Environment.ProcessId + "\n");
         await File.WriteAllTextAsync(ctx.PreloadPath, Preload.Text());
@@ -77,16 +110,8 @@ public static class DaemonHost
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
         using var reaping = OrphanReaper.ReapOnSigchld();
 
-        // Whatever is at the socket's path is stale (this daemon holds the home's lock): a dead daemon's socket, or a file.
-        if (File.Exists(ctx.SocketPath) || new FileInfo(ctx.SocketPath).LinkTarget is not null)
-        {
-            File.Delete(ctx.SocketPath);
-            logger.LogInformation("removed a stale {Socket}", ctx.SocketPath);
-        }
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(ctx.SocketPath));
-        File.SetUnixFileMode(ctx.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        listener.Listen(128);
+        using var listener = handover is not null ? ControlServer.AdoptSocket(handover.ControlFd) : BindControlSocket(ctx);
+        ctx.ControlFd = (int)listener.SafeHandle.DangerousGetHandle();
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
@@ -100,6 +125,7 @@ public static class DaemonHost
         builder.Services.AddSingleton<Supervisor>();
         builder.Services.AddSingleton<ConfigApply>();
         builder.Services.AddSingleton<Persistence>();
+        builder.Services.AddSingleton<SelfUpdate>();
         builder.Services.AddSingleton(listener);
         // Started in this order, stopped in reverse: the state file is read (a crashed predecessor's apps come back)
         // before the socket answers, and removed after every app has stopped.
@@ -133,6 +159,22 @@ public static class DaemonHost
         if (run is not null && mirror is { DroppedChunks: > 0 } m)
             logger.LogWarning("{Count} chunks of app output were not copied to the console (it did not keep up); the log files have them", m.DroppedChunks);
         return run?.ExitCode ?? 0;
+    }
+
+    /// <summary>The control socket, bound afresh: whatever is at its path is stale (this daemon holds the home's lock).</summary>
+    private static Socket BindControlSocket(DaemonContext ctx)
+    {
+        // A dead daemon's socket, or a file.
+        if (File.Exists(ctx.SocketPath) || new FileInfo(ctx.SocketPath).LinkTarget is not null)
+        {
+            File.Delete(ctx.SocketPath);
+            ctx.Logger.LogInformation("removed a stale {Socket}", ctx.SocketPath);
+        }
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(ctx.SocketPath));
+        File.SetUnixFileMode(ctx.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        listener.Listen(128);
+        return listener;
     }
 
     /// <summary>

@@ -20,6 +20,7 @@ public static class Commands
     public const string Why = "why";              // Names
     public const string Save = "save";            // Force
     public const string Resurrect = "resurrect";
+    public const string Update = "update";        // Path: the daemon replaces itself with that binary, apps untouched
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -53,6 +54,8 @@ public sealed record Request
     /// file once), as `nk reload` asks; a file it cannot read or that is wrong fails the request with ConfigErrors.
     /// </summary>
     public bool Reread { get; init; }
+    /// <summary>With update: the nk-full to exec (default: the one the daemon was started from).</summary>
+    public string? Path { get; init; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
@@ -76,6 +79,13 @@ public sealed record Response
     public IReadOnlyList<AppDescription>? Apps { get; init; }
     /// <summary>With reload and reread: what is wrong in a config file, a line each (file:line:col), as `nk start` prints it.</summary>
     public IReadOnlyList<string>? ConfigErrors { get; init; }
+    /// <summary>With update: the version the daemon ran before (Version is the one it runs now).</summary>
+    public string? PreviousVersion { get; init; }
+    /// <summary>
+    /// With status and update: what the operator must know of the daemon itself, such as an update whose new image
+    /// could not adopt the apps and restarted them. Null when nothing.
+    /// </summary>
+    public string? DaemonNotice { get; init; }
 
     public static Response Fail(int id, string error) => new() { Id = id, Ok = false, Error = error };
 }

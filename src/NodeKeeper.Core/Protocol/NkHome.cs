@@ -36,6 +36,9 @@ public static class NkHome
     /// <summary>The script every Node.js instance preloads (written by the daemon at start).</summary>
     public static string Preload(string home) => System.IO.Path.Combine(home, "preload.js");
 
+    /// <summary>Where `nk update`'s hand-over record goes: what one daemon image passes to the next (0600, removed once read).</summary>
+    public static string Handover(string home) => System.IO.Path.Combine(home, "handover.json");
+
     /// <summary>Where the daemon notes the public copy of the preload it made for apps run as another user.</summary>
     public static string PublicPreloadRecord(string home) => System.IO.Path.Combine(home, "preload-dir");
 }

@@ -13,6 +13,20 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
     private int _length;
     private bool _skipping;
 
+    /// <summary>The start of a line not finished yet (kept for the next chunk).</summary>
+    public ReadOnlySpan<byte> Pending => _pending.AsSpan(0, _length);
+
+    /// <summary>True while a line too long to keep streams past.</summary>
+    public bool Skipping => _skipping;
+
+    /// <summary>Goes on from where another reader of the same channel stopped (<see cref="Pending"/>, <see cref="Skipping"/>).</summary>
+    public void Resume(ReadOnlySpan<byte> pending, bool skipping)
+    {
+        _length = Math.Min(pending.Length, _pending.Length);
+        pending[.._length].CopyTo(_pending);
+        _skipping = skipping;
+    }
+
     /// <summary>
     /// The next whole line of the chunk, which it consumes; false once the chunk is used up (an unfinished line at
     /// its end is kept for the next chunk). The line is valid until the next call.

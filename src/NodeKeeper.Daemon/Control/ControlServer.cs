@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -9,12 +10,13 @@ using NodeKeeper.Daemon.Apply;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
+using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Daemon.Control;
 
 /// <summary>The Unix control socket: peer check, newline-delimited JSON framing, dispatch to the supervisor.</summary>
 public sealed class ControlServer(Socket listener, Supervisor supervisor, ConfigApply config, Persistence persistence, DaemonContext ctx,
-    IHostApplicationLifetime lifetime)
+    IHostApplicationLifetime lifetime, SelfUpdate update)
     : BackgroundService
 {
     public const int MaxLine = Request.MaxLineBytes;
@@ -27,12 +29,45 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
     /// </summary>
     public const int ReservedFds = 16;
 
+    /// <summary>Every open connection, so that `nk update` can hand each one to the next image.</summary>
+    private readonly ConcurrentDictionary<Connection, byte> _connections = new();
+    private volatile bool _handingOver;
+    private CancellationTokenSource _acceptStop = new();
+    private TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed class Connection(Socket socket)
+    {
+        public Socket Socket { get; } = socket;
+        /// <summary>Cancelled to stop a read that waits for the next request (the daemon is being handed over).</summary>
+        public CancellationTokenSource Reading { get; } = new();
+        /// <summary>What this connection became at a hand-over: handed on, or null when it closed (or is the requester).</summary>
+        public TaskCompletionSource<HandedConnection?> Handed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public bool IsRequester { get; set; }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
+        if (ctx.Inherited is { } inherited)
+        {
+            // The `nk update` that made this image hears how it went, on its own connection.
+            var instances = supervisor.Apps.SelectMany(a => a.Instances).Count(i => i.Process is not null);
+            var answer = new Response
+            {
+                Id = inherited.RequestId, Ok = true, Version = DaemonContext.Version, PreviousVersion = inherited.FromVersion, Pid = Environment.ProcessId,
+                Message = $"daemon updated from {inherited.FromVersion} to {DaemonContext.Version} (pid {Environment.ProcessId}): {inherited.Apps.Count} app(s) and {instances} running instance(s) kept as they run",
+            };
+            Resume([.. inherited.Connections, .. inherited.Requester is { } r ? [r with { Waiting = answer }] : Array.Empty<HandedConnection>()], ct);
+        }
         var backoff = TimeSpan.Zero;
         bool holding = false, failing = false;
         while (!ct.IsCancellationRequested)
         {
+            if (_handingOver)
+            {
+                // Connections wait in the backlog meanwhile: the next image (or this one, if the update is given up) takes them.
+                try { await _resumed.Task.WaitAsync(ct); } catch (OperationCanceledException) { break; }
+                continue;
+            }
             Socket? client = null;
             // Clients that never hang up must not use the daemon's last fds: while too few are left, new connections
             // wait in the backlog (not refused) until some close. Said once per run in daemon.log.
@@ -47,7 +82,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             {
                 if (holding) ctx.Logger.LogInformation("fds free again: accepting control connections");
                 holding = false;
-                try { client = await listener.AcceptAsync(ct); }
+                using var accepting = CancellationTokenSource.CreateLinkedTokenSource(ct, _acceptStop.Token);
+                try { client = await listener.AcceptAsync(accepting.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { continue; }
                 catch (OperationCanceledException) { break; }
                 catch (SocketException ex)
                 {
@@ -68,14 +105,68 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             if (failing) ctx.Logger.LogInformation("accept works again");
             failing = false;
             backoff = TimeSpan.Zero;
-            _ = ServeAsync(client, ct);
+            _ = ServeAsync(client, null, ct);
         }
     }
 
-    private async Task ServeAsync(Socket client, CancellationToken ct)
+    /// <summary>
+    /// `nk update`: stops accepting (new connections wait in the backlog) and hands on every open connection but the
+    /// requester's once it is between two requests, with what it had read and not handled: a request not started yet
+    /// (one waiting for the supervisor's gate is given up by the supervisor), or one waiting for instances to settle.
+    /// Connections that answer meanwhile (status) are answered first. Returns them, each with a close-on-exec copy of its
+    /// fd; the originals are closed.
+    /// </summary>
+    public async Task<List<HandedConnection>> HandOverAsync(Socket requester, TimeSpan deadline)
     {
-        using var _ = client;
+        _handingOver = true;
+        await _acceptStop.CancelAsync();
+        var handed = new List<HandedConnection>();
+        var open = _connections.Keys.ToList();
+        foreach (var c in open)
+        {
+            if (c.Socket == requester) { c.IsRequester = true; continue; }
+            await c.Reading.CancelAsync();
+        }
+        foreach (var c in open.Where(c => !c.IsRequester))
+        {
+            try
+            {
+                if (await c.Handed.Task.WaitAsync(deadline) is { } h) handed.Add(h);
+            }
+            catch (TimeoutException) { ctx.Logger.LogWarning("a control connection did not stop within {Deadline}: it is closed by the update", deadline); }
+        }
+        return handed;
+    }
+
+    /// <summary>Serves again: the connections handed over by the previous image, or by this one when the update was given up.</summary>
+    public void Resume(IReadOnlyList<HandedConnection> handed, CancellationToken ct)
+    {
+        _acceptStop = new CancellationTokenSource();
+        _handingOver = false;
+        Interlocked.Exchange(ref _resumed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        foreach (var h in handed) _ = ServeAsync(AdoptSocket(h.Fd), h, ct);
+    }
+
+    /// <summary>A socket from an fd handed on (made close-on-exec again).</summary>
+    public static Socket AdoptSocket(int fd)
+    {
+        Native.SetInheritable(fd, false);
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    /// <summary>
+    /// Serves one connection: a request per line, an answer per request. <paramref name="from"/>: a connection the
+    /// previous image handed over, with its unread bytes and maybe a wait to finish.
+    /// </summary>
+    public async Task ServeAsync(Socket client, HandedConnection? from, CancellationToken ct)
+    {
+        var conn = new Connection(client);
+        _connections.TryAdd(conn, 0);
+        using var owned = client;
         await using var stream = new NetworkStream(client, ownsSocket: false);
+        // Bytes read and not yet handled: whole requests and the start of the next.
+        var pending = new byte[64 * 1024];
+        var length = 0;
         try
         {
             var uid = Uids.Peer(client);
@@ -85,35 +176,76 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 await WriteAsync(stream, Response.Fail(0, $"uid {uid} may not control this daemon (it belongs to uid {DaemonUid})"), ct);
                 return;
             }
-            var buffer = new byte[64 * 1024];
-            var line = new MemoryStream();
+            if (from?.Waiting is { } waiting)
+                await WriteAsync(stream, await FinishWaitAsync(waiting, from.WaitUntil, ct), CancellationToken.None);
+            if (from is not null)
+            {
+                Grow(ref pending, from.Unread.Length);
+                from.Unread.CopyTo(pending, 0);
+                length = from.Unread.Length;
+            }
             while (true)
             {
-                var n = await stream.ReadAsync(buffer, ct);
-                if (n == 0) return;
-                var start = 0;
-                for (var i = 0; i < n; i++)
+                var newline = Array.IndexOf(pending, (byte)'\n', 0, length);
+                if (newline < 0)
                 {
-                    if (buffer[i] != (byte)'\n') continue;
-                    line.Write(buffer, start, i - start);
-                    start = i + 1;
-                    var response = await HandleAsync(line.GetBuffer().AsMemory(0, (int)line.Length), ct);
-                    line.SetLength(0);
-                    // Answered even when the daemon is shutting down (nk kill, a cut-short reload), so the client hears it.
-                    await WriteAsync(stream, response, CancellationToken.None);
+                    if (length > MaxLine)
+                    {
+                        await WriteAsync(stream, Response.Fail(0, $"request line longer than {MaxLine} bytes: closing the connection"), ct);
+                        return;
+                    }
+                    if (_handingOver && !conn.IsRequester) { conn.Handed.TrySetResult(Hand(client, pending.AsSpan(0, length), null, null)); return; }
+                    Grow(ref pending, length + 64 * 1024);
+                    int n;
+                    try { n = await stream.ReadAsync(pending.AsMemory(length), conn.Reading.Token); }
+                    catch (OperationCanceledException) when (_handingOver && !ct.IsCancellationRequested)
+                    {
+                        conn.Handed.TrySetResult(Hand(client, pending.AsSpan(0, length), null, null));
+                        return;
+                    }
+                    if (n == 0) return;
+                    length += n;
+                    continue;
                 }
-                line.Write(buffer, start, n - start);
-                if (line.Length > MaxLine)
+                Response response;
+                try { response = await HandleAsync(pending.AsMemory(0, newline), conn, ct); }
+                catch (Supervisor.HandingOver h)
                 {
-                    await WriteAsync(stream, Response.Fail(0, $"request line longer than {MaxLine} bytes: closing the connection"), ct);
+                    // Not started: the next image reads the request again. Waiting: it waits on and answers.
+                    var unread = h.Waiting is null ? pending.AsSpan(0, length) : pending.AsSpan(newline + 1, length - newline - 1);
+                    conn.Handed.TrySetResult(Hand(client, unread, h.Waiting, h.Until));
                     return;
                 }
+                pending.AsSpan(newline + 1, length - newline - 1).CopyTo(pending);
+                length -= newline + 1;
+                // Answered even when the daemon is shutting down (nk kill, a cut-short reload), so the client hears it.
+                await WriteAsync(stream, response, CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
         // Anything else is a bug of the daemon's: said in daemon.log, never a connection closed without a word (the
         // client says "the daemon closed the connection without answering" and points there).
         catch (Exception ex) { ctx.Logger.LogError(ex, "control connection failed: closing it"); }
+        finally
+        {
+            _connections.TryRemove(conn, out _);
+            conn.Handed.TrySetResult(null);
+        }
+    }
+
+    private static void Grow(ref byte[] buffer, int needed)
+    {
+        if (buffer.Length < needed) Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
+    }
+
+    private static HandedConnection Hand(Socket client, ReadOnlySpan<byte> unread, Response? waiting, DateTimeOffset? until) =>
+        new(Native.DupCloseOnExec((int)client.SafeHandle.DangerousGetHandle()), unread.ToArray(), waiting, until);
+
+    /// <summary>A request the previous image had acted on and was waiting to settle: waited on here, then answered.</summary>
+    private async Task<Response> FinishWaitAsync(Response waiting, DateTimeOffset? until, CancellationToken ct)
+    {
+        var left = until is { } u ? u - ctx.Clock.GetUtcNow() : TimeSpan.Zero;
+        return await supervisor.SettledAsync(waiting, (int)Math.Max(0, left.TotalMilliseconds), ct);
     }
 
     private async Task WriteAsync(Stream s, Response r, CancellationToken ct)
@@ -131,13 +263,18 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         await s.WriteAsync("\n"u8.ToArray(), ct);
     }
 
-    private async Task<Response> HandleAsync(ReadOnlyMemory<byte> line, CancellationToken ct)
+    private async Task<Response> HandleAsync(ReadOnlyMemory<byte> line, Connection conn, CancellationToken ct)
     {
         Request? req;
         try { req = JsonSerializer.Deserialize(line.Span, ProtocolJson.Default.Request); }
         catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
         if (req is null) return Response.Fail(0, "malformed request: null");
-        try { return await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct); }
+        try
+        {
+            if (req.Cmd == Commands.Update) return await update.RunAsync(req, conn.Socket, this, ct);
+            return await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct);
+        }
+        catch (Supervisor.HandingOver) { throw; }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             return Response.Fail(req.Id, $"the daemon is shutting down: {req.Cmd} was cut short, and every app is being stopped");
@@ -168,9 +305,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         switch (req.Cmd)
         {
             case Commands.Ping:
-                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Version = DaemonContext.Version };
+                return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Version = DaemonContext.Version, DaemonNotice = ctx.Notice };
             case Commands.Version:
-                return new Response { Id = req.Id, Ok = true, Version = DaemonContext.Version, Pid = Environment.ProcessId };
+                return new Response { Id = req.Id, Ok = true, Version = DaemonContext.Version, Pid = Environment.ProcessId, DaemonNotice = ctx.Notice };
             case Commands.Kill:
                 _ = Task.Run(async () => { await Task.Yield(); lifetime.StopApplication(); }, CancellationToken.None);
                 return new Response { Id = req.Id, Ok = true, Pid = Environment.ProcessId, Message = "daemon stopping" };
@@ -196,7 +333,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                     return Response.Fail(req.Id, "scale takes one app name and a number of instances from 0 to 1024");
                 return await supervisor.ScaleAsync(req.Id, targets[0], req.Count.Value, ct);
             case Commands.Delete: return await supervisor.DeleteAsync(req.Id, targets, ct);
-            case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets) };
+            case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets), DaemonNotice = ctx.Notice };
             case Commands.Describe:
                 // Every app named (or all) in `apps`, so that nk logs and nk reload ask once; the only one also in `app`.
                 var described = targets.Select(t => supervisor.Describe(t, req.ShowEnv)).ToList();

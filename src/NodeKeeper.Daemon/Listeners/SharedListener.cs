@@ -21,6 +21,13 @@ public sealed class SharedListener : IDisposable
     public int Port { get; }
     public string? Host { get; }
 
+    /// <summary>A listening socket a previous daemon image bound and handed on (`nk update`): made close-on-exec again.</summary>
+    public static SharedListener Adopt(int fd, int port, string? host)
+    {
+        Processes.Native.SetInheritable(fd, false);
+        return new SharedListener(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), port, host);
+    }
+
     /// <summary>The raw fd instances inherit (NK_LISTEN_FD).</summary>
     public int Fd => (int)_socket.SafeHandle.DangerousGetHandle();
 

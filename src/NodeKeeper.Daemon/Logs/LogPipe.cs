@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using NodeKeeper.Daemon.Processes;
 
 namespace NodeKeeper.Daemon.Logs;
 
@@ -21,16 +22,21 @@ public static partial class LogPipe
     /// blocking read that sleeps briefly after a small chunk costs a few hundred wakeups a second at most.
     /// Other streams (tests) are pumped asynchronously.
     /// </summary>
-    public static Task PumpAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, CancellationToken ct)
+    /// <remarks>
+    /// With a <paramref name="slot"/>, the pump also parks when <see cref="ReaderPause"/> asks (`nk update`), leaving its
+    /// fd and the start of a line it holds; a pump of the next daemon image goes on from there (<paramref name="resume"/>).
+    /// </remarks>
+    public static Task PumpAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, CancellationToken ct,
+        ReaderSlot? slot = null, ParkedReader? resume = null)
     {
-        if (source is not System.IO.Pipes.PipeStream) return PumpCoreAsync(source, target, format, tap, blocking: false, ct);
+        if (source is not System.IO.Pipes.PipeStream) return PumpCoreAsync(source, target, format, tap, blocking: false, ct, null, resume);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
                 // Every await below completes synchronously in blocking mode: this runs on this thread to the end.
-                PumpCoreAsync(source, target, format, tap, blocking: true, ct).GetAwaiter().GetResult();
+                PumpCoreAsync(source, target, format, tap, blocking: true, ct, slot, resume).GetAwaiter().GetResult();
                 done.TrySetResult();
             }
             catch (Exception ex) { done.TrySetException(ex); }
@@ -47,7 +53,7 @@ public static partial class LogPipe
     {
         var fd = (int)pipe.SafePipeHandle.DangerousGetHandle();
         while (!ct.IsCancellationRequested)
-            if (NodeKeeper.Daemon.Processes.Native.WaitReadable(fd, 50)) return true;
+            if (Native.WaitReadable(fd, 50)) return true;
         return false;
     }
 
@@ -55,7 +61,8 @@ public static partial class LogPipe
     /// Plain lines are copied in large chunks; otherwise each line gets "&lt;UTC timestamp with ms&gt;Z " (when Timestamps) then Prefix.
     /// A partial last line gets a '\n'; a line longer than 64 KiB is forwarded in pieces, each ending with '\n'.
     /// tap (may be null) sees every chunk of raw bytes read.</summary>
-    private static async Task PumpCoreAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, bool blocking, CancellationToken ct)
+    private static async Task PumpCoreAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, bool blocking,
+        CancellationToken ct, ReaderSlot? slot, ParkedReader? resume)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(target);
@@ -67,6 +74,13 @@ public static partial class LogPipe
         int carried = 0;
         // A long line was just cut and given a '\n'; if its own '\n' comes next, it must not make an empty line.
         bool justSplit = false;
+        if (resume is not null)
+        {
+            resume.Carried.CopyTo(input, 0);
+            carried = resume.Carried.Length;
+            justSplit = resume.Flag;
+        }
+        var fd = blocking ? (int)((System.IO.Pipes.PipeStream)source).SafePipeHandle.DangerousGetHandle() : -1;
         try
         {
             while (true)
@@ -76,6 +90,12 @@ public static partial class LogPipe
                 {
                     if (blocking && ct.CanBeCanceled && !WaitReadable((System.IO.Pipes.PipeStream)source, ct))
                         break;
+                    // Every byte read so far is in the log file's hands: the fd and the unfinished line can go on.
+                    if (slot is not null && !Native.WaitReadableUnless(fd, ReaderPause.Fd))
+                    {
+                        slot.Park(new ParkedReader(Native.DupCloseOnExec(fd), input[..carried], justSplit));
+                        continue;
+                    }
                     read = blocking
                         ? source.Read(input.AsSpan(carried))
                         : await source.ReadAsync(input.AsMemory(carried), ct).ConfigureAwait(false);
@@ -130,6 +150,7 @@ public static partial class LogPipe
         }
         finally
         {
+            slot?.End();
             Buffers.Pool.Return(input);
         }
     }

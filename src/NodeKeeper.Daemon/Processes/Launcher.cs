@@ -66,6 +66,39 @@ public static class Launcher
     }
 
     /// <summary>
+    /// A process an earlier image of this daemon started (`nk update`), with the fds of its output pipes and IPC channel
+    /// that image handed on (null: that one had ended). They are made close-on-exec again at once, so that no app
+    /// launched later inherits them.
+    /// </summary>
+    public static RunningProcess Adopt(ProcessId id, int? stdoutFd, int? stderrFd, int? ipcFd,
+        Func<Stream, CancellationToken, Task> stdout, Func<Stream, CancellationToken, Task> stderr)
+    {
+        foreach (var fd in new[] { stdoutFd, stderrFd, ipcFd }) if (fd is { } f) Native.SetInheritable(f, false);
+        var status = OrphanReaper.Adopt(id.Pid);
+        var pumps = new List<Task>();
+        foreach (var (fd, pump) in new[] { (stdoutFd, stdout), (stderrFd, stderr) })
+        {
+            if (fd is not { } f) continue;
+            var stream = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, new Microsoft.Win32.SafeHandles.SafePipeHandle(f, ownsHandle: true));
+            pumps.Add(PumpThenClose(pump, stream));
+        }
+        Socket? ipc = ipcFd is { } i ? new Socket(new SafeSocketHandle(i, ownsHandle: true)) : null;
+        return new RunningProcess(id, status, AdoptedCompletion(status, pumps), ipc);
+    }
+
+    private static async Task PumpThenClose(Func<Stream, CancellationToken, Task> pump, Stream stream)
+    {
+        await using (stream) await pump(stream, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static async Task<int> AdoptedCompletion(Task<int> status, List<Task> pumps)
+    {
+        var code = await status.ConfigureAwait(false);
+        await Task.WhenAll(pumps).ConfigureAwait(false);
+        return code;
+    }
+
+    /// <summary>
     /// A 1 MiB pipe instead of 64 KiB: the app writes with blocking pipes (the preload), so a burst larger than the
     /// pipe would make it wait for the daemon to be scheduled; with room for a burst it never notices the reader.
     /// </summary>

@@ -151,14 +151,14 @@ public static partial class Native
     /// runner's pipe, a secret file opened by a wrapper): they would reach every app, `user` apps too. The .NET runtime
     /// opens all of its own with O_CLOEXEC, so an fd without that flag is one somebody else left open. Returns their numbers.
     /// </summary>
-    public static List<int> CloseInheritedFds()
+    public static List<int> CloseInheritedFds(IReadOnlySet<int>? keep = null)
     {
         var closed = new List<int>();
         foreach (var entry in Directory.GetFileSystemEntries("/proc/self/fd"))
         {
             if (!int.TryParse(Path.GetFileName(entry), out var fd) || fd <= 2) continue;
             var flags = fcntl(fd, F_GETFD, 0);
-            if (flags < 0 || (flags & FD_CLOEXEC) != 0) continue;
+            if (flags < 0 || (flags & FD_CLOEXEC) != 0 || keep?.Contains(fd) == true) continue;
             close(fd);
             closed.Add(fd);
         }

@@ -10,6 +10,7 @@ namespace NodeKeeper.Daemon.Processes;
 public static class OrphanReaper
 {
     private static readonly ConcurrentDictionary<int, byte> Launched = new();
+    private static readonly ConcurrentDictionary<int, TaskCompletionSource<int>> Adopted = new();
     private static readonly int Self = Environment.ProcessId;
 
     /// <summary>Held while a child is being spawned, so a fresh child is registered before anyone may reap it.</summary>
@@ -21,9 +22,31 @@ public static class OrphanReaper
     /// <summary>Forgets a child .NET has reaped.</summary>
     public static void ForgetLaunched(int pid) => Launched.TryRemove(pid, out _);
 
+    /// <summary>
+    /// Takes on a child an earlier image of this daemon started (`nk update`): .NET does not know it, so its end is
+    /// waited for here, on SIGCHLD. Completes with its exit code, 128 + the signal that ended it, or -1 when its status
+    /// was taken before the exec.
+    /// </summary>
+    public static Task<int> Adopt(int pid)
+    {
+        var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Adopted[pid] = done;
+        // It may have ended during the exec, when no handler heard its SIGCHLD.
+        CollectAdopted();
+        return done.Task;
+    }
+
+    private static void CollectAdopted()
+    {
+        foreach (var (pid, done) in Adopted)
+            if (Native.TryWaitChild(pid) is { } status && Adopted.TryRemove(pid, out _))
+                done.TrySetResult(status);
+    }
+
     /// <summary>Reaps every zombie orphan of the daemon (its children are listed in /proc/self/task/*/children).</summary>
     public static void ReapAll()
     {
+        if (!Adopted.IsEmpty) CollectAdopted();
         foreach (var pid in ProcChildren.OfDaemon())
             if (ProcStat.Read(pid) is { IsZombie: true }) Reap(pid);
     }
@@ -39,7 +62,7 @@ public static class OrphanReaper
     {
         lock (SpawnLock)
         {
-            if (pid <= 1 || Launched.ContainsKey(pid)) return;
+            if (pid <= 1 || Launched.ContainsKey(pid) || Adopted.ContainsKey(pid)) return;
             if (ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self) Native.TryReap(pid);
         }
     }

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Apply;
 using NodeKeeper.Daemon.Supervision;
+using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Daemon.State;
 
@@ -54,6 +56,18 @@ public sealed class Persistence(Supervisor supervisor, ConfigApply config, Daemo
         await supervisor.AddStoppedAsync(stopped, ct);
         // After the orphans are ended; an address taken meanwhile is a warning, and the apps run on.
         return (problems, config.RestoreDaemon(daemon, file));
+    }
+
+    /// <summary>
+    /// `nk update`: the apps the previous image of this process handed over, taken on as they run (same processes, same
+    /// pipes, same listening sockets), then its [daemon] table.
+    /// </summary>
+    public void Adopt(HandoverRecord handover)
+    {
+        supervisor.AddAdopted(handover.Apps.Select(a => AppRuntime.Adopt(a, ctx)).ToList());
+        ctx.Daemon = handover.Daemon;
+        if (config.RestoreDaemon(handover.Daemon, Path.GetFileName(NkHome.Handover(ctx.Home))) is { } warning)
+            ctx.Logger.LogWarning("nk update: {Warning}", warning);
     }
 
     /// <summary>`nk save`: the apps and their definitions into dump.json; an empty list never silently replaces a dump.</summary>

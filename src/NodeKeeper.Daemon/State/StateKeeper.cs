@@ -23,7 +23,12 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
     public async Task StartAsync(CancellationToken ct)
     {
         var (state, _) = StateFile.Read(ctx.StatePath);
-        if (state is not null && state.DaemonPid != Environment.ProcessId)
+        if (ctx.Inherited is { } handover)
+        {
+            // `nk update`: the previous image of this very process handed its apps over, running.
+            persistence.Adopt(handover);
+        }
+        else if (state is not null && (state.DaemonPid != Environment.ProcessId || ctx.TakeOverOwnPid))
         {
             ctx.Logger.LogWarning("the previous daemon (pid {Pid}) did not stop gracefully: taking over its {Count} app(s)", state.DaemonPid, state.Apps.Count);
             await Predecessor.EndRecordedAsync(state, ctx.Clock, ctx.Logger, ct);

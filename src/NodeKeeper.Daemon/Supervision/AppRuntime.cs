@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Daemon.Listeners;
 using NodeKeeper.Daemon.Logs;
+using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Daemon.Supervision;
 
@@ -16,14 +17,38 @@ public sealed class AppRuntime : IAsyncDisposable
     /// </summary>
     private InstanceRunner[] _instances = [];
 
-    public AppRuntime(AppSpec spec, string? configPath, DaemonContext ctx)
+    public AppRuntime(AppSpec spec, string? configPath, DaemonContext ctx) : this(spec, configPath, ctx, adopting: false) { }
+
+    private AppRuntime(AppSpec spec, string? configPath, DaemonContext ctx, bool adopting)
     {
         _ctx = ctx;
         Spec = spec;
         ConfigPath = configPath;
         (Out, Err) = OpenLogs(spec);
-        Resize(spec.Instances);
+        if (!adopting) Resize(spec.Instances);
     }
+
+    /// <summary>
+    /// `nk update`: the app as the previous daemon image handed it over, its listening socket held and its instances
+    /// running on (their logs appended to, from where the previous image stopped).
+    /// </summary>
+    public static AppRuntime Adopt(HandedApp handed, DaemonContext ctx)
+    {
+        var app = new AppRuntime(handed.Spec, handed.ConfigPath, ctx, adopting: true) { Wanted = handed.Wanted, WatchProblem = handed.WatchProblem };
+        if (handed.ListenerFd is { } fd) app._listener = SharedListener.Adopt(fd, handed.Spec.Port!.Value, handed.Spec.Host);
+        var runners = new List<InstanceRunner>();
+        foreach (var h in handed.Instances.OrderBy(i => i.Index))
+        {
+            var r = new InstanceRunner(app, h.Index, ctx);
+            r.Adopt(h);
+            runners.Add(r);
+        }
+        app._instances = [.. runners];
+        return app;
+    }
+
+    /// <summary>The shared listening socket's fd, while the app holds one (`nk update` hands it on).</summary>
+    public int? ListenerFd { get { lock (_listenerLock) return _listener?.Fd; } }
 
     private (LogFile Out, LogFile Err) OpenLogs(AppSpec spec)
     {

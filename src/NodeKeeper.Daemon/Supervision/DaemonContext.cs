@@ -7,7 +7,7 @@ namespace NodeKeeper.Daemon.Supervision;
 public sealed class DaemonContext(string home, TimeProvider clock, ILogger logger)
 {
     /// <summary>This daemon's version, as `nk ping`, `nk version` and /metrics report it.</summary>
-    public static readonly string Version = typeof(DaemonContext).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+    public static readonly string Version = BuildVersion.Of(typeof(DaemonContext).Assembly);
 
     public string Home { get; } = home;
     public string LogDirectory => NkHome.Logs(Home);
@@ -75,6 +75,23 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public NodeKeeper.Core.Config.DaemonSpec? Daemon { get; set; }
     /// <summary>`nk run`: app log lines also go to the console.</summary>
     public Logs.ConsoleMirror? Mirror { get; init; }
+
+    /// <summary>The binary this daemon runs from (`nk update` execs it again unless told another).</summary>
+    public string StartedFrom { get; init; } = Environment.ProcessPath ?? "";
+    /// <summary>Started with --background (detached): so is the image `nk update` execs.</summary>
+    public bool Background { get; init; }
+    /// <summary>`nk run`: the foreground daemon of a container, which `nk update` refuses.</summary>
+    public bool Foreground { get; init; }
+    /// <summary>What the previous image handed over (`nk update`), when this image adopted its apps.</summary>
+    public Upgrade.HandoverRecord? Inherited { get; init; }
+    /// <summary>What the operator must know of the daemon itself (an update that could not adopt); shown by status.</summary>
+    public string? Notice { get; set; }
+    /// <summary>A takeover is due although state.json names this very pid: an update's new image could not adopt.</summary>
+    public bool TakeOverOwnPid { get; init; }
+
+    /// <summary>The fds of the home's lock and of the control socket's listener (`nk update` hands them on).</summary>
+    public int LockFd { get; set; } = -1;
+    public int ControlFd { get; set; } = -1;
 
     /// <summary>Raised after any instance changed state.</summary>
     public event Action? Changed;

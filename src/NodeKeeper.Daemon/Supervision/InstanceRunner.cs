@@ -25,6 +25,8 @@ public sealed class InstanceRunner : IAsyncDisposable
     private readonly Channel<InstanceEvent> _events = Channel.CreateUnbounded<InstanceEvent>(new() { SingleReader = true });
     private readonly CancellationTokenSource _life = new();
     private readonly Dictionary<TimerKind, CancellationTokenSource> _timers = new();
+    /// <summary>When each armed timer is due, and the generation it was armed in: `nk update` hands them on.</summary>
+    private readonly Dictionary<TimerKind, HandedTimer> _due = new();
     private readonly List<ExitRecord> _history = [];
     private readonly RunFigures _figures = new();
     private TaskCompletionSource _changed = NewSignal();
@@ -83,6 +85,7 @@ public sealed class InstanceRunner : IAsyncDisposable
     private sealed record Sampled(InstanceMetrics Metrics, IReadOnlyList<ProcessId> Tree) : InstanceEvent;
     private sealed record Reported(PreloadReport Report) : InstanceEvent;
     private sealed record Ended(LiveProcess Process, Exited Exit) : InstanceEvent;
+    private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
 
     private async Task LoopAsync(CancellationToken ct)
     {
@@ -90,6 +93,13 @@ public sealed class InstanceRunner : IAsyncDisposable
         {
             await foreach (var e in _events.Reader.ReadAllAsync(ct))
             {
+                if (e is Freeze f)
+                {
+                    // Nothing changes this instance until thawed (or the exec ends this image): later events wait in the channel.
+                    f.Frozen.TrySetResult(new FrozenInstance(State, [.. _due.Values.Where(t => t.Generation == State.Generation)], History, StderrTail.Text(), _process));
+                    await f.Thaw.WaitAsync(ct);
+                    continue;
+                }
                 try { Handle(e); }
                 catch (Exception ex) { _log.LogError(ex, "{App}:{Index}: failed to handle {Event}", _app.Name, Index, e); }
             }
@@ -185,8 +195,6 @@ public sealed class InstanceRunner : IAsyncDisposable
         var (file, args) = InstanceLaunch.CommandLine(spec, preload);
         var env = InstanceLaunch.Environment(spec, Index, _ctx.Home);
         var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
-        var outFile = _app.Out;
-        var errFile = _app.Err;
         StderrTail.Clear();
         _figures.Reset();
         int? sharedFd = null;
@@ -203,21 +211,85 @@ public sealed class InstanceRunner : IAsyncDisposable
         }
         try
         {
-            var launch = new LaunchSpec(file, args, spec.Cwd, env,
-                (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None),
-                (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None),
-                WithIpcChannel: true,
-                InheritedFd: sharedFd);
-            var p = LiveProcess.Start(launch);
+            var slots = ReaderSlots.New();
+            var launch = Pumps(file, args, env, slots, null) with { InheritedFd = sharedFd };
+            var p = LiveProcess.Start(launch, slots);
             _process = p;
             Post(new Spawned(p.Pid));
             _ = WatchEndAsync(p);
-            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}");
+            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}", slots.Ipc);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
             Refuse(spec, ex.Message, null);
         }
+    }
+
+    /// <summary>How a run's output is pumped into the app's log files (from where a previous daemon image left it, when adopted).</summary>
+    private LaunchSpec Pumps(string file, List<string> args, Dictionary<string, string?> env, ReaderSlots slots, HandedProcess? handed)
+    {
+        var spec = _app.Spec;
+        var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
+        var outFile = _app.Out;
+        var errFile = _app.Err;
+        return new LaunchSpec(file, args, spec.Cwd, env,
+            (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None, slots.Out, handed?.Out),
+            (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None, slots.Err, handed?.Err),
+            WithIpcChannel: true);
+    }
+
+    /// <summary>
+    /// `nk update`: takes on the instance as the previous daemon image handed it over: its state, history and timers
+    /// (each due when it was), and its running process with its pipes and IPC channel, read on from where they were left.
+    /// </summary>
+    public void Adopt(HandedInstance handed)
+    {
+        State = handed.State;
+        lock (_history) _history.AddRange(handed.History);
+        StderrTail.Append(Encoding.UTF8.GetBytes(handed.StderrTail));
+        if (handed.Process is { } hp)
+        {
+            var env = InstanceLaunch.Environment(_app.Spec, Index, _ctx.Home);
+            var slots = ReaderSlots.New();
+            var p = LiveProcess.Adopt(hp, Pumps("", [], env, slots, hp), slots);
+            _process = p;
+            _ = WatchEndAsync(p);
+            if (p.Ipc is { } channel)
+                IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}", slots.Ipc, hp.Ipc);
+        }
+        var now = _ctx.Clock.GetUtcNow();
+        foreach (var t in handed.Timers)
+        {
+            var left = t.Due - now;
+            Arm(new StartTimer(t.Kind, left > TimeSpan.Zero ? left : TimeSpan.Zero, t.Generation));
+        }
+        if (State.Status == InstanceStatus.Starting && State.Pid is not null) StartReadinessWatch();
+        foreach (var e in handed.Queued) Post(e.Event());
+        Run();
+    }
+
+    /// <summary>
+    /// Stops this instance's loop at a point between two events and says what it holds (`nk update`); it goes on when
+    /// <paramref name="thaw"/> completes.
+    /// </summary>
+    public Task<FrozenInstance> FreezeAsync(Task thaw)
+    {
+        var frozen = new TaskCompletionSource<FrozenInstance>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_events.Writer.TryWrite(new Freeze(frozen, thaw))) frozen.TrySetCanceled();
+        return frozen.Task;
+    }
+
+    /// <summary>
+    /// While frozen: takes the events still waiting in the channel that must not be lost (a readiness the IPC reader
+    /// saw, a restart or stop someone asked for), for the next daemon image or to be posted again when the update is
+    /// given up. The rest (samples, reports, timers and ends, which the next image learns again) is dropped.
+    /// </summary>
+    public List<HandedEvent> TakeQueued()
+    {
+        var kept = new List<HandedEvent>();
+        while (_events.Reader.TryRead(out var e))
+            if (HandedEvent.Of(e) is { } h) kept.Add(h);
+        return kept;
     }
 
     /// <summary>A launch that cannot happen: the reason goes to the app's error log, and the machine hears of it.</summary>
@@ -287,6 +359,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         if (_timers.Remove(t.Kind, out var old)) { old.Cancel(); old.Dispose(); }
         var cts = new CancellationTokenSource();
         _timers[t.Kind] = cts;
+        _due[t.Kind] = new HandedTimer(t.Kind, t.Generation, _ctx.Clock.GetUtcNow() + t.Delay);
         _ = FireAsync(t, cts.Token);
     }
 
@@ -353,6 +426,9 @@ public sealed class InstanceRunner : IAsyncDisposable
         }, now);
         return list.Count == 0 ? null : list;
     }
+
+    /// <summary>An instance as its loop froze it (`nk update`): state, armed timers, history, stderr tail, and its run.</summary>
+    public sealed record FrozenInstance(InstanceState State, IReadOnlyList<HandedTimer> Timers, IReadOnlyList<ExitRecord> History, string StderrTail, LiveProcess? Process);
 
     /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
     public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);

@@ -36,16 +36,21 @@ public static class IpcReader
     /// Starts the reader. A blocking read on a thread of its own: a report a second per instance then costs one
     /// wake-up, not a trip through the socket engine and the thread pool.
     /// </summary>
-    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, string name)
+    /// <remarks>
+    /// It parks in <paramref name="slot"/> when <see cref="ReaderPause"/> asks (`nk update`); the reader of the next
+    /// daemon image goes on from what it left (<paramref name="resume"/>).
+    /// </remarks>
+    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, string name, ReaderSlot slot, ParkedReader? resume = null)
     {
-        var reader = new Thread(() => Read(channel, reportSpacing, listener), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {name}" };
+        var reader = new Thread(() => Read(channel, reportSpacing, listener, slot, resume), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {name}" };
         reader.Start();
     }
 
-    private static void Read(Socket channel, TimeSpan reportSpacing, IIpcListener listener)
+    private static void Read(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume)
     {
         var buffer = Buffers.Pool.Rent(16 * 1024);
         var lines = new IpcLines();
+        if (resume is not null) lines.Resume(resume.Carried, resume.Flag);
         var spacing = (long)reportSpacing.TotalMilliseconds;
         var lastReport = Environment.TickCount64 - spacing;
         var second = 0L;
@@ -59,6 +64,11 @@ public static class IpcReader
             var fd = (int)handle.DangerousGetHandle();
             while (true)
             {
+                if (!Native.WaitReadableUnless(fd, ReaderPause.Fd))
+                {
+                    slot.Park(new ParkedReader(Native.DupCloseOnExec(fd), lines.Pending.ToArray(), lines.Skipping));
+                    continue;
+                }
                 var n = Native.ReadBlocking(fd, buffer);
                 if (n <= 0) return;
                 ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
@@ -71,6 +81,7 @@ public static class IpcReader
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
         finally
         {
+            slot.End();
             if (held) handle.DangerousRelease();
             Buffers.Pool.Return(buffer);
         }

@@ -19,18 +19,35 @@ public sealed class LiveProcess : IDisposable
     private volatile bool _signalled;
     private TaskCompletionSource? _drained;
 
-    private LiveProcess(RunningProcess process, long? oomKillsAtLaunch)
+    private LiveProcess(RunningProcess process, long? oomKillsAtLaunch, ReaderSlots slots)
     {
         _process = process;
         _oomKillsAtLaunch = oomKillsAtLaunch;
+        Slots = slots;
     }
 
     /// <summary>Launches it; throws what <see cref="Launcher.Start"/> throws when it cannot start.</summary>
-    public static LiveProcess Start(LaunchSpec launch)
+    public static LiveProcess Start(LaunchSpec launch, ReaderSlots slots)
     {
         var oomKills = CgroupMemory.OomKills();
-        return new LiveProcess(Launcher.Start(launch), oomKills);
+        return new LiveProcess(Launcher.Start(launch), oomKills, slots);
     }
+
+    /// <summary>Takes on a run an earlier image of this daemon launched (`nk update`), as that image left it.</summary>
+    public static LiveProcess Adopt(HandedProcess handed, LaunchSpec pumps, ReaderSlots slots)
+    {
+        var running = Launcher.Adopt(handed.Id, handed.Out?.Fd, handed.Err?.Fd, handed.Ipc?.Fd, pumps.Stdout, pumps.Stderr);
+        var p = new LiveProcess(running, handed.OomKillsAtLaunch, slots) { _signalled = handed.Signalled };
+        p.Remember(handed.Tree);
+        return p;
+    }
+
+    /// <summary>Where the readers of this run's pipes and IPC channel park during `nk update`.</summary>
+    public ReaderSlots Slots { get; }
+
+    /// <summary>What `nk update` hands on of this run, given where its readers parked.</summary>
+    public HandedProcess Hand(ParkedReader? stdout, ParkedReader? stderr, ParkedReader? ipc) =>
+        new(Id, KnownTree(), stdout, stderr, Ipc is null ? null : ipc, _signalled, _oomKillsAtLaunch);
 
     public ProcessId Id => _process.Id;
     public int Pid => _process.Pid;
@@ -104,8 +121,9 @@ public sealed class LiveProcess : IDisposable
         try
         {
             var raw = await _process.Completed.WaitAsync(TimeSpan.FromSeconds(10));
-            // .NET reports a death by signal N as 128 + N.
-            if (raw > 128 && raw <= 128 + 64) signal = Signals.NameOf(raw - 128);
+            // .NET reports a death by signal N as 128 + N; -1: an adopted process whose status an earlier image took.
+            if (raw < 0) { }
+            else if (raw > 128 && raw <= 128 + 64) signal = Signals.NameOf(raw - 128);
             else code = raw;
         }
         catch (TimeoutException) { held = true; }
@@ -114,4 +132,10 @@ public sealed class LiveProcess : IDisposable
     }
 
     public void Dispose() => _process.Dispose();
+}
+
+/// <summary>The slots of one run's three readers: stdout, stderr and the IPC channel.</summary>
+public sealed record ReaderSlots(ReaderSlot Out, ReaderSlot Err, ReaderSlot Ipc)
+{
+    public static ReaderSlots New() => new(new ReaderSlot(), new ReaderSlot(), new ReaderSlot());
 }

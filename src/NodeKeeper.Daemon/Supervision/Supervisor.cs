@@ -15,12 +15,55 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// <summary>A snapshot of the apps, for the sampler and status.</summary>
     public IReadOnlyList<AppRuntime> Apps { get { lock (_apps) return [.. _apps]; } }
 
+    private CancellationTokenSource _handingOver = new();
+
+    /// <summary>
+    /// Takes the gate every change of the apps takes. While `nk update` hands the daemon over, a request still waiting
+    /// for it is given up with <see cref="HandingOver"/>: the next image handles it, from the start.
+    /// </summary>
+    private async Task EnterAsync(CancellationToken ct)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _handingOver.Token);
+        try { await _gate.WaitAsync(linked.Token); }
+        catch (OperationCanceledException) when (_handingOver.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new HandingOver(null, null);
+        }
+    }
+
+    /// <summary>
+    /// `nk update`: runs <paramref name="handOver"/> holding the gate, once every change under way has ended; the requests
+    /// that wait for the gate or for instances to settle meanwhile are given up with <see cref="HandingOver"/> for the
+    /// next image. When it returns (the exec did not happen), requests go on as before.
+    /// </summary>
+    public async Task<T> HandOverAsync<T>(Func<Task<T>> handOver, CancellationToken ct)
+    {
+        await EnterAsync(ct);
+        try
+        {
+            await _handingOver.CancelAsync();
+            return await handOver();
+        }
+        finally
+        {
+            _handingOver = new CancellationTokenSource();
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Takes on the apps a previous daemon image handed over, as they run.</summary>
+    public void AddAdopted(IEnumerable<AppRuntime> apps)
+    {
+        lock (_apps) _apps.AddRange(apps);
+        ctx.StateChanged();
+    }
+
     private AppRuntime? Find(string name) => Apps.FirstOrDefault(a => a.Name == name);
 
     /// <summary>Loads a config: new apps start, changed apps restart with their new definition, stopped ones start.</summary>
     public async Task<Response> ApplyAsync(int id, IReadOnlyList<AppSpec> specs, string? configPath, bool prune, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             var touched = new List<Touched>();
@@ -63,7 +106,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// <summary>Defines apps that are not meant to run (a saved state's stopped ones); a name already here is left as it is.</summary>
     public async Task AddStoppedAsync(IReadOnlyList<(AppSpec Spec, string? ConfigPath)> apps, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             foreach (var (spec, configPath) in apps)
@@ -94,7 +137,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     public async Task<Response> StartAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             foreach (var a in apps) a.Wanted = true;
@@ -106,7 +149,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     public async Task<Response> RestartAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             foreach (var a in apps) a.Wanted = true;
@@ -123,7 +166,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// </summary>
     public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, IReadOnlyList<AppSpec>? specs, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             var touched = new List<Touched>();
@@ -198,7 +241,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// <summary>`nk scale NAME N`: new instances start; the highest ones stop gracefully.</summary>
     public async Task<Response> ScaleAsync(int id, AppRuntime app, int count, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             var (added, removed) = app.Scale(count);
@@ -217,7 +260,15 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     public async Task<Response> SettledAsync(Response r, int? waitMs, CancellationToken ct)
     {
         if (!r.Ok || waitMs is not { } ms || r.Touched is not { } touched) return r;
-        var failures = await WaitSettledAsync(touched, TimeSpan.FromMilliseconds(Math.Max(0, ms)), ct);
+        var until = ctx.Clock.GetUtcNow() + TimeSpan.FromMilliseconds(Math.Max(0, ms));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _handingOver.Token);
+        IReadOnlyList<string> failures;
+        try { failures = await WaitSettledAsync(touched, until - ctx.Clock.GetUtcNow(), linked.Token); }
+        catch (OperationCanceledException) when (_handingOver.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            // The next image waits on where this one stopped, and answers.
+            throw new HandingOver(r, until);
+        }
         return r with { Failures = failures, Instances = Status([.. Apps]) };
     }
 
@@ -245,6 +296,17 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             }
         }
         finally { ctx.Changed -= OnChanged; }
+    }
+
+    /// <summary>
+    /// A request given up because the daemon is being handed to a new image: <paramref name="Waiting"/> null, it was
+    /// not started and the next image handles it; else it had acted and was waiting for instances to settle until
+    /// <paramref name="Until"/>, and the next image waits on and answers.
+    /// </summary>
+    public sealed class HandingOver(Response? waiting, DateTimeOffset? until) : Exception("the daemon is being handed to a new image")
+    {
+        public Response? Waiting { get; } = waiting;
+        public DateTimeOffset? Until { get; } = until;
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -278,7 +340,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     public async Task<Response> StopAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             foreach (var a in apps) { a.Wanted = false; a.ReleasingPort = true; }
@@ -292,7 +354,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     public async Task<Response> DeleteAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             await Task.WhenAll(apps.Select(a => RemoveAsync(a, ct)));
@@ -304,7 +366,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// <summary>Stops every app gracefully (daemon shutdown, nk kill).</summary>
     public async Task StopAllAsync(CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
+        await EnterAsync(ct);
         try
         {
             foreach (var a in Apps) a.ReleasingPort = true;
