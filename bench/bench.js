@@ -122,6 +122,7 @@ function toml(apps) {
     const lines = ['[[app]]', `name = ${JSON.stringify(a.name)}`, `script = ${JSON.stringify(a.script)}`];
     if (a.port) lines.push(`port = ${a.port}`, 'host = "127.0.0.1"');
     if (a.instances) lines.push(`instances = ${a.instances}`);
+    if (a.portMode) lines.push(`port_mode = ${JSON.stringify(a.portMode)}`);
     if (a.maxMemory) lines.push(`max_memory = "${a.maxMemory}"`);
     if (a.env) lines.push(`env = { ${Object.entries(a.env).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`).join(', ')} }`);
     if (a.minUptime) lines.push(`min_uptime = "${a.minUptime}"`);
@@ -373,12 +374,17 @@ async function memoryLimit() {
 
 /** Requests on fresh connections from `workers` loops until stopped: served, and failed (error or not 200). */
 function loadLoop(port, workers = 4) {
-  const state = { served: 0, failed: 0, stop: false };
+  const state = { served: 0, failed: 0, errors: {}, stop: false };
   const loops = Array.from({ length: workers }, async () => {
     while (!state.stop) {
       const r = await get(port, 5000);
       if (r.status === 200) state.served++;
-      else { state.failed++; if (process.env.BENCH_DEBUG) log('failed request:', r.status || r.error); }
+      else {
+        state.failed++;
+        const kind = String(r.status || r.error);
+        state.errors[kind] = (state.errors[kind] || 0) + 1;
+        if (process.env.BENCH_DEBUG) log('failed request:', kind);
+      }
     }
   });
   state.end = async () => { state.stop = true; await Promise.all(loops); return state; };
@@ -643,6 +649,124 @@ async function keepaliveDowntime() {
   }
 }
 
+// ---------- supervisor upgrade: nk update vs pm2 update ----------
+/** Every app's pids (sorted, one per instance) by name, from `nk status --json` or `pm2 jlist`. */
+function pidsByApp(sv) {
+  const by = {};
+  for (const i of sv.status()) (by[i.name] ||= []).push(i.pid ?? null);
+  for (const k of Object.keys(by)) by[k].sort((a, b) => a - b);
+  return by;
+}
+/** A command run asynchronously (the load loops live in this process and must not stall): wall time, exit code, output.
+ *  Killed by its pid after `timeoutMs`. */
+function runAsync(bin, argv, env, timeoutMs = 120000) {
+  return new Promise((resolve) => {
+    const t0 = now();
+    const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = ''; let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => { if (child.pid > 1) { try { child.kill('SIGKILL'); } catch { /* gone */ } } }, timeoutMs);
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ ms: now() - t0, code: code ?? signal, out, err }); });
+  });
+}
+
+/** Fresh-connection load (loadLoop, 4 loops on /health) and, when wrk is there, keep-alive load (wrk -t1 -c16 on /) on
+ *  `port` from 1.5 s before `action` until it is over plus at least 1 s; failed = errors + non-2xx of both. */
+async function underBothLoads(port, action) {
+  const fresh = loadLoop(port);
+  let keepalive = null;
+  try {
+    if (wrkBin) keepalive = await underWrk(`http://127.0.0.1:${port}/`, null, action, 0);
+    else { await sleep(1500); await action(); await sleep(1000); }
+  } finally {
+    await fresh.end();
+  }
+  const f = { served: fresh.served, failed: fresh.failed, ...(fresh.failed ? { errors: fresh.errors } : {}) };
+  return { fresh: f, keepalive, failed: f.failed + (keepalive ? keepalive.failed : 0) };
+}
+
+/** 10 apps under one supervisor: `web` (examples/http-server.js, 2 instances on one port: NodeKeeper's shared port,
+ *  PM2's cluster mode) under load, and 9 more of the same server with 1 instance each on their own ports (PM2: fork
+ *  mode). Each run upgrades the supervisor in place: `nk update` (the daemon execs the nk-full it runs from: a real
+ *  image replacement, the apps adopted) vs `pm2 update` (dump, kill the daemon and its apps, start a daemon, resurrect),
+ *  with load on `web` from 1.5 s before the command until 3 s after it returned (and every app was online again).
+ *  Figures: failed requests, apps with a pid that changed, the command's wall time and exit code. Both supervisors
+ *  serve at once and take turns, so a slow spell of the shared cores falls on both alike. */
+async function supervisorUpgrade() {
+  const others = smoke ? 2 : 9;
+  const instances = others + 2;
+  const setups = [];
+  try {
+    for (const sv of supervisors('upgrade')) {
+      const port = await freePort();
+      const apps = [app(sv, 'web', 'http-server.js', { examples: true, port, instances: 2, portMode: 'shared', execMode: 'cluster', env: { PORT: port } })];
+      const ports = [port];
+      for (let i = 0; i < others; i++) {
+        const p = await freePort();
+        ports.push(p);
+        apps.push(app(sv, `app${i + 1}`, 'http-server.js', { examples: true, port: p, env: { PORT: p } }));
+      }
+      sv.start(apps);
+      await allOnline(sv, instances);
+      for (const p of ports) await waitFor(async () => (await get(p)).status === 200, 10000, `port ${p} to answer`);
+      setups.push({ sv, port, ports, samples: [] });
+    }
+    for (let r = 0; r < runs; r++) {
+      for (const s of (r % 2 ? [...setups].reverse() : setups)) {
+        const { sv } = s;
+        const isPm2 = sv.name === 'pm2';
+        const before = pidsByApp(sv);
+        const daemonBefore = sv.daemonPids()[0] ?? null;
+        const logFile = isPm2 ? path.join(sv.home, 'pm2.log') : path.join(sv.home, 'daemon.log');
+        const logFrom = (() => { try { return fs.statSync(logFile).size; } catch { return 0; } })();
+        let cmd = null;
+        let onlineMs = null;
+        const load = await underBothLoads(s.port, async () => {
+          cmd = await runAsync(isPm2 ? pm2Bin : nkBin, ['update'], sv.env);
+          if (cmd.code !== 0) log(`${sv.name} update exited ${cmd.code}: ${cmd.err.trim() || cmd.out.trim()}`);
+          const t0 = now();
+          await allOnline(sv, instances);
+          onlineMs = Math.round(now() - t0);
+          await sleep(3000);
+        });
+        const after = pidsByApp(sv);
+        const changed = Object.keys(before).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+        const answering = (await Promise.all(s.ports.map((p) => get(p, 2000)))).filter((x) => x.status === 200).length;
+        const daemonAfter = sv.daemonPids()[0] ?? null;
+        const sample = {
+          failed: load.failed, fresh: load.fresh, keepalive: load.keepalive,
+          restartedApps: changed.length, restarted: changed, updateMs: Math.round(cmd.ms), exitCode: cmd.code,
+          appsAnswering: answering, allOnlineAfterMs: onlineMs, daemonPid: [daemonBefore, daemonAfter],
+          // The command's messages, without colours and without PM2's process table.
+          output: (cmd.out + cmd.err).replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() && !/^[│┌├└]/.test(l)).slice(-6),
+        };
+        // What the daemon said during the update (the home goes at the end); under NodeKeeper nothing should fail.
+        if (!isPm2) {
+          try { sample.daemonLog = fs.readFileSync(logFile).subarray(logFrom).toString('utf8').split('\n').filter(Boolean).slice(-40); } catch { /* none */ }
+          if (cmd.code !== 0 || load.failed || changed.length) log(`nodekeeper update: failures; daemon.log:\n${(sample.daemonLog || []).join('\n')}`);
+        }
+        s.samples.push(sample);
+        log(`supervisor upgrade run ${r + 1}, ${sv.name}: ${JSON.stringify({ ...sample, output: undefined, daemonLog: undefined })}`);
+        await sleep(1000);
+      }
+    }
+  } finally {
+    for (const s of setups) s.sv.stop();
+  }
+  const per = (f) => Object.fromEntries(setups.map((s) => [s.sv.name, median(s.samples.map(f))]));
+  const detail = Object.fromEntries(setups.map((s) => [s.sv.name, s.samples]));
+  const n = others + 1;
+  const loadLabel = wrkBin ? 'fresh connections and wrk -c16 keep-alive' : 'fresh connections';
+  record('supervisor_upgrade', `failed requests per update, ${n} apps, load on one (${loadLabel})`, per((x) => x.failed), 'nk = 0', detail);
+  record('supervisor_upgrade', 'failed requests per update, fresh connections alone', per((x) => x.fresh.failed), '');
+  if (wrkBin) record('supervisor_upgrade', 'failed requests per update, keep-alive alone (wrk: socket errors + non-2xx)', per((x) => x.keepalive.failed), '');
+  record('supervisor_upgrade', `restarted apps per update (pid changed, of ${n})`, per((x) => x.restartedApps), 'nk = 0');
+  record('supervisor_upgrade', 'update command wall time (ms)', per((x) => x.updateMs), '');
+  record('supervisor_upgrade', 'update exit codes', Object.fromEntries(setups.map((s) => [s.sv.name, s.samples.map((x) => x.exitCode).join('/')])), 'nk: 0');
+  record('supervisor_upgrade', 'requests served per update (fresh + keep-alive)', per((x) => x.fresh.served + (x.keepalive ? x.keepalive.requests - x.keepalive.non2xx : 0)), '');
+}
+
 // ---------- report ----------
 function fmt(v) { return typeof v === 'number' ? (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) : String(v)) : (v ?? '-'); }
 function ratio(r) {
@@ -692,7 +816,7 @@ async function main() {
   const all = {
     cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
-    keepalive_downtime: keepaliveDowntime,
+    keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade,
   };
   // keepalive_downtime needs wrk and nginx: without them a full run leaves it out (saying so), a run that names it fails.
   const optional = (name) => name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin);
