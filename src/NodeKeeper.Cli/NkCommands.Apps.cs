@@ -107,6 +107,7 @@ public static partial class NkCommands
         if (r is null) return Failed;
         var rows = r.Instances?.ToList() ?? [];
         Console.Out.Write(asJson ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows, DateTimeOffset.UtcNow));
+        if (r.DaemonNotice is { } notice) (asJson ? Console.Error : Console.Out).Write(Render.DaemonNotice(notice));
         return Ok;
     }
 

@@ -85,6 +85,12 @@ public static class FastPath
         {
             var rows = response.Instances?.ToList() ?? [];
             text = ask.Json ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows, DateTimeOffset.UtcNow);
+            if (response.DaemonNotice is { } notice)
+            {
+                // Said as nk-full says it: below the table, or on stderr beside JSON (which stays the rows alone).
+                if (ask.Json) Console.Error.Write(Render.DaemonNotice(notice));
+                else text += Render.DaemonNotice(notice);
+            }
         }
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(Encoding.UTF8.GetBytes(text));

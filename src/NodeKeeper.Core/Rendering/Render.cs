@@ -125,4 +125,7 @@ public static class Render
         < 1024L * 1024 * 1024 => $"{b / 1024.0 / 1024:0.#}M",
         _ => $"{b / 1024.0 / 1024 / 1024:0.##}G",
     };
+
+    /// <summary>What the operator must know of the daemon itself (an update that restarted the apps), under the status table.</summary>
+    public static string DaemonNotice(string notice) => $"\nnote: {notice}\n";
 }

@@ -1,0 +1,32 @@
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace NodeKeeper.IntegrationTests.Fixtures;
+
+/// <summary>
+/// A second build of nk-full from the same sources with another version ("0.0.1-next"), for `nk update` to replace the
+/// tests' daemon with: built once per test run into a folder of its own (its own obj and bin, so the tests' build is
+/// left alone), with `dotnet build --artifacts-path`.
+/// </summary>
+public static class NextBuild
+{
+    public const string Version = "0.0.1-next";
+    private static readonly Lazy<Task<string>> Built = new(BuildAsync);
+
+    /// <summary>The path of the other build's nk-full.</summary>
+    public static Task<string> NkFullAsync() => Built.Value;
+
+    private static async Task<string> BuildAsync()
+    {
+        var artifacts = Path.Combine(Path.GetTempPath(), $"nk-next-build-{Environment.ProcessId}");
+        var project = Path.Combine(Repo.Root, "src", "NodeKeeper.Cli", "NodeKeeper.Cli.csproj");
+        var result = await CliWrap.Cli.Wrap("dotnet")
+            .WithArguments(["build", project, "-c", "Debug", $"-p:Version={Version}", "--artifacts-path", artifacts, "-v", "q", "-nologo"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync();
+        if (result.ExitCode != 0) throw new InvalidOperationException($"building the next nk-full failed:\n{result.StandardOutput}\n{result.StandardError}");
+        var nkFull = Path.Combine(artifacts, "bin", "NodeKeeper.Cli", "debug", "nk-full");
+        if (!File.Exists(nkFull)) throw new InvalidOperationException($"the next build has no {nkFull}");
+        return nkFull;
+    }
+}

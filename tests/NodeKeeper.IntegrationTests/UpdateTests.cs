@@ -1,0 +1,185 @@
+using NodeKeeper.IntegrationTests.Fixtures;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>
+/// `nk update`: the daemon replaces itself with another build of nk-full while its apps run on untouched, under load;
+/// a broken binary changes nothing; a record the new image cannot read makes it take over as after a crash.
+/// </summary>
+public sealed class UpdateTests
+{
+    [Fact]
+    public async Task Nk_update_replaces_the_daemon_under_load_and_every_app_runs_on_as_it_was()
+    {
+        var next = await NextBuild.NkFullAsync();
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var progress = Path.Combine(home.Configs, "count");
+        var config = home.WriteConfig(
+            TestHome.App("web", "keepalive-graceful.js", $"port = {port}\nhost = \"127.0.0.1\"\ninstances = 2\nport_mode = \"shared\"") +
+            TestHome.App("flood", "counter.js", $"env = {{ PROGRESS_FILE = \"{progress}\", BURST = \"100\", TICK_MS = \"2\", PAD = \"20\" }}") +
+            TestHome.App("crash", "crasher.js", "restart_delay = \"1s\"\nmax_restart_delay = \"4s\"\nmax_restarts = 1000") +
+            TestHome.App("leak", "leaker.js", "max_memory = \"150M\"\nenv = { GROW_MB = \"10\", EVERY_MS = \"250\" }"));
+        await home.OkAsync("start", config);
+        await home.WaitForAllAsync("web", i => i.Status == "online", "web online");
+        var crashBefore = await home.WaitForAsync("crash", i => i.Status == "backoff" && i.Restarts >= 1, "crash in backoff after a restart");
+        var before = (await home.StatusAsync()).ToDictionary(i => (i.Name, i.Instance));
+
+        await using var keepAlive = Wrk.Start("update", $"http://127.0.0.1:{port}/", post: false);
+        await using var fresh = new LoadClient(port);
+        await fresh.ServesAsync(20, "fresh connections served before the update");
+        var statusFailures = new List<string>();
+        var statusAnswers = 0;
+        using var stopPolling = new CancellationTokenSource();
+        var polling = Task.Run(async () =>
+        {
+            while (!stopPolling.IsCancellationRequested)
+            {
+                var r = await home.RunAsync("status", "--json");
+                if (r.Code != 0) lock (statusFailures) statusFailures.Add(r.ToString());
+                else Interlocked.Increment(ref statusAnswers);
+            }
+        });
+
+        var update = await home.RunAsync("update", "--path", next);
+        update.Code.Should().Be(0, update.ToString());
+        update.Out.Should().Contain($"to {NextBuild.Version}");
+        await fresh.ServesAsync(50, "fresh connections served after the update");
+        await Eventually.Until(() => Volatile.Read(ref statusAnswers) >= 10, TimeSpan.FromSeconds(20), "status answered after the update");
+        await stopPolling.CancelAsync();
+        await polling;
+        var wrk = await keepAlive.StopAsync();
+
+        wrk.SocketErrors.Should().Be(0, wrk.ToString());
+        wrk.Non2xx.Should().Be(0, wrk.ToString());
+        wrk.Requests.Should().BeGreaterThan(100, wrk.ToString());
+        fresh.Unserved.Should().Be(0, $"refused {fresh.Refused}, failed {fresh.Failed}");
+        statusFailures.Should().BeEmpty("nk status is answered throughout");
+        (await home.RunAsync("version")).Out.Should().Contain($"daemon {NextBuild.Version}");
+
+        // The same processes: pids and start (uptime only grew), counters carried over.
+        var after = (await home.StatusAsync()).ToDictionary(i => (i.Name, i.Instance));
+        foreach (var key in new[] { ("web", 0), ("web", 1), ("flood", 0) })
+        {
+            after[key].Pid.Should().Be(before[key].Pid, $"{key} runs on");
+            after[key].UptimeMs.Should().BeGreaterThan(before[key].UptimeMs, $"{key} was not restarted");
+            after[key].Restarts.Should().Be(before[key].Restarts);
+        }
+        after[("leak", 0)].Restarts.Should().BeGreaterThanOrEqualTo(before[("leak", 0)].Restarts, "its count is carried over");
+        after[("crash", 0)].Restarts.Should().BeGreaterThanOrEqualTo(crashBefore.Restarts);
+
+        // Still supervised by the new image: a crash, and a memory crossing, after the update are handled.
+        var crashed = await home.WaitForAsync("crash", i => i.Restarts > after[("crash", 0)].Restarts && i.Status == "backoff", "a crash after the update", 20);
+        crashed.UnstableRuns.Should().BeGreaterThan(crashBefore.UnstableRuns, "the backoff goes on from where it was, not from the start");
+        var leakAt = after[("leak", 0)].Restarts;
+        var leak = await home.WaitForAsync("leak", i => i.Restarts > leakAt, "a max_memory restart after the update", 30);
+        leak.LastExit!.Reason.Should().Be("max_memory");
+        // Reports still come over the IPC channels the new image read on from.
+        await home.WaitForAllAsync("web", i => i.HeapUsedBytes is > 0 && i.Pid == before[("web", i.Instance)].Pid, "web's heap reports");
+
+        // Every line the app wrote, before, during and after, is in its log once and in order.
+        await home.OkAsync("stop", "flood");
+        var written = long.Parse(File.ReadAllText(progress).Trim());
+        var numbers = LogLines(home.Logs, "flood.out.log").Select(l => long.Parse(l.Split(' ')[1])).ToList();
+        numbers.Should().HaveCount((int)written, "every line written is in the log, none twice");
+        numbers.Should().BeInAscendingOrder();
+        numbers[^1].Should().Be(written);
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("nk update: daemon").And.Contain($"replaced by {NextBuild.Version}");
+    }
+
+    [Fact]
+    public async Task A_binary_that_cannot_take_over_leaves_the_daemon_and_every_app_as_they_were()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\"\nport_mode = \"shared\""));
+        await home.OkAsync("start", config);
+        var web = await home.WaitForAsync("web", i => i.Status == "online", "web online");
+        var daemon = home.DaemonPid();
+        var version = (await home.RunAsync("version")).Out;
+
+        var exitsAtOnce = Path.Combine(home.Configs, "nk-full");
+        File.WriteAllText(exitsAtOnce, "#!/bin/sh\necho 'nk-full: libfoo.so: cannot open shared object file' >&2\nexit 127\n");
+        File.SetUnixFileMode(exitsAtOnce, (UnixFileMode)0b111_101_101);
+        var refused = await home.RunAsync("update", "--path", exitsAtOnce);
+        refused.Code.Should().Be(1, refused.ToString());
+        refused.Err.Should().Contain("update refused").And.Contain("exited with code 127").And.Contain("cannot open shared object file")
+            .And.Contain("keeps running every app");
+
+        var missing = await home.RunAsync("update", "--path", Path.Combine(home.Configs, "nowhere", "nk-full"));
+        missing.Code.Should().Be(1);
+        missing.Err.Should().Contain("does not exist");
+
+        // A binary that runs but reads no format this daemon writes (an older release, or a newer one that dropped it).
+        var otherFormat = Path.Combine(home.Configs, "nk-full-other");
+        File.WriteAllText(otherFormat, "#!/bin/sh\necho '{\"version\":\"9.9.9\",\"formats\":[7],\"error\":null}'\n");
+        File.SetUnixFileMode(otherFormat, (UnixFileMode)0b111_101_101);
+        var unreadable = await home.RunAsync("update", "--path", otherFormat);
+        unreadable.Code.Should().Be(1);
+        unreadable.Err.Should().Contain("reads hand-over formats 7").And.Contain("writes format 1");
+
+        home.DaemonPid().Should().Be(daemon);
+        (await home.RunAsync("version")).Out.Should().Be(version, "the same daemon image serves");
+        var now = await home.InstanceAsync("web");
+        now.Pid.Should().Be(web.Pid);
+        now.Status.Should().Be("online");
+        (await FreshHttp.Get(port)).Should().StartWith("hello");
+        File.Exists(Path.Combine(home.Home, "handover.json")).Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task A_new_image_that_cannot_adopt_takes_over_as_after_a_crash_and_says_so()
+    {
+        var next = await NextBuild.NkFullAsync();
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\nhost = \"127.0.0.1\"\ninstances = 2"));
+        await home.OkAsync("start", config);
+        var before = await home.WaitForAllAsync("web", i => i.Status == "online", "web online");
+        var daemon = home.DaemonPid();
+
+        // Passes the check, then damages the record before the real binary reads it: adoption fails after the exec.
+        var wrapper = Path.Combine(home.Configs, "nk-full");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nif [ \"$1\" = daemon ]; then echo '{{\"format\": 1, \"apps\": 3}}' > \"$3\"; fi\nexec '{next}' \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_101_101);
+        var update = await home.RunAsync("update", "--path", wrapper);
+        update.Code.Should().Be(1, update.ToString());
+        update.Err.Should().Contain("could not adopt the running apps").And.Contain("started them again");
+
+        home.DaemonPid().Should().Be(daemon, "the same process, a new image");
+        var after = await home.WaitForAllAsync("web", i => i.Status == "online", "web back online");
+        after.Select(i => i.Pid).Should().NotIntersectWith(before.Select(i => i.Pid), "restarted");
+        foreach (var old in before) Procs.IsAlive(old.Pid!.Value).Should().BeFalse("nothing is left running twice");
+        Procs.OwnedBy(home.Home).Where(p => p != daemon).Should().HaveCount(2, "two instances, no more");
+        (await FreshHttp.Get(port)).Should().StartWith("hello");
+        var status = await home.RunFullAsync("status");
+        status.Out.Should().Contain("could not adopt");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("[FTL]").And.Contain("could not adopt");
+    }
+
+    [Fact]
+    public async Task Nk_update_is_refused_under_nk_run()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("w", "worker.js"));
+        var run = home.RunWithAsync([Repo.Nk], TimeSpan.FromSeconds(60), "run", config);
+        // No nk command before nk run serves: one would start a background daemon first.
+        await Eventually.Until(() => File.Exists(Path.Combine(home.Home, "nk.sock")), TimeSpan.FromSeconds(20), "nk run to serve");
+        await home.WaitForAsync("w", i => i.Status == "online", "w online under nk run");
+        var update = await home.RunAsync("update");
+        update.Code.Should().Be(1);
+        update.Err.Should().Contain("nk update does not run under nk run").And.Contain("container image");
+        Procs.Signal(home.DaemonPid()!.Value, 15, home.Home);
+        (await run).Code.Should().Be(0);
+    }
+
+    /// <summary>The lines of a log and its rotated files, oldest first.</summary>
+    private static IEnumerable<string> LogLines(string dir, string name)
+    {
+        var rotated = Directory.GetFiles(dir, name + ".*").Where(f => int.TryParse(Path.GetExtension(f).TrimStart('.'), out _))
+            .OrderByDescending(f => int.Parse(Path.GetExtension(f).TrimStart('.')));
+        foreach (var file in rotated.Append(Path.Combine(dir, name)))
+            foreach (var line in File.ReadLines(file))
+                yield return line;
+    }
+}
