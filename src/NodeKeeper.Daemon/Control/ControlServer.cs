@@ -57,6 +57,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 Message = $"daemon updated from {inherited.FromVersion} to {DaemonContext.Version} (pid {Environment.ProcessId}): {inherited.Apps.Count} app(s) and {instances} running instance(s) kept as they run",
             };
             Resume([.. inherited.Connections, .. inherited.Requester is { } r ? [r with { Waiting = answer }] : Array.Empty<HandedConnection>()], ct);
+            // Under systemd (the previous image said RELOADING=1): serving again.
+            SystemdNotify.Send($"READY=1\nSTATUS=nk update: daemon {DaemonContext.Version} serves");
         }
         var backoff = TimeSpan.Zero;
         bool holding = false, failing = false;

@@ -103,7 +103,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, D
         foreach (var (runner, events) in queued) foreach (var e in events) runner.Post(e.Event());
         thaw.TrySetResult();
         control.Resume(connections, ct);
-        if (Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 }) SystemdNotify.Send("READY=1");
+        SystemdNotify.Send("READY=1\nSTATUS=nk update failed: the daemon serves on as it was");
         return Response.Fail(req.Id, $"update failed: {failure}; the {keeps}");
     }
 
