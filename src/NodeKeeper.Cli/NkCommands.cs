@@ -178,8 +178,23 @@ public static partial class NkCommands
     internal static async Task<Response?> SendAsync(ControlClient client, Request request, CancellationToken ct)
     {
         var r = await client.SendAsync(request, ct);
+        await Differences(r);
         if (!r.Ok) await Console.Error.WriteLineAsync($"nk: {await Unknown(client, request, r, ct) ?? r.Error}");
         return r.Ok ? r : null;
+    }
+
+    private static int _versionSaid;
+
+    /// <summary>
+    /// Says (on stderr, once per command) when the daemon that answered runs another version than this nk, and which
+    /// fields of the request it did not know (a daemon older than this nk ignores them).
+    /// </summary>
+    internal static async Task Differences(Response r)
+    {
+        if (r.Version is { } daemon && daemon != CliVersion && Interlocked.Exchange(ref _versionSaid, 1) == 0)
+            await Console.Error.WriteLineAsync($"nk: the daemon runs {daemon} and this nk is {CliVersion}: run `nk update` to replace the daemon with the nk-full beside this nk (the apps keep running)");
+        if (r.IgnoredFields is { Count: > 0 } ignored)
+            await Console.Error.WriteLineAsync($"nk: the daemon ({r.Version ?? "an older version"}) does not know {string.Join(", ", ignored)} and ignored {(ignored.Count == 1 ? "it" : "them")}: it is older than this nk ({CliVersion})");
     }
 
     /// <summary>

@@ -31,6 +31,8 @@ public static class Program
 /// <summary>The command lines answered without nk-full, and how.</summary>
 public static class FastPath
 {
+    private static readonly string OwnVersion = BuildVersion.Of(typeof(FastPath).Assembly);
+
     /// <summary>What a fast command asks: the daemon request, and how to print its answer.</summary>
     public sealed record Ask(string Cmd, string[] Names, bool Json);
 
@@ -77,7 +79,8 @@ public static class FastPath
         {
             return null;
         }
-        if (response is not { Ok: true }) return null;
+        // A daemon of another version: nk-full answers, and says so.
+        if (response is not { Ok: true } || (response.Version is { } v && v != OwnVersion)) return null;
 
         string text;
         if (ask.Cmd == Commands.Ping) text = $"pong: daemon pid {response.Pid}, version {response.Version}, home {home}\n";

@@ -56,6 +56,13 @@ public sealed record Request
     public bool Reread { get; init; }
     /// <summary>With update: the nk-full to exec (default: the one the daemon was started from).</summary>
     public string? Path { get; init; }
+
+    /// <summary>
+    /// Fields this build does not know, kept as they came: a daemon answers with their names (IgnoredFields), so a newer
+    /// client hears what an older daemon did not act on.
+    /// </summary>
+    [JsonExtensionData]
+    public Dictionary<string, System.Text.Json.JsonElement>? Unknown { get; set; }
 }
 
 /// <summary>One response line; Ok=false carries Error (what went wrong and what to do).</summary>
@@ -79,7 +86,9 @@ public sealed record Response
     public IReadOnlyList<AppDescription>? Apps { get; init; }
     /// <summary>With reload and reread: what is wrong in a config file, a line each (file:line:col), as `nk start` prints it.</summary>
     public IReadOnlyList<string>? ConfigErrors { get; init; }
-    /// <summary>With update: the version the daemon ran before (Version is the one it runs now).</summary>
+    /// <summary>Fields of the request this daemon does not know and therefore ignored (a client newer than the daemon).</summary>
+    public IReadOnlyList<string>? IgnoredFields { get; init; }
+    /// <summary>With update: the version the daemon ran before (Version, on every answer, is the one it runs now).</summary>
     public string? PreviousVersion { get; init; }
     /// <summary>
     /// With status and update: what the operator must know of the daemon itself, such as an update whose new image

@@ -31,6 +31,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
 
     /// <summary>Every open connection, so that `nk update` can hand each one to the next image.</summary>
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
+    /// <summary>Connections that stopped for a hand-over, with what they leave: some stop before the update asks (the supervisor gives their request up first).</summary>
+    private readonly ConcurrentQueue<HandedConnection> _handed = new();
     private volatile bool _handingOver;
     private CancellationTokenSource _acceptStop = new();
     private TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,8 +42,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         public Socket Socket { get; } = socket;
         /// <summary>Cancelled to stop a read that waits for the next request (the daemon is being handed over).</summary>
         public CancellationTokenSource Reading { get; } = new();
-        /// <summary>What this connection became at a hand-over: handed on, or null when it closed (or is the requester).</summary>
-        public TaskCompletionSource<HandedConnection?> Handed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Completes when this connection's loop has ended: closed, or handed over.</summary>
+        public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public bool IsRequester { get; set; }
     }
 
@@ -131,12 +133,10 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         }
         foreach (var c in open.Where(c => !c.IsRequester))
         {
-            try
-            {
-                if (await c.Handed.Task.WaitAsync(deadline) is { } h) handed.Add(h);
-            }
+            try { await c.Ended.Task.WaitAsync(deadline); }
             catch (TimeoutException) { ctx.Logger.LogWarning("a control connection did not stop within {Deadline}: it is closed by the update", deadline); }
         }
+        while (_handed.TryDequeue(out var h)) handed.Add(h);
         return handed;
     }
 
@@ -196,13 +196,13 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                         await WriteAsync(stream, Response.Fail(0, $"request line longer than {MaxLine} bytes: closing the connection"), ct);
                         return;
                     }
-                    if (_handingOver && !conn.IsRequester) { conn.Handed.TrySetResult(Hand(client, pending.AsSpan(0, length), null, null)); return; }
+                    if (_handingOver && !conn.IsRequester) { Hand(client, pending.AsSpan(0, length), null, null); return; }
                     Grow(ref pending, length + 64 * 1024);
                     int n;
                     try { n = await stream.ReadAsync(pending.AsMemory(length), conn.Reading.Token); }
                     catch (OperationCanceledException) when (_handingOver && !ct.IsCancellationRequested)
                     {
-                        conn.Handed.TrySetResult(Hand(client, pending.AsSpan(0, length), null, null));
+                        Hand(client, pending.AsSpan(0, length), null, null);
                         return;
                     }
                     if (n == 0) return;
@@ -215,7 +215,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 {
                     // Not started: the next image reads the request again. Waiting: it waits on and answers.
                     var unread = h.Waiting is null ? pending.AsSpan(0, length) : pending.AsSpan(newline + 1, length - newline - 1);
-                    conn.Handed.TrySetResult(Hand(client, unread, h.Waiting, h.Until));
+                    Hand(client, unread, h.Waiting, h.Until);
                     return;
                 }
                 pending.AsSpan(newline + 1, length - newline - 1).CopyTo(pending);
@@ -231,7 +231,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         finally
         {
             _connections.TryRemove(conn, out _);
-            conn.Handed.TrySetResult(null);
+            conn.Ended.TrySetResult();
         }
     }
 
@@ -240,8 +240,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         if (buffer.Length < needed) Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
     }
 
-    private static HandedConnection Hand(Socket client, ReadOnlySpan<byte> unread, Response? waiting, DateTimeOffset? until) =>
-        new(Native.DupCloseOnExec((int)client.SafeHandle.DangerousGetHandle()), unread.ToArray(), waiting, until);
+    private void Hand(Socket client, ReadOnlySpan<byte> unread, Response? waiting, DateTimeOffset? until) =>
+        _handed.Enqueue(new(Native.DupCloseOnExec((int)client.SafeHandle.DangerousGetHandle()), unread.ToArray(), waiting, until));
 
     /// <summary>A request the previous image had acted on and was waiting to settle: waited on here, then answered.</summary>
     private async Task<Response> FinishWaitAsync(Response waiting, DateTimeOffset? until, CancellationToken ct)
@@ -252,6 +252,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
 
     private async Task WriteAsync(Stream s, Response r, CancellationToken ct)
     {
+        // Every answer says which daemon gave it: a client of another version says so (and suggests nk update).
+        r = r with { Version = r.Version ?? DaemonContext.Version };
         byte[] bytes;
         try { bytes = JsonSerializer.SerializeToUtf8Bytes(r, ProtocolJson.Default.Response); }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or InvalidOperationException or JsonException)
@@ -271,6 +273,12 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         try { req = JsonSerializer.Deserialize(line.Span, ProtocolJson.Default.Request); }
         catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
         if (req is null) return Response.Fail(0, "malformed request: null");
+        var response = await AnswerAsync(req, conn, ct);
+        return req.Unknown is { Count: > 0 } unknown ? response with { IgnoredFields = [.. unknown.Keys.Order(StringComparer.Ordinal)] } : response;
+    }
+
+    private async Task<Response> AnswerAsync(Request req, Connection conn, CancellationToken ct)
+    {
         try
         {
             if (req.Cmd == Commands.Update) return await update.RunAsync(req, conn.Socket, this, ct);
