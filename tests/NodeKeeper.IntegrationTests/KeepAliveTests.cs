@@ -72,7 +72,7 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         var port = FreePort.Next();
         var config = home.WriteConfig($"[[app]]\nname = \"web\"\nscript = \"{script}\"\ninstances = {instances}\nport = {port}\nhost = \"127.0.0.1\"\n{extra}");
         await home.OkAsync("start", config);
-        await using var nginx = https ? null : await ProxyAsync(home, port);
+        await using var nginx = https ? null : await NginxServer.ProxyAsync(home, "web");
         var scheme = https ? "https" : "http";
         var loads = new List<Wrk>
         {
@@ -131,7 +131,7 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
         var port = FreePort.Next();
         var config = home.WriteConfig(TestHome.App("web", "no-handler.js", $"instances = 2\nport = {port}\nhost = \"127.0.0.1\"\n"));
         await home.OkAsync("start", config);
-        await using var nginx = await ProxyAsync(home, port);
+        await using var nginx = await NginxServer.ProxyAsync(home, "web");
         var loads = new List<Wrk>
         {
             Wrk.Start("direct POST", $"http://127.0.0.1:{port}/", post: true, connections),
@@ -165,27 +165,6 @@ public sealed class KeepAliveTests(ITestOutputHelper output)
                 $"{r.Label}: only the requests in flight on the killed process may fail\n{report}\nnginx error.log:\n{Tail(nginx.ErrorLog())}");
         }
         results[1].SocketErrors.Should().Be(0, "nginx answers its client even when the app's connection dies");
-    }
-
-    /// <summary>A real nginx on a port of its own, configured with exactly what `nk nginx web` prints, once it proxies.</summary>
-    private static async Task<NginxServer> ProxyAsync(TestHome home, int appPort)
-    {
-        var port = FreePort.Next();
-        var site = (await home.OkAsync("nginx", "web", "--listen", $"127.0.0.1:{port}")).Out;
-        var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), site) { Port = port };
-        nginx.Start();
-        await Answers(port);
-        return nginx;
-    }
-
-    private static async Task Answers(int port)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        await Eventually.Until(async () =>
-        {
-            try { return (int)(await http.GetAsync($"http://127.0.0.1:{port}/")).StatusCode; }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return -1; }
-        }, s => s == 200, TimeSpan.FromSeconds(20), $"port {port} to answer 200");
     }
 
     /// <summary>Waits until every load has read more responses than it had.</summary>

@@ -32,7 +32,11 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var before = (await home.StatusAsync()).ToDictionary(i => (i.Name, i.Instance));
         Mark("apps started");
 
-        await using var keepAlive = Wrk.Start("update", $"http://127.0.0.1:{port}/", post: false);
+        // Keep-alive GET straight to the port and POST through a real nginx, fresh connections, on a busy machine.
+        await using var nginx = await NginxServer.ProxyAsync(home, "web");
+        await using var busy = new BusyMachine();
+        await using var keepAlive = Wrk.Start("GET direct", $"http://127.0.0.1:{port}/", post: false);
+        await using var viaNginx = Wrk.Start("POST via nginx", $"http://127.0.0.1:{nginx.Port}/", post: true);
         await using var fresh = new LoadClient(port);
         await fresh.ServesAsync(20, "fresh connections served before the update");
         var statusFailures = new List<string>();
@@ -58,12 +62,17 @@ public sealed class UpdateTests(ITestOutputHelper output)
         await Eventually.Until(() => Volatile.Read(ref statusAnswers) >= answeredBefore + 3, TimeSpan.FromSeconds(60), "status answered after the update");
         await stopPolling.CancelAsync();
         await polling;
-        var wrk = await keepAlive.StopAsync();
+        var loads = new[] { await keepAlive.StopAsync(), await viaNginx.StopAsync() };
         Mark("load stopped");
+        foreach (var w in loads) output.WriteLine(w.ToString());
+        output.WriteLine($"fresh connections: {fresh.Served} served, {fresh.Unserved} not");
 
-        wrk.SocketErrors.Should().Be(0, wrk.ToString());
-        wrk.Non2xx.Should().Be(0, wrk.ToString());
-        wrk.Requests.Should().BeGreaterThan(100, wrk.ToString());
+        foreach (var wrk in loads)
+        {
+            wrk.SocketErrors.Should().Be(0, $"{wrk}\nnginx error.log:\n{nginx.ErrorLog()}");
+            wrk.Non2xx.Should().Be(0, $"{wrk}\nnginx error.log:\n{nginx.ErrorLog()}");
+            wrk.Requests.Should().BeGreaterThan(100, wrk.ToString());
+        }
         fresh.Unserved.Should().Be(0, $"refused {fresh.Refused}, failed {fresh.Failed}");
         statusFailures.Should().BeEmpty("nk status is answered throughout");
         (await home.RunAsync("version")).Out.Should().Contain($"daemon {NextBuild.Version}");

@@ -47,6 +47,22 @@ public sealed class NginxServer : IAsyncDisposable
         return (p.ExitCode, output + await err);
     }
 
+    /// <summary>A real nginx on a port of its own, configured with exactly what `nk nginx APP` prints, once it answers 200.</summary>
+    public static async Task<NginxServer> ProxyAsync(TestHome home, string app)
+    {
+        var port = FreePort.Next();
+        var site = (await home.OkAsync("nginx", app, "--listen", $"127.0.0.1:{port}")).Out;
+        var nginx = new NginxServer(Path.Combine(home.Configs, "nginx"), site) { Port = port };
+        nginx.Start();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await Eventually.Until(async () =>
+        {
+            try { return (int)(await http.GetAsync($"http://127.0.0.1:{port}/")).StatusCode; }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return -1; }
+        }, s => s == 200, TimeSpan.FromSeconds(20), $"nginx on port {port} to answer 200");
+        return nginx;
+    }
+
     public void Start() =>
         _process = Process.Start(new ProcessStartInfo("nginx", ["-c", _conf, "-p", _dir]) { UseShellExecute = false })!;
 
