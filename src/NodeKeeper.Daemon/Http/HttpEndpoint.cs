@@ -74,11 +74,28 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     {
         lock (_lock)
         {
-            // A config loaded, or a [daemon] table taken over, before this ran has already decided (it falls back to NK_HTTP itself).
-            if (ctx.Daemon is not null || _env is null) return Task.CompletedTask;
-            if (SwitchTo(_env, EnvVar) is { } warning) ctx.Logger.LogWarning("{Warning}", warning);
+            try
+            {
+                // A config loaded, or a [daemon] table taken over, before this ran has already decided (it falls back to NK_HTTP itself).
+                if (ctx.Daemon is not null || _env is null) return Task.CompletedTask;
+                if (SwitchTo(_env, EnvVar) is { } warning) ctx.Logger.LogWarning("{Warning}", warning);
+            }
+            finally
+            {
+                // A listener handed over by the previous image that the address in effect did not take: let go.
+                if (_inherited is { } unused) { unused.Dispose(); _inherited = null; }
+            }
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>`nk update`: the listener the previous image handed over, taken by the first bind of the same address.</summary>
+    private Socket? _inherited = ctx.Inherited?.HttpFd is { } fd ? Control.ControlServer.AdoptSocket(fd) : null;
+
+    /// <summary>`nk update`: a close-on-exec copy of the listening socket's fd, so that the next image serves on without a gap.</summary>
+    public int? HandOver()
+    {
+        lock (_lock) return _current is { } c ? Processes.Native.DupCloseOnExec((int)c.Socket.SafeHandle.DangerousGetHandle()) : null;
     }
 
     public Task StopAsync(CancellationToken ct)
@@ -160,6 +177,16 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         if (!TryResolve(address, out var endPoint, out var error)) { Close(); return $"http endpoint off: {source} = \"{address}\": {error}"; }
         if (_current is not null && _current.EndPoint.Equals(endPoint)) return null;
         Close();
+        if (_inherited is { } inherited)
+        {
+            _inherited = null;
+            if (endPoint.Equals(inherited.LocalEndPoint))
+            {
+                Serve(new Listening(address, endPoint, inherited), $"{source}, held across nk update");
+                return null;
+            }
+            inherited.Dispose();
+        }
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -182,13 +209,18 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
             var why = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "the port is taken by another process" : ex.Message;
             return $"http endpoint off: cannot listen on {address} ({source}): {why}";
         }
-        var listening = new Listening(address, endPoint, socket);
-        _current = listening;
-        ctx.Logger.LogInformation("http endpoint listening on {Address} ({Source}): /metrics /healthz /readyz", address, source);
-        if (!IPAddress.IsLoopback(endPoint.Address))
-            ctx.Logger.LogWarning("http endpoint {Address} is not a loopback address: whoever reaches it can read app names and metrics", address);
-        _ = AcceptLoopAsync(listening);
+        Serve(new Listening(address, endPoint, socket), source);
         return null;
+    }
+
+    // Under _lock.
+    private void Serve(Listening listening, string source)
+    {
+        _current = listening;
+        ctx.Logger.LogInformation("http endpoint listening on {Address} ({Source}): /metrics /healthz /readyz", listening.Address, source);
+        if (!IPAddress.IsLoopback(listening.EndPoint.Address))
+            ctx.Logger.LogWarning("http endpoint {Address} is not a loopback address: whoever reaches it can read app names and metrics", listening.Address);
+        _ = AcceptLoopAsync(listening);
     }
 
     // Under _lock.

@@ -36,6 +36,8 @@ public sealed record HandoverRecord
     public bool Background { get; init; }
     public int LockFd { get; init; }
     public int ControlFd { get; init; }
+    /// <summary>The listening socket of the HTTP endpoint ([daemon] http, NK_HTTP), when it serves one.</summary>
+    public int? HttpFd { get; init; }
     /// <summary>The `nk update` request's connection: the new image answers it.</summary>
     public HandedConnection? Requester { get; init; }
     public int RequestId { get; init; }
@@ -48,6 +50,7 @@ public sealed record HandoverRecord
     {
         yield return LockFd;
         yield return ControlFd;
+        if (HttpFd is { } http) yield return http;
         if (Requester is { } r) yield return r.Fd;
         foreach (var c in Connections) yield return c.Fd;
         foreach (var a in Apps)

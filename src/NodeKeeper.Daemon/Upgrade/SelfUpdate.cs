@@ -19,7 +19,7 @@ namespace NodeKeeper.Daemon.Upgrade;
 /// files, the control connections are handed on, and the record goes to NODEKEEPER_HOME/handover.json. Anything that
 /// fails before the exec leaves this image serving as before.
 /// </summary>
-public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, DaemonContext ctx)
+public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, Http.HttpEndpoint http, DaemonContext ctx)
 {
     /// <summary>How long instances that are stopping may take to end before the update gives up (it never cuts a stop short).</summary>
     private static readonly TimeSpan StoppingDeadline = TimeSpan.FromSeconds(30);
@@ -81,6 +81,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, D
             {
                 LockFd = Dup(ctx.LockFd, dups),
                 ControlFd = Dup(ctx.ControlFd, dups),
+                HttpFd = http.HandOver() is { } httpFd ? Keep(httpFd, dups) : null,
             };
             HandoverFile.Write(NkHome.Handover(ctx.Home), record);
             // Should the new image fail to adopt, it takes over from this state file, as after a crash: exact pids.
@@ -133,6 +134,12 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, D
     }
 
     private static Task<ParkedReader?>[] Park(ReaderSlots slots) => [slots.Out.Arm(), slots.Err.Arm(), slots.Ipc.Arm()];
+
+    private static int Keep(int dup, List<int> dups)
+    {
+        dups.Add(dup);
+        return dup;
+    }
 
     private static int Dup(int fd, List<int> dups)
     {
