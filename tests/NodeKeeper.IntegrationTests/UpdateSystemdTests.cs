@@ -142,6 +142,39 @@ public sealed class UpdateSystemdTests
         (await home.InstanceAsync("o")).Status.Should().Be("stopped");
     }
 
+    [Fact]
+    public async Task Adopted_apps_that_exit_while_the_new_image_starts_keep_their_exit_codes()
+    {
+        await using var home = new TestHome();
+        // Each instance exits with 7 a little after the new image writes nk.pid (the hand-over record was there just
+        // before): instance N after N × 30 ms, so that some end while the new image starts, before and after it has
+        // taken on the apps' pids; each exit's status must reach the new image, not be reaped as an orphan's.
+        var script = Path.Combine(home.Configs, "exit-on-update.js");
+        File.WriteAllText(script, """
+            'use strict';
+            const fs = require('fs');
+            const delay = Number(process.env.NK_INSTANCE) * 30;
+            let armed = false;
+            fs.watch(process.env.NODEKEEPER_HOME, (event, file) => {
+              if (file === 'handover.json') armed = true;
+              else if (armed && file === 'nk.pid') { armed = false; setTimeout(() => process.exit(7), delay); }
+            });
+            setInterval(() => {}, 1 << 30);
+            """);
+        var config = home.WriteConfig($"[[app]]\nname = \"x\"\nscript = \"{script}\"\ninstances = 6\nrestart = \"never\"\n");
+        await home.OkAsync("start", config);
+        await home.WaitForAllAsync("x", i => i.Status == "online" && i.Pid is not null, "x online");
+        var daemon = home.DaemonPid()!.Value;
+
+        var update = await home.RunAsync("update");
+        update.Code.Should().Be(0, $"{update}\ndaemon.log:\n{home.DaemonLogTail()}");
+        home.DaemonPid().Should().Be(daemon);
+        var ended = await home.WaitForAllAsync("x", i => i.Pid is null && i.LastExit is not null, "every instance of x to have exited", 15);
+        ended.Select(i => $"x:{i.Instance} code {i.LastExit!.Code?.ToString() ?? "null"}").Should()
+            .AllSatisfy(e => e.Should().EndWith("code 7"), $"each exit status is read by the new image\ndaemon.log:\n{home.DaemonLogTail(40)}");
+        await Eventually.Until(() => Task.FromResult(ZombieChildren(daemon)), z => z.Count == 0, TimeSpan.FromSeconds(3), "no zombie child of the daemon");
+    }
+
     /// <summary>Waits for the pid of orphan N, then for it to be reparented to the daemon.</summary>
     private static async Task<int> OrphanAsync(string dir, int n, int daemon)
     {
