@@ -108,7 +108,6 @@ public static class DaemonHost
         await File.WriteAllTextAsync(ctx.PreloadPath, Preload.Text());
         ctx.RemovePublicPreload(); // a predecessor's that died without removing it
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
-        using var reaping = OrphanReaper.ReapOnSigchld();
 
         using var listener = handover is not null ? ControlServer.AdoptSocket(handover.ControlFd) : BindControlSocket(ctx);
         ctx.ControlFd = (int)listener.SafeHandle.DangerousGetHandle();
@@ -131,6 +130,9 @@ public static class DaemonHost
         // before the socket answers, and removed after every app has stopped.
         builder.Services.AddSingleton<StateKeeper>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StateKeeper>());
+        // Orphans are reaped on SIGCHLD once the apps are taken on: after `nk update`, a SIGCHLD heard before the handed
+        // pids are known would reap an adopted app as an orphan, and its exit status would be lost.
+        builder.Services.AddHostedService<OrphanReaping>();
         // The apps stop last, after the socket and the sampler.
         builder.Services.AddHostedService<AppsShutdown>();
         builder.Services.AddHostedService<ProcessSampler>();
@@ -264,6 +266,24 @@ public static class DaemonHost
     private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
     {
         public void Dispose() { foreach (var i in items) i.Dispose(); }
+    }
+
+    /// <summary>Reaps orphans on SIGCHLD from its start until the host is disposed (after every app has stopped).</summary>
+    private sealed class OrphanReaping : IHostedService, IDisposable
+    {
+        private IDisposable? _registration;
+
+        public Task StartAsync(CancellationToken ct)
+        {
+            _registration = OrphanReaper.ReapOnSigchld();
+            // Those that ended before (during the exec, or while the apps were taken on) were heard by no handler.
+            OrphanReaper.ReapAll();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public void Dispose() => _registration?.Dispose();
     }
 
     /// <summary>Stops every app gracefully when the host stops (SIGTERM, SIGINT, nk kill).</summary>
