@@ -118,13 +118,37 @@ public sealed class UpdateTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Control_connections_open_across_the_update_are_answered_by_the_new_image()
+    public async Task Control_connections_and_the_http_endpoint_are_served_across_the_update()
     {
         await using var home = new TestHome();
         var port = FreePort.Next();
-        var config = home.WriteConfig(TestHome.App("slow", "ready-message.js", $"port = {port}\nhost = \"127.0.0.1\"\nready = \"message\"\nenv = {{ READY_AFTER_MS = \"2500\" }}"));
+        var httpPort = FreePort.Next();
+        var config = home.WriteConfig($"[daemon]\nhttp = \"127.0.0.1:{httpPort}\"\n" +
+            TestHome.App("slow", "ready-message.js", $"port = {port}\nhost = \"127.0.0.1\"\nready = \"message\"\nenv = {{ READY_AFTER_MS = \"2500\" }}"));
         await home.OkAsync("start", config);
         var daemon = home.DaemonPid();
+
+        // The HTTP endpoint's probes, each on a fresh connection, throughout.
+        var probes = new List<string>();
+        var probed = 0;
+        using var stopProbing = new CancellationTokenSource();
+        var probing = Task.Run(async () =>
+        {
+            using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero };
+            using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+            http.DefaultRequestHeaders.ConnectionClose = true;
+            while (!stopProbing.IsCancellationRequested)
+            {
+                try
+                {
+                    var r = await http.GetAsync($"http://127.0.0.1:{httpPort}/healthz");
+                    if (r.IsSuccessStatusCode) Interlocked.Increment(ref probed);
+                    else lock (probes) probes.Add($"HTTP {(int)r.StatusCode}");
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { lock (probes) probes.Add(ex.Message); }
+            }
+        });
+        await Eventually.Until(() => Volatile.Read(ref probed) > 5, TimeSpan.FromSeconds(20), "the endpoint to answer");
 
         // An idle connection with half a request in it, and a restart waiting for its instance to be ready again.
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -142,6 +166,13 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var restarted = await restart;
         restarted.Code.Should().Be(0, restarted.ToString());
         (await home.InstanceAsync("slow")).Status.Should().Be("online", "the new image saw the readiness the restart waited for");
+
+        var probedAtUpdate = Volatile.Read(ref probed);
+        await Eventually.Until(() => Volatile.Read(ref probed) > probedAtUpdate + 5, TimeSpan.FromSeconds(20), "the endpoint to answer after the update");
+        await stopProbing.CancelAsync();
+        await probing;
+        probes.Should().BeEmpty("the endpoint's socket is held across the update: no probe is refused");
+        File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("held across nk update");
 
         await stream.WriteAsync("tus\"}\n"u8.ToArray());
         var answer = await reader.ReadLineAsync();

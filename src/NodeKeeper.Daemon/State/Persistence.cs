@@ -65,7 +65,6 @@ public sealed class Persistence(Supervisor supervisor, ConfigApply config, Daemo
     public void Adopt(HandoverRecord handover)
     {
         supervisor.AddAdopted(handover.Apps.Select(a => AppRuntime.Adopt(a, ctx)).ToList());
-        ctx.Daemon = handover.Daemon;
         if (config.RestoreDaemon(handover.Daemon, Path.GetFileName(NkHome.Handover(ctx.Home))) is { } warning)
             ctx.Logger.LogWarning("nk update: {Warning}", warning);
     }
