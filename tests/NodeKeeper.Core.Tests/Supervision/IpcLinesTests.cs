@@ -37,4 +37,23 @@ public sealed class IpcLinesTests
         Cut(lines, "{\"blob\":\"", new string('z', 10), new string('z', 100_000), "\"}\n\"re", "ady\"\n").Should().Equal("\"ready\"");
         Cut(lines, "0123456789", "012345", "6\nok\n").Should().Equal("ok");
     }
+
+    [Fact]
+    public void A_reader_that_takes_over_mid_line_goes_on_from_where_the_last_one_stopped()
+    {
+        // nk update: the old image's reader parks with the start of a line; the new image's finishes it.
+        var first = new IpcLines();
+        Cut(first, "\"ready\"\n{\"nk\":\"dra").Should().Equal("\"ready\"");
+        var next = new IpcLines();
+        next.Resume(first.Pending, first.Skipping);
+        Cut(next, "ined\"}\n").Should().Equal("{\"nk\":\"drained\"}");
+
+        // Also in the middle of a line too long to keep: the rest of it is skipped, not taken for a line.
+        var skipping = new IpcLines(maxLine: 16);
+        Cut(skipping, new string('x', 40)).Should().BeEmpty();
+        skipping.Skipping.Should().BeTrue();
+        var after = new IpcLines(maxLine: 16);
+        after.Resume(skipping.Pending, skipping.Skipping);
+        Cut(after, "xxxx\n\"ready\"\n").Should().Equal("\"ready\"");
+    }
 }
