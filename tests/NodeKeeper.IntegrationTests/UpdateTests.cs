@@ -199,6 +199,14 @@ public sealed class UpdateTests(ITestOutputHelper output)
         refused.Err.Should().Contain("update refused").And.Contain("exited with code 127").And.Contain("cannot open shared object file")
             .And.Contain("keeps running every app");
 
+        // One anybody could have changed is never run (a root daemon would run it as root).
+        var writable = Path.Combine(home.Configs, "nk-full-writable");
+        File.Copy(Repo.NkFull, writable);
+        File.SetUnixFileMode(writable, (UnixFileMode)0b111_111_111);
+        var unsafeBinary = await home.RunAsync("update", "--path", writable);
+        unsafeBinary.Code.Should().Be(1);
+        unsafeBinary.Err.Should().Contain("can be changed by others (mode 777)");
+
         var missing = await home.RunAsync("update", "--path", Path.Combine(home.Configs, "nowhere", "nk-full"));
         missing.Code.Should().Be(1);
         missing.Err.Should().Contain("does not exist");

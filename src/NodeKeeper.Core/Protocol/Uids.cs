@@ -19,13 +19,16 @@ public static partial class Uids
     public static uint Effective() => geteuid();
 
     /// <summary>True when the path's owner (links followed) is this process's effective user.</summary>
-    public static unsafe bool OwnedBySelf(string path)
+    public static bool OwnedBySelf(string path) => Owner(path) is { } uid && uid == geteuid();
+
+    /// <summary>The uid that owns the path (links followed); null when it cannot be read.</summary>
+    public static unsafe uint? Owner(string path)
     {
         var buf = stackalloc byte[256];
-        if (stat(path, buf) != 0) return false;
+        if (stat(path, buf) != 0) return null;
         // struct stat: st_uid at offset 28 on x86_64 (st_nlink is 8 bytes there), 24 on aarch64.
         var offset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28 : 24;
-        return *(uint*)(buf + offset) == geteuid();
+        return *(uint*)(buf + offset);
     }
 
     /// <summary>The uid of a connected Unix socket's peer (SO_PEERCRED: pid, uid, gid as three int32).</summary>

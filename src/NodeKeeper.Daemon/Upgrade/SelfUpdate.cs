@@ -169,6 +169,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
     private async Task<(Probe? Probe, string? Why)> ProbeAsync(string target, HandoverRecord dryRun, CancellationToken ct)
     {
         if (!File.Exists(target)) return (null, "does not exist");
+        if (Untrusted(target) is { } untrusted) return (null, untrusted);
         var path = NkHome.Handover(ctx.Home) + ".check";
         try
         {
@@ -195,6 +196,27 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             return (null, $"cannot be run: {ex.Message}");
         }
         finally { try { File.Delete(path); } catch (IOException) { } }
+    }
+
+    /// <summary>
+    /// The daemon runs the binary as its own user (root, for a system unit) with every app's pipes and sockets: it and
+    /// its folder must belong to root or to that user, and nobody else may write them, or another user could swap in
+    /// a program of their own between a package upgrade and `nk update`. Null when it may be run.
+    /// </summary>
+    private static string? Untrusted(string target)
+    {
+        var self = Uids.Effective();
+        var real = new FileInfo(target).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? target;
+        foreach (var path in new[] { real, Path.GetDirectoryName(real)! })
+        {
+            var owner = Uids.Owner(path);
+            if (owner is not { } uid || (uid != 0 && uid != self))
+                return $"belongs to uid {owner?.ToString() ?? "?"}{(path == real ? "" : $" (its folder {path})")}: the daemon (uid {self}) runs only a binary of root's or its own";
+            var mode = File.GetUnixFileMode(path);
+            if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+                return $"{(path == real ? "" : $"is in {path}, which ")}can be changed by others (mode {Convert.ToString((int)mode, 8)}): the daemon runs only a binary nobody else can change";
+        }
+        return null;
     }
 
     /// <summary>
