@@ -1,5 +1,6 @@
 using System.Text.Json;
 using NodeKeeper.Core.Protocol;
+using NodeKeeper.Daemon.Supervision;
 using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Cli;

@@ -109,7 +109,7 @@ public static class DaemonHost
         ctx.RemovePublicPreload(); // a predecessor's that died without removing it
         if (!Native.BecomeChildSubreaper()) logger.LogWarning("could not become a child subreaper: orphans of apps go to init");
 
-        using var listener = handover is not null ? ControlServer.AdoptSocket(handover.ControlFd) : BindControlSocket(ctx);
+        using var listener = handover is not null ? Listeners.InheritedSocket.Adopt(handover.ControlFd) : BindControlSocket(ctx);
         ctx.ControlFd = (int)listener.SafeHandle.DangerousGetHandle();
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

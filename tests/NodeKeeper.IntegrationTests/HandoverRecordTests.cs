@@ -2,7 +2,7 @@ using System.Text;
 using NodeKeeper.Core.Supervision;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.Supervision;
-using NodeKeeper.Daemon.Upgrade;
+
 
 namespace NodeKeeper.IntegrationTests;
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Apply;
+using NodeKeeper.Daemon.Listeners;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
@@ -17,7 +18,7 @@ namespace NodeKeeper.Daemon.Control;
 /// <summary>The Unix control socket: peer check, newline-delimited JSON framing, dispatch to the supervisor.</summary>
 public sealed class ControlServer(Socket listener, Supervisor supervisor, ConfigApply config, Persistence persistence, DaemonContext ctx,
     IHostApplicationLifetime lifetime, SelfUpdate update)
-    : BackgroundService
+    : BackgroundService, IHandOverConnections
 {
     public const int MaxLine = Request.MaxLineBytes;
     private static readonly uint DaemonUid = Uids.Effective();
@@ -146,14 +147,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         _acceptStop = new CancellationTokenSource();
         _handingOver = false;
         Interlocked.Exchange(ref _resumed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
-        foreach (var h in handed) _ = ServeAsync(AdoptSocket(h.Fd), h, ct);
-    }
-
-    /// <summary>A socket from an fd handed on (made close-on-exec again).</summary>
-    public static Socket AdoptSocket(int fd)
-    {
-        Native.SetInheritable(fd, false);
-        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        foreach (var h in handed) _ = ServeAsync(InheritedSocket.Adopt(h.Fd), h, ct);
     }
 
     /// <summary>
@@ -178,8 +172,8 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 await WriteAsync(stream, Response.Fail(0, $"uid {uid} may not control this daemon (it belongs to uid {DaemonUid})"), ct);
                 return;
             }
-            if (from?.Waiting is { } waiting)
-                await WriteAsync(stream, await FinishWaitAsync(waiting, from.WaitUntil, ct), CancellationToken.None);
+            if (from?.Waiting is not null)
+                await WriteAsync(stream, await FinishWaitAsync(from, ct), CancellationToken.None);
             if (from is not null)
             {
                 Grow(ref pending, from.Unread.Length);
@@ -196,13 +190,13 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                         await WriteAsync(stream, Response.Fail(0, $"request line longer than {MaxLine} bytes: closing the connection"), ct);
                         return;
                     }
-                    if (_handingOver && !conn.IsRequester) { Hand(client, pending.AsSpan(0, length), null, null); return; }
+                    if (_handingOver && !conn.IsRequester) { Hand(client, pending.AsSpan(0, length)); return; }
                     Grow(ref pending, length + 64 * 1024);
                     int n;
                     try { n = await stream.ReadAsync(pending.AsMemory(length), conn.Reading.Token); }
                     catch (OperationCanceledException) when (_handingOver && !ct.IsCancellationRequested)
                     {
-                        Hand(client, pending.AsSpan(0, length), null, null);
+                        Hand(client, pending.AsSpan(0, length));
                         return;
                     }
                     if (n == 0) return;
@@ -215,7 +209,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 {
                     // Not started: the next image reads the request again. Waiting: it waits on and answers.
                     var unread = h.Waiting is null ? pending.AsSpan(0, length) : pending.AsSpan(newline + 1, length - newline - 1);
-                    Hand(client, unread, h.Waiting, h.Until);
+                    Hand(client, unread, h);
                     return;
                 }
                 pending.AsSpan(newline + 1, length - newline - 1).CopyTo(pending);
@@ -240,15 +234,12 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         if (buffer.Length < needed) Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
     }
 
-    private void Hand(Socket client, ReadOnlySpan<byte> unread, Response? waiting, DateTimeOffset? until) =>
-        _handed.Enqueue(new(Native.DupCloseOnExec((int)client.SafeHandle.DangerousGetHandle()), unread.ToArray(), waiting, until));
+    private void Hand(Socket client, ReadOnlySpan<byte> unread, Supervisor.HandingOver? waiting = null) =>
+        _handed.Enqueue(new(Native.DupCloseOnExec((int)client.SafeHandle.DangerousGetHandle()), unread.ToArray(), waiting?.Waiting, waiting?.Until, waiting?.WaitMs));
 
-    /// <summary>A request the previous image had acted on and was waiting to settle: waited on here, then answered.</summary>
-    private async Task<Response> FinishWaitAsync(Response waiting, DateTimeOffset? until, CancellationToken ct)
-    {
-        var left = until is { } u ? u - ctx.Clock.GetUtcNow() : TimeSpan.Zero;
-        return await supervisor.SettledAsync(waiting, (int)Math.Max(0, left.TotalMilliseconds), ct);
-    }
+    /// <summary>A request the previous image had acted on and was waiting to settle: waited on here until it was to end, then answered.</summary>
+    private Task<Response> FinishWaitAsync(HandedConnection from, CancellationToken ct) =>
+        supervisor.SettledAsync(from.Waiting!, from.WaitMs ?? 0, ct, from.WaitUntil ?? ctx.Clock.GetUtcNow());
 
     private async Task WriteAsync(Stream s, Response r, CancellationToken ct)
     {

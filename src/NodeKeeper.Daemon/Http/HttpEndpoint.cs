@@ -52,6 +52,8 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
         public IPEndPoint EndPoint { get; } = endPoint;
         public Socket Socket { get; } = socket;
         public CancellationTokenSource Stop { get; } = new();
+        /// <summary>Cancelled to stop accepting for a while (`nk update`): connections wait in the backlog meanwhile.</summary>
+        public CancellationTokenSource Pause { get; set; } = new();
     }
 
     /// <summary>An accepted connection: the address it came from, and whether its head is in.</summary>
@@ -90,12 +92,44 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     }
 
     /// <summary>`nk update`: the listener the previous image handed over, taken by the first bind of the same address.</summary>
-    private Socket? _inherited = ctx.Inherited?.HttpFd is { } fd ? Control.ControlServer.AdoptSocket(fd) : null;
+    private Socket? _inherited = ctx.Inherited?.HttpFd is { } fd ? Listeners.InheritedSocket.Adopt(fd) : null;
 
-    /// <summary>`nk update`: a close-on-exec copy of the listening socket's fd, so that the next image serves on without a gap.</summary>
-    public int? HandOver()
+    /// <summary>
+    /// `nk update`: stops accepting (new connections wait in the backlog for the next image), lets the requests being
+    /// answered finish (within <paramref name="deadline"/>) and closes the idle keep-alive connections, as any server may;
+    /// returns a close-on-exec copy of the listening socket's fd, so that the next image serves on without a gap.
+    /// </summary>
+    public async Task<int?> HandOverAsync(TimeSpan deadline)
     {
-        lock (_lock) return _current is { } c ? Processes.Native.DupCloseOnExec((int)c.Socket.SafeHandle.DangerousGetHandle()) : null;
+        Listening? l;
+        lock (_lock) l = _current;
+        if (l is null) return null;
+        await l.Pause.CancelAsync();
+        var until = Environment.TickCount64 + (long)deadline.TotalMilliseconds;
+        while (true)
+        {
+            List<Connection> idle;
+            lock (_slotsLock)
+            {
+                idle = _open.Where(c => c.Evictable).ToList();
+                foreach (var c in idle) _open.Remove(c);
+                if (_open.Count == 0 || Environment.TickCount64 > until) break;
+            }
+            foreach (var c in idle) c.Socket.Dispose();
+            await Task.Delay(10);
+        }
+        lock (_lock) return _current == l ? Processes.Native.DupCloseOnExec((int)l.Socket.SafeHandle.DangerousGetHandle()) : null;
+    }
+
+    /// <summary>The update was given up: accepting again.</summary>
+    public void Resume()
+    {
+        lock (_lock)
+        {
+            if (_current is not { } l || !l.Pause.IsCancellationRequested) return;
+            l.Pause = new CancellationTokenSource();
+            _ = AcceptLoopAsync(l);
+        }
     }
 
     public Task StopAsync(CancellationToken ct)
@@ -259,10 +293,11 @@ public sealed class HttpEndpoint(Supervisor supervisor, DaemonContext ctx) : IHo
     private async Task AcceptLoopAsync(Listening l)
     {
         var ct = l.Stop.Token;
-        while (!ct.IsCancellationRequested)
+        using var accepting = CancellationTokenSource.CreateLinkedTokenSource(ct, l.Pause.Token);
+        while (!accepting.IsCancellationRequested)
         {
             Socket client;
-            try { client = await l.Socket.AcceptAsync(ct); }
+            try { client = await l.Socket.AcceptAsync(accepting.Token); }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException) { return; }
             catch (SocketException ex)
             {

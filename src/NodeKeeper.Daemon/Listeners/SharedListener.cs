@@ -24,8 +24,7 @@ public sealed class SharedListener : IDisposable
     /// <summary>A listening socket a previous daemon image bound and handed on (`nk update`): made close-on-exec again.</summary>
     public static SharedListener Adopt(int fd, int port, string? host)
     {
-        Processes.Native.SetInheritable(fd, false);
-        return new SharedListener(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), port, host);
+        return new SharedListener(InheritedSocket.Adopt(fd), port, host);
     }
 
     /// <summary>The raw fd instances inherit (NK_LISTEN_FD).</summary>

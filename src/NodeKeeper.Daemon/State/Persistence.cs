@@ -3,7 +3,6 @@ using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Apply;
 using NodeKeeper.Daemon.Supervision;
-using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Daemon.State;
 

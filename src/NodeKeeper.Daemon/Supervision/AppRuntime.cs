@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Daemon.Listeners;
 using NodeKeeper.Daemon.Logs;
-using NodeKeeper.Daemon.Upgrade;
 
 namespace NodeKeeper.Daemon.Supervision;
 

@@ -83,7 +83,7 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     /// <summary>`nk run`: the foreground daemon of a container, which `nk update` refuses.</summary>
     public bool Foreground { get; init; }
     /// <summary>What the previous image handed over (`nk update`), when this image adopted its apps.</summary>
-    public Upgrade.HandoverRecord? Inherited { get; init; }
+    public HandoverRecord? Inherited { get; init; }
     /// <summary>What the operator must know of the daemon itself (an update that could not adopt); shown by status.</summary>
     public string? Notice { get; set; }
     /// <summary>A takeover is due although state.json names this very pid: an update's new image could not adopt.</summary>

@@ -27,7 +27,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         try { await _gate.WaitAsync(linked.Token); }
         catch (OperationCanceledException) when (_handingOver.IsCancellationRequested && !ct.IsCancellationRequested)
         {
-            throw new HandingOver(null, null);
+            throw new HandingOver(null, null, null);
         }
     }
 
@@ -256,30 +256,32 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// A request's answer once the instances it touched have settled (Settle), or after waitMs: each one that did not
     /// become ready is a failure line, and every instance's status comes along, so a client needs no second request.
     /// Awaited outside the gate: status and other commands are served meanwhile. No waitMs: the answer as it is.
+    /// <paramref name="until"/>: when the wait ends, for one a previous image began (`nk update`); else waitMs from now.
     /// </summary>
-    public async Task<Response> SettledAsync(Response r, int? waitMs, CancellationToken ct)
+    public async Task<Response> SettledAsync(Response r, int? waitMs, CancellationToken ct, DateTimeOffset? until = null)
     {
         if (!r.Ok || waitMs is not { } ms || r.Touched is not { } touched) return r;
-        var until = ctx.Clock.GetUtcNow() + TimeSpan.FromMilliseconds(Math.Max(0, ms));
+        var wait = TimeSpan.FromMilliseconds(Math.Max(0, ms));
+        var end = until ?? ctx.Clock.GetUtcNow() + wait;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _handingOver.Token);
         IReadOnlyList<string> failures;
-        try { failures = await WaitSettledAsync(touched, until - ctx.Clock.GetUtcNow(), linked.Token); }
+        try { failures = await WaitSettledAsync(touched, end - ctx.Clock.GetUtcNow(), wait, linked.Token); }
         catch (OperationCanceledException) when (_handingOver.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             // The next image waits on where this one stopped, and answers.
-            throw new HandingOver(r, until);
+            throw new HandingOver(r, end, ms);
         }
         return r with { Failures = failures, Instances = Status([.. Apps]) };
     }
 
     /// <summary>Looks at the touched instances after every change of any instance (one may also go: scaled down, deleted).</summary>
-    private async Task<IReadOnlyList<string>> WaitSettledAsync(IReadOnlyList<Touched> touched, TimeSpan deadline, CancellationToken ct)
+    private async Task<IReadOnlyList<string>> WaitSettledAsync(IReadOnlyList<Touched> touched, TimeSpan deadline, TimeSpan said, CancellationToken ct)
     {
         var signal = NewSignal();
         void OnChanged() => Interlocked.Exchange(ref signal, NewSignal()).TrySetResult();
         ctx.Changed += OnChanged;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(deadline);
+        timeout.CancelAfter(deadline > TimeSpan.Zero ? deadline : TimeSpan.Zero);
         var watch = new SettleWatch(touched);
         try
         {
@@ -290,7 +292,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 try { await changed.Task.WaitAsync(timeout.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    watch.Expire(deadline);
+                    watch.Expire(said);
                     return watch.Failures;
                 }
             }
@@ -303,10 +305,11 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
     /// not started and the next image handles it; else it had acted and was waiting for instances to settle until
     /// <paramref name="Until"/>, and the next image waits on and answers.
     /// </summary>
-    public sealed class HandingOver(Response? waiting, DateTimeOffset? until) : Exception("the daemon is being handed to a new image")
+    public sealed class HandingOver(Response? waiting, DateTimeOffset? until, int? waitMs) : Exception("the daemon is being handed to a new image")
     {
         public Response? Waiting { get; } = waiting;
         public DateTimeOffset? Until { get; } = until;
+        public int? WaitMs { get; } = waitMs;
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

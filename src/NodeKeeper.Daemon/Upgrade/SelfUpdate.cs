@@ -5,7 +5,6 @@ using CliWrap.Buffered;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Supervision;
-using NodeKeeper.Daemon.Control;
 using NodeKeeper.Daemon.Processes;
 using NodeKeeper.Daemon.State;
 using NodeKeeper.Daemon.Supervision;
@@ -28,7 +27,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
     /// <summary>What the new binary says of itself: its version and the hand-over formats it reads.</summary>
     public sealed record Probe(string Version, IReadOnlyList<int> Formats, string? Error);
 
-    public async Task<Response> RunAsync(Request req, Socket requester, ControlServer control, CancellationToken ct)
+    public async Task<Response> RunAsync(Request req, Socket requester, IHandOverConnections control, CancellationToken ct)
     {
         if (ctx.Foreground)
             return Response.Fail(req.Id, "nk update does not run under nk run: there the container image is what is upgraded (build a new one and restart the container)");
@@ -41,7 +40,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
         return await supervisor.HandOverAsync(() => HandOverAsync(req, target, requester, control, keeps, ct), ct);
     }
 
-    private async Task<Response> HandOverAsync(Request req, string target, Socket requester, ControlServer control, string keeps, CancellationToken ct)
+    private async Task<Response> HandOverAsync(Request req, string target, Socket requester, IHandOverConnections control, string keeps, CancellationToken ct)
     {
         var thaw = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var frozen = await FreezeAsync(thaw, ct);
@@ -81,7 +80,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             {
                 LockFd = Dup(ctx.LockFd, dups),
                 ControlFd = Dup(ctx.ControlFd, dups),
-                HttpFd = http.HandOver() is { } httpFd ? Keep(httpFd, dups) : null,
+                HttpFd = await http.HandOverAsync(ParkDeadline) is { } httpFd ? Keep(httpFd, dups) : null,
             };
             HandoverFile.Write(NkHome.Handover(ctx.Home), record);
             // Should the new image fail to adopt, it takes over from this state file, as after a crash: exact pids.
@@ -104,6 +103,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
         foreach (var (runner, events) in queued) foreach (var e in events) runner.Post(e.Event());
         thaw.TrySetResult();
         control.Resume(connections, ct);
+        http.Resume();
         SystemdNotify.Send("READY=1\nSTATUS=nk update failed: the daemon serves on as it was");
         return Response.Fail(req.Id, $"update failed: {failure}; the {keeps}");
     }
@@ -237,6 +237,13 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             return error;
         }
     }
+}
+
+/// <summary>The control server's side of `nk update`: its connections handed over, or served again when the update is given up.</summary>
+public interface IHandOverConnections
+{
+    Task<List<HandedConnection>> HandOverAsync(Socket requester, TimeSpan deadline);
+    void Resume(IReadOnlyList<HandedConnection> handed, CancellationToken ct);
 }
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]

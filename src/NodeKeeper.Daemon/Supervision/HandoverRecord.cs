@@ -2,16 +2,15 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
-using NodeKeeper.Daemon.Supervision;
 
-namespace NodeKeeper.Daemon.Upgrade;
+namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>
 /// A control connection handed on: its fd, the bytes the old image had read from it but not yet handled (a request it
 /// had not started, or the start of one), and, for a request that was waiting for instances to settle, its answer so
 /// far and when the wait ends.
 /// </summary>
-public sealed record HandedConnection(int Fd, byte[] Unread, Response? Waiting = null, DateTimeOffset? WaitUntil = null);
+public sealed record HandedConnection(int Fd, byte[] Unread, Response? Waiting = null, DateTimeOffset? WaitUntil = null, int? WaitMs = null);
 
 /// <summary>An app as handed on: its definition, config file, whether it is wanted, its shared listening socket, its instances.</summary>
 public sealed record HandedApp(AppSpec Spec, string? ConfigPath, bool Wanted, string? WatchProblem, int? ListenerFd,
