@@ -48,7 +48,7 @@ public sealed class ControlSocketTests
         (await Send([0xff, 0xfe, 0x80, (byte)'\n'])).Should().Contain("\"ok\":false");
         (await Send("{\"id\":8,\"cmd\":\"ping\"}\n"u8.ToArray())).Should().Contain("\"ok\":true");
         // A newer client's fields are named back, and every answer says which daemon gave it.
-        var ignored = await Send("{\"id\":9,\"cmd\":\"status\",\"names\":[],\"teleport\":true,\"canary\":{\"percent\":10}}\n"u8.ToArray());
+        var ignored = await Send("{\"id\":9,\"cmd\":\"status\",\"names\":[],\"teleport\":true,\"canary\":{\"percent\":10},\"off\":false,\"none\":null}\n"u8.ToArray());
         ignored.Should().Contain("\"ok\":true").And.Contain("\"ignored_fields\":[\"canary\",\"teleport\"]").And.Contain("\"version\":\"");
 
         var huge = Encoding.ASCII.GetBytes(new string('x', 2 * 1024 * 1024));

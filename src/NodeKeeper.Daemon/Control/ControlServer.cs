@@ -265,7 +265,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         catch (JsonException ex) { return Response.Fail(0, $"malformed request: {ex.Message}"); }
         if (req is null) return Response.Fail(0, "malformed request: null");
         var response = await AnswerAsync(req, conn, ct);
-        return req.Unknown is { Count: > 0 } unknown ? response with { IgnoredFields = [.. unknown.Keys.Order(StringComparer.Ordinal)] } : response;
+        // A field sent as null or false asks for nothing: only those that would have changed something are named.
+        var ignored = req.Unknown?.Where(f => f.Value.ValueKind is not (JsonValueKind.Null or JsonValueKind.False)).Select(f => f.Key).Order(StringComparer.Ordinal).ToList();
+        return ignored is { Count: > 0 } ? response with { IgnoredFields = ignored } : response;
     }
 
     private async Task<Response> AnswerAsync(Request req, Connection conn, CancellationToken ct)
