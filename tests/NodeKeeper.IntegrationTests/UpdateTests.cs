@@ -23,7 +23,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var progress = Path.Combine(home.Configs, "count");
         var config = home.WriteConfig(
             TestHome.App("web", "keepalive-graceful.js", $"port = {port}\nhost = \"127.0.0.1\"\ninstances = 2\nport_mode = \"shared\"") +
-            TestHome.App("flood", "counter.js", $"env = {{ PROGRESS_FILE = \"{progress}\", BURST = \"20\", TICK_MS = \"2\", PAD = \"20\" }}\nlog = {{ max_size = \"1G\" }}") +
+            TestHome.App("flood", "counter.js", $"env = {{ PROGRESS_FILE = \"{progress}\", BURST = \"1000\", TICK_MS = \"5\", PAD = \"20\" }}\nlog = {{ max_size = \"1G\" }}") +
             TestHome.App("crash", "crasher.js", "restart_delay = \"1s\"\nmax_restart_delay = \"4s\"\nmax_restarts = 1000") +
             TestHome.App("leak", "leaker.js", "max_memory = \"150M\"\nenv = { GROW_MB = \"10\", EVERY_MS = \"250\" }"));
         await home.OkAsync("start", config);
@@ -75,6 +75,22 @@ public sealed class UpdateTests(ITestOutputHelper output)
         }
         fresh.Unserved.Should().Be(0, $"refused {fresh.Refused}, failed {fresh.Failed}");
         statusFailures.Should().BeEmpty("nk status is answered throughout");
+
+        // Every line the app wrote, before, during and after (its pipe full while the daemon changed), is in its log once and in order.
+        await home.OkAsync("stop", "flood");
+        var written = long.Parse(File.ReadAllText(progress).Trim());
+        long expected = 1;
+        string? wrong = null;
+        foreach (var line in LogLines(home.Logs, "flood.out.log"))
+        {
+            var n = long.Parse(line.AsSpan(6, line.IndexOf(' ', 6) - 6));
+            if (n != expected) wrong ??= $"after line {expected - 1} came line {n}";
+            expected = n + 1;
+        }
+        wrong.Should().BeNull("every line written is in the log once, in order");
+        (expected - 1).Should().Be(written, "the last line written is the last one logged");
+        output.WriteLine($"flood: {written} lines");
+        Mark("flood checked");
         (await home.RunAsync("version")).Out.Should().Contain($"daemon {NextBuild.Version}");
         // This nk is now older than the daemon: every command both know works, and it says the two differ.
         foreach (var args in new[] { new[] { "describe", "web" }, ["why", "crash"], ["logs", "web", "--lines", "1"], ["status"] })
@@ -106,14 +122,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
         // Reports still come over the IPC channels the new image read on from.
         await home.WaitForAllAsync("web", i => i.HeapUsedBytes is > 0 && i.Pid == before[("web", i.Instance)].Pid, "web's heap reports");
 
-        // Every line the app wrote, before, during and after, is in its log once and in order.
-        await home.OkAsync("stop", "flood");
         Mark("reports seen");
-        var written = long.Parse(File.ReadAllText(progress).Trim());
-        var numbers = LogLines(home.Logs, "flood.out.log").Select(l => long.Parse(l.Split(' ')[1])).ToList();
-        numbers.Should().HaveCount((int)written, "every line written is in the log, none twice");
-        numbers.Should().BeInAscendingOrder();
-        numbers[^1].Should().Be(written);
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().Contain("nk update: daemon").And.Contain($"replaced by {NextBuild.Version}");
     }
 
@@ -123,8 +132,11 @@ public sealed class UpdateTests(ITestOutputHelper output)
         await using var home = new TestHome();
         var port = FreePort.Next();
         var httpPort = FreePort.Next();
+        var sickPort = FreePort.Next();
         var config = home.WriteConfig($"[daemon]\nhttp = \"127.0.0.1:{httpPort}\"\n" +
-            TestHome.App("slow", "ready-message.js", $"port = {port}\nhost = \"127.0.0.1\"\nready = \"message\"\nenv = {{ READY_AFTER_MS = \"2500\" }}"));
+            TestHome.App("slow", "ready-message.js", $"port = {port}\nhost = \"127.0.0.1\"\nready = \"message\"\nenv = {{ READY_AFTER_MS = \"2500\" }}") +
+            TestHome.App("sick", "sick-server.js", $"port = {sickPort}\nhost = \"127.0.0.1\"\nenv = {{ SICK_AFTER_MS = \"3000\" }}\n" +
+                $"health = {{ url = \"http://127.0.0.1:{sickPort}/health\", interval = \"300ms\", timeout = \"1s\", failures = 2 }}"));
         await home.OkAsync("start", config);
         var daemon = home.DaemonPid();
 
@@ -178,6 +190,11 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var answer = await reader.ReadLineAsync();
         answer.Should().Contain("\"id\":2").And.Contain("\"ok\":true").And.Contain("\"name\":\"slow\"");
         home.DaemonPid().Should().Be(daemon);
+
+        // The new image runs the health checks: the app that turns sick is restarted for it again.
+        var sickAtUpdate = (await home.InstanceAsync("sick")).Restarts;
+        var sick = await home.WaitForAsync("sick", i => i.Restarts > sickAtUpdate && i.LastExit?.Reason == "health", "a health restart after the update", 20);
+        sick.Status.Should().NotBe("errored");
     }
 
     [Fact]
