@@ -11,17 +11,22 @@ NODE_VERSIONS=(18.20.8 22.23.5)
 
 say() { echo "setup: $*" >&2; }
 
-# (a) Debian packages: wrk and nginx (the load and proxy tests), setpriv and prlimit (util-linux).
+# (a) Debian packages: wrk and nginx (the load and proxy tests), setpriv and prlimit (util-linux). In the background:
+#     the downloads below do not depend on it, and a fresh machine spends most of this script waiting on the network.
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 need=()
 has wrk || need+=(wrk)
 has nginx || need+=(nginx-light)
 { has setpriv && has prlimit; } || need+=(util-linux)
+apt_pid=
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  ) &
+  apt_pid=$!
 fi
 
 # (b) The framework examples' dependencies, exactly as locked. npm writes node_modules/.package-lock.json on every
@@ -57,3 +62,7 @@ for version in "${NODE_VERSIONS[@]}"; do
   rm -rf "$tmp"
   trap - EXIT
 done
+
+if [ -n "$apt_pid" ]; then
+  wait "$apt_pid" || { echo "setup: apt-get install ${need[*]} failed" >&2; exit 1; }
+fi
