@@ -91,8 +91,10 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             failure = Exec(target, record.Fds().ToList());
             ctx.Logger.LogError("nk update: exec {Target} failed: {Error}; this image goes on", target, failure);
         }
-        catch (Exception ex) when (ex is TimeoutException or IOException or UnauthorizedAccessException or SocketException)
+        catch (Exception ex)
         {
+            // Whatever went wrong (a reader that did not park, a full disk, the daemon stopping), the apps must not stay
+            // paused: everything below runs.
             failure = ex.Message;
             ctx.Logger.LogError(ex, "nk update: handing over failed; this image goes on");
         }
