@@ -80,11 +80,7 @@ public static partial class NkCommands
     private static int HandoverCheck(string record)
     {
         var (_, error) = HandoverFile.Read(record);
-        Console.Out.WriteLine(JsonSerializer.Serialize(new SelfUpdate.Probe(CliVersion, HandoverRecord.Readable, error), ProbeOutput.Default.Probe));
+        Console.Out.WriteLine(JsonSerializer.Serialize(new SelfUpdate.Probe(CliVersion, HandoverRecord.Readable, error), ProbeJson.Default.Probe));
         return error is null ? Ok : Failed;
     }
 }
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(SelfUpdate.Probe))]
-internal sealed partial class ProbeOutput : System.Text.Json.Serialization.JsonSerializerContext;

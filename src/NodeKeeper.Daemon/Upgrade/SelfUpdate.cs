@@ -248,6 +248,7 @@ public interface IHandOverConnections
     void Resume(IReadOnlyList<HandedConnection> handed, CancellationToken ct);
 }
 
+/// <summary>How `handover-check` prints its <see cref="SelfUpdate.Probe"/>, and how the daemon reads it.</summary>
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(SelfUpdate.Probe))]
-internal sealed partial class ProbeJson : System.Text.Json.Serialization.JsonSerializerContext;
+public sealed partial class ProbeJson : System.Text.Json.Serialization.JsonSerializerContext;
