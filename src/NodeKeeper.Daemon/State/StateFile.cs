@@ -35,8 +35,30 @@ internal sealed partial class StateJson : JsonSerializerContext;
 
 public static class StateFile
 {
+    // One write at a time in this process: the state keeper and `nk update` both write state.json, through one
+    // temporary name.
+    private static readonly Lock Gate = new();
+
     /// <summary>Writes atomically (a temporary file renamed over the old one), readable by the owner alone.</summary>
     public static void Write(string path, SavedState state)
+    {
+        lock (Gate) WriteAlone(path, state);
+    }
+
+    /// <summary>
+    /// Writes, then runs <paramref name="then"/> before any other write can begin: `nk update` execs there, so that no
+    /// write of the old image is cut short by the exec (or renames an older capture over this one).
+    /// </summary>
+    public static T WriteThen<T>(string path, SavedState state, Func<T> then)
+    {
+        lock (Gate)
+        {
+            WriteAlone(path, state);
+            return then();
+        }
+    }
+
+    private static void WriteAlone(string path, SavedState state)
     {
         var tmp = $"{path}.{Environment.ProcessId}.tmp";
         using (var f = new FileStream(tmp, new FileStreamOptions

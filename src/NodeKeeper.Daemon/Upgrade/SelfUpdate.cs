@@ -84,11 +84,13 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             };
             HandoverFile.Write(NkHome.Handover(ctx.Home), record);
             // Should the new image fail to adopt, it takes over from this state file, as after a crash: exact pids.
-            StateFile.Write(ctx.StatePath, persistence.Capture(processes: true));
-            ctx.Logger.LogInformation("nk update: exec {Target} with {Apps} app(s), {Instances} running instance(s), {Connections} control connection(s)",
-                target, apps.Count, parked.Count, connections.Count);
-            SystemdNotify.Reloading();
-            failure = Exec(target, record.Fds().ToList());
+            failure = StateFile.WriteThen(ctx.StatePath, persistence.Capture(processes: true), () =>
+            {
+                ctx.Logger.LogInformation("nk update: exec {Target} with {Apps} app(s), {Instances} running instance(s), {Connections} control connection(s)",
+                    target, apps.Count, parked.Count, connections.Count);
+                SystemdNotify.Reloading();
+                return Exec(target, record.Fds().ToList());
+            });
             ctx.Logger.LogError("nk update: exec {Target} failed: {Error}; this image goes on", target, failure);
         }
         catch (Exception ex)
