@@ -18,6 +18,10 @@ need=()
 has wrk || need+=(wrk)
 has nginx || need+=(nginx-light)
 { has setpriv && has prlimit; } || need+=(util-linux)
+# The tests run nk and nk-full as users get them, compiled ahead of time (NativeAOT): that needs a C toolchain and
+# zlib's headers (Debian and Ubuntu images with the .NET SDK usually have them).
+{ has clang || has gcc; } || need+=(clang)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 apt_pid=
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]}"

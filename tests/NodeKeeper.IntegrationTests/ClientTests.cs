@@ -83,8 +83,8 @@ public sealed class ClientTests
         await home.OkAsync("start", config);
         var alone = Path.Combine(home.Configs, "nk-alone");
         Directory.CreateDirectory(alone);
-        foreach (var f in new[] { "nk", "nk.dll", "nk.runtimeconfig.json", "nk.deps.json", "NodeKeeper.Core.dll" })
-            File.Copy(Path.Combine(AppContext.BaseDirectory, f), Path.Combine(alone, f));
+        // (NativeAOT: nk is the one file.)
+        File.Copy(Repo.Nk, Path.Combine(alone, "nk"));
         File.SetUnixFileMode(Path.Combine(alone, "nk"), (UnixFileMode)0b111_101_101);
 
         var status = await home.RunWithAsync([Path.Combine(alone, "nk")], "status", "--json");

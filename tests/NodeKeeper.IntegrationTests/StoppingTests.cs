@@ -127,6 +127,8 @@ public sealed class StoppingTests
         var config = home.WriteConfig(app);
         await home.OkAsync("start", config);
         var old = (await home.InstanceAsync("r")).Pid!.Value;
+        // The graceful app counts as ready when it runs (no port): its SIGTERM handler is there once it says so.
+        if (!starting) await home.WaitForLogAsync("r", $"graceful {old}: started");
         // The new version is slow to become ready; the old one is slow to finish (it still runs the old env).
         home.WriteConfig(starting ? app.Replace("\"100\"", "\"30000\"") : app.Replace("\"3000\"", "\"0\""));
 

@@ -146,9 +146,10 @@ public sealed class UpdateSystemdTests
     public async Task Adopted_apps_that_exit_while_the_new_image_starts_keep_their_exit_codes()
     {
         await using var home = new TestHome();
-        // Each instance exits with 7 a little after the new image writes nk.pid (the hand-over record was there just
-        // before): instance N after N × 30 ms, so that some end while the new image starts, before and after it has
-        // taken on the apps' pids; each exit's status must reach the new image, not be reaped as an orphan's.
+        // Each instance exits with 7 a little after the hand-over record appears: instance N after N × 30 ms, so that
+        // some end while the old image execs and while the new one starts, before and after it has taken on the apps'
+        // pids (the ahead-of-time compiled nk-full starts in a few ms); each exit's status must reach the new image,
+        // not be reaped as an orphan's. (inotify may fold events: the first one that names the record arms it.)
         var script = Path.Combine(home.Configs, "exit-on-update.js");
         File.WriteAllText(script, """
             'use strict';
@@ -156,8 +157,7 @@ public sealed class UpdateSystemdTests
             const delay = Number(process.env.NK_INSTANCE) * 30;
             let armed = false;
             fs.watch(process.env.NODEKEEPER_HOME, (event, file) => {
-              if (file === 'handover.json') armed = true;
-              else if (armed && file === 'nk.pid') { armed = false; setTimeout(() => process.exit(7), delay); }
+              if (file === 'handover.json' && !armed) { armed = true; setTimeout(() => process.exit(7), delay); }
             });
             setInterval(() => {}, 1 << 30);
             """);

@@ -23,6 +23,10 @@ public sealed class InheritanceTests
         started.Code.Should().Be(0, "the command substitution ends once nk does: the daemon kept none of its pipes\n" + started);
 
         var daemon = home.DaemonPid()!.Value;
+        // Once node has started (the preload's first report): while it starts, node has files of its own open without
+        // close-on-exec for a moment (OpenSSL reads /etc/ssl/openssl.cnf and the CA bundle with fopen).
+        foreach (var name in new[] { "plain", "nobody" })
+            await home.WaitForAsync(name, i => i.HeapUsedBytes is not null, "node started (its first report)");
         var apps = new[] { (await home.InstanceAsync("plain")).Pid!.Value, (await home.InstanceAsync("nobody")).Pid!.Value };
         // The daemon closed them (and may have opened files of its own under those numbers since).
         foreach (var pid in apps.Append(daemon))

@@ -64,7 +64,9 @@ public sealed class UserFileTests
             TimeSpan.FromSeconds(60), "the daemon to meet the planted link after a rotation");
         File.Exists(target).Should().BeFalse("the daemon never creates a file through a link in the app's folder");
         described.LogProblem.Should().Be($"cannot write {log}: {log} is a link in {dirs.App}, a folder another user can change (owner uid 65534, mode 0755): refused");
-        File.Exists(log + ".1").Should().BeTrue("the log was rotated on the way");
+        // Named, not followed: a rotation may have moved a planted link there, which leads nowhere; and the app may have
+        // removed the log just before the last rotation, which then moved .1 on to .2 with nothing to take its place.
+        Directory.GetFileSystemEntries(dirs.App).Should().Contain(e => e == log + ".1" || e == log + ".2", "the log was rotated on the way");
         Directory.EnumerateFileSystemEntries(dirs.RootOnly).Should().BeEmpty();
         (await home.InstanceAsync("s")).Status.Should().Be("online", "a refused log costs the app nothing");
     }

@@ -1,8 +1,9 @@
 namespace NodeKeeper.TestSupport;
 
 /// <summary>
-/// Paths of the repository and of the nk binary under test. They start from the running test project's bin/ (the app
-/// base of the test host), not from this library's own build folder: each test project's references put nk there.
+/// Paths of the repository and of the nk binaries under test: tests/.nk, where the build of this library publishes them
+/// as users get them (NativeAOT). The repository is found from the running test project's bin/ (the app base of the
+/// test host).
 /// </summary>
 public static class Repo
 {
@@ -11,10 +12,10 @@ public static class Repo
     public static string Example(string file) => Path.Combine(Examples, file);
 
     /// <summary>`nk`, the command users type (NodeKeeper.Client): answers status/ls/ping itself, execs nk-full for the rest.</summary>
-    public static string Nk => Path.Combine(AppContext.BaseDirectory, "nk");
+    public static string Nk => Path.Combine(Root, "tests", ".nk", "nk");
 
     /// <summary>nk-full (NodeKeeper.Cli): every command, and the daemon.</summary>
-    public static string NkFull => Path.Combine(AppContext.BaseDirectory, "nk-full");
+    public static string NkFull => Path.Combine(Root, "tests", ".nk", "nk-full");
 
     private static string FindRoot()
     {

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using CliWrap;
@@ -92,10 +93,43 @@ public sealed class TestHome : IAsyncDisposable
         catch (IOException) { return "(no daemon.log)"; }
     }
 
+    /// <summary>
+    /// Every instance. Asked over the daemon's control socket as nk asks (one request line, one answer line): tests poll
+    /// this many times a second, and an nk process per poll cost more CPU than the apps under test. When no daemon
+    /// answers there (or it refuses), `nk status --json` is run instead, which starts one as nk does.
+    /// (The tests of `nk status` itself run it.)
+    /// </summary>
     public async Task<List<InstanceInfo>> StatusAsync()
     {
+        if (await AskAsync(new Request { Id = 1, Cmd = Commands.Status }) is { Ok: true, Instances: { } rows }) return [.. rows];
         var r = await OkAsync("status", "--json");
         return JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.ListInstanceInfo)!;
+    }
+
+    /// <summary>One request on a fresh connection to this home's control socket; null when no answer came (no daemon, a closed connection, 30 s).</summary>
+    public async Task<Response?> AskAsync(Request request)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(NkHome.Socket(Home)), cts.Token);
+            await socket.SendAsync((byte[])[.. JsonSerializer.SerializeToUtf8Bytes(request, ProtocolJson.Default.Request), (byte)'\n'], cts.Token);
+            var answer = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            while (true)
+            {
+                var n = await socket.ReceiveAsync(buffer, cts.Token);
+                if (n == 0) return null;
+                var newline = Array.IndexOf(buffer, (byte)'\n', 0, n);
+                answer.Write(buffer, 0, newline >= 0 ? newline : n);
+                if (newline >= 0) return JsonSerializer.Deserialize(answer.ToArray(), ProtocolJson.Default.Response);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or JsonException or OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     public async Task<InstanceInfo> InstanceAsync(string name, int instance = 0) =>

@@ -275,7 +275,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         try
         {
             if (req.Cmd == Commands.Update) return await update.RunAsync(req, conn.Socket, this, ct);
-            return await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct);
+            var answer = await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct);
+            if (req.Cmd is not (Commands.Status or Commands.Describe or Commands.Why or Commands.Ping or Commands.Version)) ctx.SaveState?.Invoke();
+            return answer;
         }
         catch (Supervisor.HandingOver) { throw; }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -18,6 +18,7 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
+    private volatile bool _unsaved;
     private Task _writer = Task.CompletedTask;
 
     public async Task StartAsync(CancellationToken ct)
@@ -39,12 +40,14 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
         }
         Write();
         ctx.Changed += MarkDirty;
+        ctx.SaveState = () => { if (_unsaved) Write(); };
         _writer = Task.Run(() => WriteLoopAsync(_stop.Token), CancellationToken.None);
     }
 
     public async Task StopAsync(CancellationToken ct)
     {
         ctx.Changed -= MarkDirty;
+        ctx.SaveState = null;
         await _stop.CancelAsync();
         try { await _writer; } catch (OperationCanceledException) { }
         // A graceful stop: the apps were stopped on purpose, and the next daemon must not bring them back.
@@ -53,6 +56,7 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
 
     private void MarkDirty()
     {
+        _unsaved = true;
         if (_dirty.CurrentCount == 0)
             try { _dirty.Release(); } catch (SemaphoreFullException) { }
     }
@@ -73,6 +77,7 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
 
     private void Write()
     {
+        _unsaved = false;
         try { StateFile.Write(ctx.StatePath, persistence.Capture(processes: true)); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

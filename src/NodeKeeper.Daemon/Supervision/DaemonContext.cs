@@ -93,6 +93,13 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public int LockFd { get; set; } = -1;
     public int ControlFd { get; set; } = -1;
 
+    /// <summary>
+    /// Writes state.json now if anything changed since it was last written (set by StateKeeper, which otherwise writes
+    /// 100 ms after a change): the control server calls it before it answers a command that changed something, so that
+    /// what nk was told runs is on disk for a daemon that takes over after a kill -9.
+    /// </summary>
+    public Action? SaveState { get; set; }
+
     /// <summary>Raised after any instance changed state.</summary>
     public event Action? Changed;
 
