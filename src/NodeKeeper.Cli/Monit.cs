@@ -124,9 +124,9 @@ public static class Monit
         }
 
         var table = new Table { Border = TableBorder.Simple };
-        foreach (var h in new[] { "name", "id", "pid", "status", "cpu", "memory", "heap", "lag p99", "files", "restarts", "uptime" })
+        foreach (var h in new[] { "name", "id", "pid", "status", "cpu", "memory", "heap", "lag p99", "req/s", "failed", "http p99", "files", "restarts", "uptime" })
             table.AddColumn(new TableColumn(new Text(h, new Style(decoration: Decoration.Bold))));
-        foreach (var c in new[] { 1, 2, 4, 9 }) table.Columns[c].RightAligned();
+        foreach (var c in new[] { 1, 2, 4, 8, 9, 10, 12 }) table.Columns[c].RightAligned();
 
         var warnings = new List<string>();
         foreach (var r in rows)
@@ -145,6 +145,9 @@ public static class Monit
                     : new Text(memory),
                 new Text(Heap(r)),
                 new Text(r.EventLoopLagMs is { } lag ? $"{lag.ToString("0.#", CultureInfo.InvariantCulture)}ms" : "-"),
+                new Text(r.RequestsPerSecond is { } rps ? rps.ToString("0.#", CultureInfo.InvariantCulture) : "-"),
+                r.Http is { } h ? new Text($"{h.Failed}", h.Failed > 0 ? new Style(Color.Red) : Style.Plain) : new Text("-"),
+                new Text(r.Http?.P99Ms is { } p99 ? $"{p99.ToString("0.#", CultureInfo.InvariantCulture)}ms" : "-"),
                 new Text(r.OpenFiles is { } f ? (r.MaxOpenFiles is { } mf ? $"{f}/{mf}" : $"{f}/-") : "-"),
                 new Text(r.Restarts.ToString(CultureInfo.InvariantCulture)),
                 new Text(r.Pid is null ? "-" : Render.Duration(r.UptimeMs)));

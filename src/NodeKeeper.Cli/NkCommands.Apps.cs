@@ -66,15 +66,23 @@ public static partial class NkCommands
         return Ok;
     }
 
-    private static async Task<int> ReloadAsync(string[] names, bool wait, CancellationToken ct)
+    private static async Task<int> ReloadAsync(string[] names, bool wait, string? canaryText, CancellationToken ct)
     {
         if (names.Length == 0) return await Error("reload needs app names or all (e.g. nk reload all)", Usage);
+        long? canaryMs = null;
+        if (canaryText is not null)
+        {
+            if (!Duration.TryParse(canaryText, out var canary, out var why))
+                return await Error($"--canary: {why}", Usage);
+            if (canary > TimeSpan.FromDays(1)) return await Error($"--canary must be at most a day, got \"{canaryText}\"", Usage);
+            canaryMs = (long)canary.TotalMilliseconds;
+        }
         var (client, code) = await ConnectAsync(ct);
         if (client is null) return code;
         using var _ = client;
         // One round trip: the daemon reads each app's definition again from the config file it came from
         // (ConfigApply.ReloadAsync); a config that is wrong is said as `nk start` says it, exit 2.
-        var r = await client.SendAsync(new Request { Cmd = Commands.Reload, Names = names, Reread = true }.Waiting(wait), ct);
+        var r = await client.SendAsync(new Request { Cmd = Commands.Reload, Names = names, Reread = true, CanaryMs = canaryMs }.Waiting(wait), ct);
         if (r.ConfigErrors is { Count: > 0 } errors)
         {
             foreach (var line in errors) await Console.Error.WriteLineAsync(line);
@@ -85,6 +93,17 @@ public static partial class NkCommands
             await Console.Error.WriteLineAsync($"nk: {r.Error}");
             return Failed;
         }
+        return await ShowAsync(client, r, ct);
+    }
+
+    private static async Task<int> RollbackAsync(string[] names, bool wait, CancellationToken ct)
+    {
+        if (names.Length == 0) return await Error("rollback needs app names or all (e.g. nk rollback web)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, new Request { Cmd = Commands.Rollback, Names = names }.Waiting(wait), ct);
+        if (r is null) return Failed;
         return await ShowAsync(client, r, ct);
     }
 

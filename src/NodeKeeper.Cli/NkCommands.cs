@@ -66,8 +66,19 @@ public static partial class NkCommands
         {
             var n = names();
             var nw = noWait();
-            var cmd = new Command("reload", "zero-downtime: replace instances one at a time, each once its replacement is ready") { n, nw };
-            cmd.SetAction((p, ct) => ReloadAsync(p.GetValue(n) ?? [], !p.GetValue(nw), ct));
+            var canary = new Option<string>("--canary")
+            {
+                Description = "run the first new instance beside the old ones this long (e.g. 30s) and back out if it does worse; 0: none (default: the app's reload.canary)",
+            };
+            var cmd = new Command("reload", "zero-downtime: replace instances one at a time, each once its replacement is ready") { n, nw, canary };
+            cmd.SetAction((p, ct) => ReloadAsync(p.GetValue(n) ?? [], !p.GetValue(nw), p.GetValue(canary), ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
+            var nw = noWait();
+            var cmd = new Command("rollback", "go back to each app's definition before its last reload, one instance at a time") { n, nw };
+            cmd.SetAction((p, ct) => RollbackAsync(p.GetValue(n) ?? [], !p.GetValue(nw), ct));
             root.Subcommands.Add(cmd);
         }
         {

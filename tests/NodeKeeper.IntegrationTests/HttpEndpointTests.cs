@@ -414,7 +414,7 @@ public sealed partial class HttpEndpointTests
     {
         text.Should().EndWith("\n", "the exposition ends with a line feed");
         var typed = new HashSet<string>();
-        string? family = null;
+        string? family = null, familyType = null;
         var samples = new List<Sample>();
         foreach (var line in text[..^1].Split('\n'))
         {
@@ -424,6 +424,7 @@ public sealed partial class HttpEndpointTests
                 m.Success.Should().BeTrue($"a valid TYPE line: {line}");
                 typed.Add(m.Groups[1].Value).Should().BeTrue($"one TYPE per family: {line}");
                 family = m.Groups[1].Value;
+                familyType = m.Groups[2].Value;
                 continue;
             }
             if (line.StartsWith("# HELP ")) { HelpLine().IsMatch(line).Should().BeTrue($"a valid HELP line: {line}"); continue; }
@@ -432,7 +433,9 @@ public sealed partial class HttpEndpointTests
             var s = SampleLine().Match(line);
             s.Success.Should().BeTrue($"a valid sample line: {line}");
             var name = s.Groups[1].Value;
-            name.Should().Be(family, $"a sample follows the TYPE of its own family: {line}");
+            // A histogram's samples are its name with _bucket (le label), _sum and _count.
+            if (familyType == "histogram") name.Should().BeOneOf([family + "_bucket", family + "_sum", family + "_count"], $"a histogram's sample: {line}");
+            else name.Should().Be(family, $"a sample follows the TYPE of its own family: {line}");
             var labels = new Dictionary<string, string>();
             foreach (Match l in Label().Matches(s.Groups[2].Value))
                 labels.Add(l.Groups[1].Value, l.Groups[2].Value.Replace("\\n", "\n").Replace("\\\"", "\"").Replace("\\\\", "\\"));

@@ -53,6 +53,11 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
         if (Pick(a => a.User) is not null && Pick(a => a.CleanEnv) is { Value: false } dirty)
             errors.Add(dirty.Pos, $"clean_env = false cannot be given to {appLabel}, which sets user: a user app always starts from a clean environment (remove clean_env)");
 
+        // A canary runs beside the old instances: in increment mode it would need the port instance 0 holds.
+        if (Pick(a => a.Reload) is { Value.Canary: var canary } reload && canary > TimeSpan.Zero
+            && Pick(a => a.PortMode) is { Value: PortMode.Increment } && Pick(a => a.Port) is not null)
+            errors.Add(reload.Pos, $"reload.canary needs port_mode = \"shared\" for {appLabel}: in increment mode the canary would need the port of instance 0 (set canary = \"0s\" or use shared mode)");
+
         if (name is null || script is null) return null;
 
         var cwd = Pick(a => a.Cwd)?.Value ?? ConfigPaths.Resolve(configDirectory, ".");
@@ -107,6 +112,8 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
             User = Pick(a => a.User)?.Value,
             CleanEnv = Pick(a => a.CleanEnv)?.Value ?? false,
+            HttpMetrics = Pick(a => a.HttpMetrics)?.Value ?? true,
+            Reload = Pick(a => a.Reload)?.Value ?? ReloadSpec.Default,
             Host = Pick(a => a.Host)?.Value,
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),

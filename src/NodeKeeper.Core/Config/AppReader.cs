@@ -9,11 +9,12 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
         "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
         "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
-        "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host",
+        "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host", "http_metrics", "reload",
     ];
 
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
+    private static readonly string[] ReloadKeys = ["canary", "watch", "min_failed", "max_failed_increase"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
 
@@ -154,6 +155,12 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
             case "clean_env":
                 if (values.Boolean(e, key, out var clean)) app.CleanEnv = new(clean, pos);
                 break;
+            case "reload":
+                if (ReadReload(e) is { } reload) app.Reload = new(reload, pos);
+                break;
+            case "http_metrics":
+                if (values.Boolean(e, key, out var httpMetrics)) app.HttpMetrics = new(httpMetrics, pos);
+                break;
             case "host":
                 if (values.String(e, key, out var host))
                 {
@@ -247,6 +254,40 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 values.Fail(e.Value, $"{Expected}, got {ValueReader.Got(e.Value)}");
                 break;
         }
+    }
+
+    private ReloadSpec? ReadReload(TEntry e)
+    {
+        if (!values.Table(e, "reload", "{ canary = \"30s\", watch = \"60s\" }", out var table)) return null;
+        var spec = ReloadSpec.Default;
+        var ok = true;
+        foreach (var item in table.Entries)
+        {
+            switch (item.Key)
+            {
+                case "canary":
+                    ok &= values.Duration(item, "reload.canary", positive: false, out var canary);
+                    spec = spec with { Canary = canary };
+                    break;
+                case "watch":
+                    ok &= values.Duration(item, "reload.watch", positive: false, out var watch);
+                    spec = spec with { Watch = watch };
+                    break;
+                case "min_failed":
+                    ok &= values.Integer(item, "reload.min_failed", 1, 1_000_000, out var minFailed);
+                    spec = spec with { MinFailed = (int)minFailed };
+                    break;
+                case "max_failed_increase":
+                    ok &= values.Ratio(item, "reload.max_failed_increase", out var increase);
+                    spec = spec with { MaxFailedIncrease = increase };
+                    break;
+                default:
+                    values.UnknownKey(item, "in reload", ReloadKeys);
+                    ok = false;
+                    break;
+            }
+        }
+        return ok ? spec : null;
     }
 
     private HealthSpec? ReadHealth(TEntry e)

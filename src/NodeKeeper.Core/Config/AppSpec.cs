@@ -18,6 +18,18 @@ public enum ReadyMode { Listen, Message, Spawn }
 /// </summary>
 public sealed record HealthSpec(string Url, TimeSpan Interval, TimeSpan Timeout, int Failures, TimeSpan? MaxLag = null);
 
+/// <summary>
+/// How a reload guards against a bad version (NodeKeeper extension, the `reload` table): a canary that runs beside the
+/// old instances for <paramref name="Canary"/> first (zero: none), and a watch of <paramref name="Watch"/> after the
+/// cut-over (zero: none) that rolls back by itself. A new version is worse (ReloadVerdict) when it failed at least
+/// <paramref name="MinFailed"/> responses (5xx or incomplete) and its failed ratio is above the old one's by more than
+/// <paramref name="MaxFailedIncrease"/>, significantly.
+/// </summary>
+public sealed record ReloadSpec(TimeSpan Canary, TimeSpan Watch, int MinFailed, double MaxFailedIncrease)
+{
+    public static readonly ReloadSpec Default = new(TimeSpan.Zero, TimeSpan.FromSeconds(60), 5, 0.01);
+}
+
 /// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>
 public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps);
 
@@ -69,6 +81,7 @@ public sealed record AppSpec
     public long? MaxMemory { get; init; }
     public int? MaxOpenFiles { get; init; }
     public HealthSpec? Health { get; init; }
+    public ReloadSpec Reload { get; init; } = ReloadSpec.Default;
     /// <summary>Absolute paths to watch; empty when watching is off.</summary>
     public IReadOnlyList<string> Watch { get; init; } = [];
     public IReadOnlyList<string> IgnoreWatch { get; init; } = [];
@@ -76,6 +89,8 @@ public sealed record AppSpec
     /// <summary>Start from a clean environment (PATH, locale, time zone and the user's identity), not the daemon's;
     /// always so for a `user` app.</summary>
     public bool CleanEnv { get; init; }
+    /// <summary>The preload counts the app's HTTP responses (NodeKeeper extension; on unless false).</summary>
+    public bool HttpMetrics { get; init; } = true;
     /// <summary>Where the daemon binds a shared port (NodeKeeper extension); null: every interface, as node's listen(PORT).</summary>
     public string? Host { get; init; }
     public required LogSpec Log { get; init; }

@@ -53,6 +53,8 @@ internal sealed class RawApp
     public Set<List<string>>? IgnoreWatch { get; set; }
     public Set<string>? User { get; set; }
     public Set<bool>? CleanEnv { get; set; }
+    public Set<bool>? HttpMetrics { get; set; }
+    public Set<ReloadSpec>? Reload { get; set; }
     public Set<string>? Host { get; set; }
     public Set<LogSetting>? Log { get; set; }
 }

@@ -120,6 +120,25 @@ internal sealed class ValueReader(ConfigErrors errors)
         return true;
     }
 
+    /// <summary>A number from 0 to 1 (0.05 is 5 %); a whole 0 or 1 is taken too.</summary>
+    public bool Ratio(TEntry e, string label, out double value)
+    {
+        value = 0;
+        var number = e.Value switch
+        {
+            TScalar { Kind: ScalarKind.Float } f => f.Float,
+            TScalar { Kind: ScalarKind.Integer } i => i.Integer,
+            _ => double.NaN,
+        };
+        if (double.IsNaN(number) || number < 0 || number > 1)
+        {
+            Fail(e.Value, $"{label} must be a number from 0 to 1 (0.05 is 5 %), got {Got(e.Value)}");
+            return false;
+        }
+        value = number;
+        return true;
+    }
+
     public bool Boolean(TEntry e, string label, out bool value)
     {
         value = false;

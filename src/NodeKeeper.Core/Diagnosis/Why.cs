@@ -16,9 +16,13 @@ public static class Why
     /// <summary>Exits the user or NodeKeeper asked for: not causes to explain.</summary>
     private static readonly HashSet<string> Asked = [ExitReasons.Stopped, ExitReasons.Restart, ExitReasons.Watch];
 
-    public static WhyReport Build(AppSpec spec, IReadOnlyList<RecentExit> exits, IReadOnlyList<InstanceInfo> instances, DateTimeOffset now)
+    public static WhyReport Build(AppSpec spec, IReadOnlyList<RecentExit> exits, IReadOnlyList<InstanceInfo> instances, DateTimeOffset now,
+        IReadOnlyList<ReloadStory>? reloads = null)
     {
         var findings = new List<WhyFinding>();
+        // A reload that was backed out is the first thing to know: the app runs the old version.
+        if (reloads?.LastOrDefault() is { Failed: true } r)
+            findings.Add(new WhyFinding(r.Outcome, r.Reason, r.Summary, reloads.Count(s => s.Failed), r.At, r.Evidence, ReloadRemedy(r, spec)));
         var groups = exits.Where(e => !Asked.Contains(e.Reason))
             .GroupBy(e => (e.Reason, e.Cause))
             .Select(g => (Key: g.Key, Latest: g.MaxBy(e => e.At)!, Count: g.Count(), LastHour: g.Count(e => now - e.At <= TimeSpan.FromHours(1))))
@@ -43,6 +47,14 @@ public static class Why
         var status = string.Join(", ", instances.GroupBy(i => i.Status).Select(g => $"{g.Count()} {g.Key}"));
         return new WhyReport(spec.Name, status, findings);
     }
+
+    private static string ReloadRemedy(ReloadStory r, AppSpec spec) => r.Outcome switch
+    {
+        ReloadStory.NotReady => $"The new version did not start: see nk logs {spec.Name} --err, fix it and reload again; the old version serves meanwhile.",
+        _ => $"The new version was worse than the old one ({r.Reason?.Replace('_', ' ') ?? "see the evidence"}): fix it and reload again; the old version serves meanwhile. "
+            + "What counts as worse is tuned in the app's reload table (min_failed, max_failed_increase); the logs of the new version are in "
+            + $"nk logs {spec.Name}.",
+    };
 
     /// <summary>What a running instance shows now that will end it if nothing changes.</summary>
     private static IEnumerable<WhyFinding> Now(AppSpec spec, InstanceInfo i)

@@ -56,13 +56,50 @@ public static class PrometheusText
             foreach (var i in instances)
             {
                 if (f.Value(i) is not { } value) continue;
-                sb.Append(f.Name).Append("{app=\"").Append(EscapeLabelValue(i.Name))
-                    .Append("\",instance=\"").Append(i.Instance.ToString(CultureInfo.InvariantCulture))
-                    .Append("\"} ").Append(FormatValue(value)).Append('\n');
+                InstanceLabels(sb, f.Name, i).Append("} ").Append(FormatValue(value)).Append('\n');
             }
         }
+        HttpFamilies(sb, instances);
         return sb.ToString();
     }
+
+    /// <summary>
+    /// The instances' HTTP responses (counted by the preload): a counter by class, and a histogram of their durations.
+    /// Both are of the instance's current process (a restart starts them again: a counter reset, as Prometheus expects).
+    /// </summary>
+    private static void HttpFamilies(StringBuilder sb, IReadOnlyList<InstanceInfo> instances)
+    {
+        Header(sb, "nodekeeper_http_requests_total", "counter",
+            "HTTP responses of the instance's process by status class; class=\"incomplete\": its connection closed before the response was sent.");
+        foreach (var i in instances)
+        {
+            if (i.Http is not { } h) continue;
+            foreach (var (cls, value) in new[] { ("2xx", h.Class2xx), ("3xx", h.Class3xx), ("4xx", h.Class4xx), ("5xx", h.Class5xx), ("incomplete", h.Incomplete) })
+            {
+                InstanceLabels(sb, "nodekeeper_http_requests_total", i).Append(",class=\"").Append(cls).Append("\"} ")
+                    .Append(FormatValue(value)).Append('\n');
+            }
+        }
+        const string duration = "nodekeeper_http_request_duration_seconds";
+        Header(sb, duration, "histogram", "Time from an HTTP request to the end of its response (completed responses).");
+        foreach (var i in instances)
+        {
+            if (i.Http is not { Buckets: { } buckets } h || buckets.Length != HttpOutcomes.BoundsMs.Count + 1) continue;
+            long cumulative = 0;
+            for (var b = 0; b < buckets.Length; b++)
+            {
+                cumulative += buckets[b];
+                var le = b < HttpOutcomes.BoundsMs.Count ? FormatValue(HttpOutcomes.BoundsMs[b] / 1000) : "+Inf";
+                InstanceLabels(sb, duration + "_bucket", i).Append(",le=\"").Append(le).Append("\"} ").Append(FormatValue(cumulative)).Append('\n');
+            }
+            InstanceLabels(sb, duration + "_sum", i).Append("} ").Append(FormatValue(h.SumMs / 1000)).Append('\n');
+            InstanceLabels(sb, duration + "_count", i).Append("} ").Append(FormatValue(cumulative)).Append('\n');
+        }
+    }
+
+    private static StringBuilder InstanceLabels(StringBuilder sb, string name, InstanceInfo i) =>
+        sb.Append(name).Append("{app=\"").Append(EscapeLabelValue(i.Name)).Append("\",instance=\"")
+            .Append(i.Instance.ToString(CultureInfo.InvariantCulture)).Append('"');
 
     private static void Header(StringBuilder sb, string name, string type, string help) =>
         sb.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(help)).Append('\n')

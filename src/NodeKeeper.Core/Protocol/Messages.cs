@@ -21,6 +21,7 @@ public static class Commands
     public const string Save = "save";            // Force
     public const string Resurrect = "resurrect";
     public const string Update = "update";        // Path: the daemon replaces itself with that binary, apps untouched
+    public const string Rollback = "rollback";    // Names: back to each app's definition before its last reload
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -56,6 +57,8 @@ public sealed record Request
     public bool Reread { get; init; }
     /// <summary>With update: the nk-full to exec (default: the one the daemon was started from).</summary>
     public string? Path { get; init; }
+    /// <summary>With reload: run the first new instance as a canary for this many milliseconds (0: none), whatever the app's reload.canary says.</summary>
+    public long? CanaryMs { get; init; }
 
     /// <summary>
     /// Fields this build does not know, kept as they came: a daemon answers with their names (IgnoredFields), so a newer
@@ -134,6 +137,14 @@ public sealed record InstanceInfo
     public List<string>? WarningKinds { get; init; }
     public int? OpenFiles { get; init; }
     public int? MaxOpenFiles { get; init; }
+    /// <summary>HTTP responses of the running process by class, and its latest latency percentiles (NodeKeeper extension).</summary>
+    public HttpOutcomes? Http { get; init; }
+    /// <summary>HTTP responses a second over the last report interval (NodeKeeper extension).</summary>
+    public double? RequestsPerSecond { get; init; }
+    /// <summary>"canary" for a reload's first new instance while it runs beside the old ones; null otherwise (NodeKeeper extension).</summary>
+    public string? Role { get; init; }
+    /// <summary>The app's reload in progress (canary, watching) and how its last one ended; null when it was never reloaded (NodeKeeper extension).</summary>
+    public ReloadInfo? Reload { get; init; }
     public int? Port { get; init; }
     /// <summary>"shared" or "increment" when the app has a port (NodeKeeper extension).</summary>
     public string? PortMode { get; init; }
@@ -178,6 +189,10 @@ public sealed record AppDescription
     public long LogDroppedLines { get; init; }
     /// <summary>Why the app's log files cannot be written now ("cannot write PATH: REASON"); null when they can.</summary>
     public string? LogProblem { get; init; }
+    /// <summary>The app's reload guard (NodeKeeper extension): canary and watch durations, and what counts as worse.</summary>
+    public ReloadSpec? ReloadPolicy { get; init; }
+    /// <summary>How the app's last reloads ended, oldest first (NodeKeeper extension).</summary>
+    public IReadOnlyList<NodeKeeper.Core.Supervision.ReloadStory> Reloads { get; init; } = [];
 }
 
 /// <summary>An exit in an app's history, with the backoff delay chosen after it (null when not restarted after a delay).</summary>
@@ -205,6 +220,14 @@ public sealed record WhyReport(string Name, string Status, IReadOnlyList<WhyFind
 public sealed record WhyFinding(string Reason, string? Cause, string Summary, int Count, DateTimeOffset? LastAt,
     IReadOnlyList<string> Evidence, string Remedy);
 
+/// <summary>
+/// An app's reloads as status shows them: Phase "canary" (the first new instance runs beside the old ones until Until)
+/// or "watching" (the new version is watched until Until, and rolled back if it fails), null when none is in progress;
+/// Last how the last one ended: "reloaded", "canary_failed", "not_ready", "rolled_back" (by the watch) or "rollback"
+/// (nk rollback), with when and why.
+/// </summary>
+public sealed record ReloadInfo(string? Phase, DateTimeOffset? Since, DateTimeOffset? Until, string? Last, DateTimeOffset? LastAt, string? LastSummary);
+
 /// <summary>The preload's report over the IPC channel, every second (see preload.js, section 5).</summary>
 public sealed record PreloadReport
 {
@@ -215,6 +238,38 @@ public sealed record PreloadReport
     public double LagP99 { get; init; }
     public double LagMax { get; init; }
     public int? Handles { get; init; }
+    /// <summary>HTTP outcomes of the process (preload.js, section 6); null when the app turned the counting off.</summary>
+    public HttpOutcomes? Http { get; init; }
+}
+
+/// <summary>
+/// The HTTP responses of one instance's process since it started, by status class, counted by the preload with no app
+/// change (NodeKeeper extension): incomplete ones closed before they were sent; P50/P99 are of the last report interval
+/// (null when it had no response); Buckets counts responses by duration, one count per bound of
+/// <see cref="BoundsMs"/> and a last one above them (not cumulative).
+/// </summary>
+public sealed record HttpOutcomes
+{
+    /// <summary>Upper bounds of the duration buckets, in milliseconds (the preload's BUCKETS_MS).</summary>
+    public static readonly IReadOnlyList<double> BoundsMs = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+    [JsonPropertyName("2xx")] public long Class2xx { get; init; }
+    [JsonPropertyName("3xx")] public long Class3xx { get; init; }
+    [JsonPropertyName("4xx")] public long Class4xx { get; init; }
+    [JsonPropertyName("5xx")] public long Class5xx { get; init; }
+    public long Incomplete { get; init; }
+    [JsonPropertyName("p50_ms")] public double? P50Ms { get; init; }
+    [JsonPropertyName("p99_ms")] public double? P99Ms { get; init; }
+    public long[]? Buckets { get; init; }
+    public double SumMs { get; init; }
+
+    /// <summary>Every response counted: the four classes and the incomplete ones.</summary>
+    [JsonIgnore]
+    public long Total => Class2xx + Class3xx + Class4xx + Class5xx + Incomplete;
+
+    /// <summary>Responses that failed the client: 5xx and incomplete.</summary>
+    [JsonIgnore]
+    public long Failed => Class5xx + Incomplete;
 }
 
 /// <summary>Source-generated JSON for every record that crosses the socket or is printed with --json.</summary>

@@ -13,7 +13,7 @@ public static class Render
         var header = new[] { "name", "id", "pid", "status", "restarts", "uptime", "cpu", "memory", "files", "port", "last exit" };
         var table = rows.Select(r => new[]
         {
-            r.Name, r.Instance.ToString(), r.Pid?.ToString() ?? "-",
+            r.Name, r.Instance.ToString() + (r.Role is { } role ? $" ({role})" : ""), r.Pid?.ToString() ?? "-",
             r.Status + (r.BackoffMs is { } b ? $" ({Duration(b)})" : "") + (r.Warnings is { Count: > 0 } ? " !" : ""),
             r.Restarts.ToString(), r.Pid is null ? "-" : Duration(r.UptimeMs),
             r.CpuPercent is { } c ? $"{c:0.#}%" : "-",
@@ -22,7 +22,22 @@ public static class Render
             r.Port is { } port ? (r.PortMode == PortMode.Increment.Word() ? $"{port}" : $"{port} (shared)") : "-", LastExit(r.LastExit, now),
         }).ToList();
         var warnings = rows.SelectMany(r => (r.Warnings ?? []).Select(w => $"! {r.Name}:{r.Instance} {w}\n"));
-        return Table(header, table) + string.Concat(warnings);
+        var reloads = rows.Where(r => r.Reload is not null).DistinctBy(r => r.Name).Select(r => ReloadLine(r.Name, r.Reload!, now)).OfType<string>();
+        return Table(header, table) + string.Concat(warnings) + string.Concat(reloads);
+    }
+
+    /// <summary>An app's reload under the status table: in progress (canary, watching), or backed out; nothing when it just went through.</summary>
+    public static string? ReloadLine(string app, ReloadInfo r, DateTimeOffset now)
+    {
+        var left = r.Until is { } until && until > now ? $", {Duration((long)(until - now).TotalMilliseconds)} left" : "";
+        return r.Phase switch
+        {
+            "canary" => $"reload {app}: canary running beside the old instances{left}\n",
+            "watching" => $"reload {app}: watching the new version{left} (it is rolled back if it does worse)\n",
+            _ when r.Last is "canary_failed" or "rolled_back" or "not_ready" && r.LastAt is { } at =>
+                $"reload {app}: {r.Last!.Replace('_', ' ')} {Ago(at, now)} ago: {r.LastSummary} (nk why {app})\n",
+            _ => null,
+        };
     }
 
     public static string Table(string[] header, List<string[]> rows)
@@ -61,6 +76,9 @@ public static class Render
         Kv("restart", d.Restart);
         Kv("max_memory", d.MaxMemory is { } mm ? Bytes(mm) : null);
         Kv("max_open_files", d.MaxOpenFiles);
+        Kv("reload", d.ReloadPolicy is { } rp
+            ? $"canary {Config.Duration.Format(rp.Canary)}, watch {Config.Duration.Format(rp.Watch)}, worse at {rp.MinFailed}+ failed and +{rp.MaxFailedIncrease * 100:0.##} points"
+            : null);
         Kv("config", d.ConfigPath);
         Kv("env_file", d.EnvFile);
         Kv("env", d.Env.Count > 0 ? string.Join(", ", d.Env.Select(kv => kv.Value is null ? kv.Key : $"{kv.Key}={kv.Value}")) : null);
@@ -72,6 +90,14 @@ public static class Render
         foreach (var i in d.InstanceList.Where(i => i.HeapUsedBytes is not null))
             sb.Append($"{i.Instance}: heap {Bytes(i.HeapUsedBytes!.Value)} used, {Bytes(i.HeapTotalBytes ?? 0)} total, {Bytes(i.HeapLimitBytes ?? 0)} limit; "
                 + $"event loop delay p50 {i.EventLoopP50Ms:0.##} ms, p99 {i.EventLoopLagMs:0.##} ms; {i.ActiveHandles?.ToString() ?? "?"} active handles\n");
+        foreach (var i in d.InstanceList.Where(i => i.Http is not null))
+            sb.Append($"{i.Instance}: http {HttpLine(i.Http!, i.RequestsPerSecond)}\n");
+        if (d.Reloads.Count > 0)
+        {
+            sb.Append("\nreloads:\n");
+            foreach (var r in d.Reloads)
+                sb.Append($"{r.At.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {r.Outcome.Replace('_', ' ')}: {r.Summary}\n");
+        }
         if (d.RecentExits.Count > 0)
         {
             sb.Append("\nrecent exits:\n");
@@ -118,6 +144,16 @@ public static class Render
     };
 
     private static string Ago(DateTimeOffset at, DateTimeOffset now) => Duration(Math.Max(0, (long)(now - at).TotalMilliseconds));
+
+    /// <summary>An instance's HTTP outcomes in one line: counts by class since its process started, rate and latency.</summary>
+    public static string HttpLine(HttpOutcomes h, double? perSecond)
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        var line = $"2xx {h.Class2xx}, 3xx {h.Class3xx}, 4xx {h.Class4xx}, 5xx {h.Class5xx}, incomplete {h.Incomplete}";
+        if (perSecond is { } rps) line += string.Format(ci, "; {0:0.#} req/s", rps);
+        if (h.P50Ms is { } p50 && h.P99Ms is { } p99) line += string.Format(ci, "; p50 {0:0.##} ms, p99 {1:0.##} ms", p50, p99);
+        return line;
+    }
 
     public static string Bytes(long b) => b switch
     {

@@ -33,7 +33,7 @@ public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http, Daemon
     /// instance keeps the one it has), then the zero-downtime reload. A file that cannot be read or is wrong reloads
     /// nothing: the answer carries its errors, file:line:col, as `nk start` prints them.
     /// </summary>
-    public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, CancellationToken ct)
+    public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, CancellationToken ct, TimeSpan? canary = null)
     {
         var specs = new List<AppSpec>();
         foreach (var file in apps.Where(a => a.Instances.Count > 0 && a.ConfigPath is { } p && File.Exists(p)).GroupBy(a => a.ConfigPath!))
@@ -43,7 +43,7 @@ public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http, Daemon
                 return Response.Fail(id, $"reload: {file.Key} is not a valid config, nothing was reloaded") with { ConfigErrors = loaded.Errors };
             specs.AddRange(loaded.Config.Apps.Where(a => file.Any(d => d.Name == a.Name)));
         }
-        return await supervisor.ReloadAsync(id, apps, specs, ct);
+        return await supervisor.ReloadAsync(id, apps, specs, ct, canary);
     }
 
     /// <summary>A reply with the endpoint's warning (if any) added to its message; a failure stays as it is.</summary>

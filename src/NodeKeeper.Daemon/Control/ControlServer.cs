@@ -331,8 +331,11 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
             case Commands.Start: return await supervisor.StartAsync(req.Id, targets, ct);
             case Commands.Stop: return await supervisor.StopAsync(req.Id, targets, ct);
             case Commands.Restart: return await supervisor.RestartAsync(req.Id, targets, ct);
-            case Commands.Reload when req.Apps is null && req.Reread: return await config.ReloadAsync(req.Id, targets, ct);
-            case Commands.Reload: return await supervisor.ReloadAsync(req.Id, targets, req.Apps, ct);
+            case Commands.Reload when req.CanaryMs is < 0 or > 86_400_000:
+                return Response.Fail(req.Id, "reload: canary_ms must be from 0 to 86400000 (a day)");
+            case Commands.Reload when req.Apps is null && req.Reread: return await config.ReloadAsync(req.Id, targets, ct, Canary(req));
+            case Commands.Reload: return await supervisor.ReloadAsync(req.Id, targets, req.Apps, ct, Canary(req));
+            case Commands.Rollback: return await supervisor.RollbackAsync(req.Id, targets, ct);
             case Commands.Scale:
                 if (req.Names is not { Count: 1 } || targets.Count != 1 || req.Count is not (>= 0 and <= 1024) )
                     return Response.Fail(req.Id, "scale takes one app name and a number of instances from 0 to 1024");
@@ -348,4 +351,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 return Response.Fail(req.Id, $"unknown command \"{req.Cmd}\"");
         }
     }
+
+    /// <summary>A reload's canary as the request asks (null: each app's reload.canary).</summary>
+    private static TimeSpan? Canary(Request req) => req.CanaryMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
 }

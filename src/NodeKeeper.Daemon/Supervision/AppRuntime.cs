@@ -68,6 +68,15 @@ public sealed class AppRuntime : IAsyncDisposable
     public LogFile Err { get; private set; }
     /// <summary>The instances now: a snapshot, which later changes leave as it is.</summary>
     public IReadOnlyList<InstanceRunner> Instances => Volatile.Read(ref _instances);
+    /// <summary>
+    /// A reload's first replacement while it runs beside the old instances as a canary (null otherwise): sampled,
+    /// health-checked and shown in status (role "canary"), not yet one of <see cref="Instances"/>.
+    /// </summary>
+    public InstanceRunner? Canary { get; set; }
+    /// <summary>The instances and the canary: what the sampler and the health monitor look at.</summary>
+    public IEnumerable<InstanceRunner> Watched => Canary is { } c ? [.. Instances, c] : Instances;
+    /// <summary>The app's reloads: the one in progress or being watched, the last outcomes and the definition before.</summary>
+    public ReloadTrack Reloads { get; } = new();
     /// <summary>Whether the user wants the app running (false after nk stop); kept in the state file and the dump.</summary>
     public bool Wanted { get; set; } = true;
     /// <summary>Why file watching does not work for this app (inotify limits), shown in status and nk why; null when fine.</summary>

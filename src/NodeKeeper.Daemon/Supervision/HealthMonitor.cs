@@ -65,7 +65,7 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
     private async Task CheckAsync(AppRuntime app, HealthSpec health, DateTimeOffset now, CancellationToken ct)
     {
         if (!_apps.TryGetValue(app, out var h)) _apps[app] = h = new AppHealth { NextProbe = now + health.Interval };
-        var online = app.Instances.Where(i => i.State.Status == InstanceStatus.Online).ToList();
+        var online = app.Watched.Where(i => i.State.Status == InstanceStatus.Online).ToList();
         foreach (var stale in h.InstanceFailures.Keys.Concat(h.Lag.Keys).Except(online).ToList())
         {
             h.InstanceFailures.Remove(stale);
@@ -94,6 +94,8 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         if (appCount.Restart)
         {
             var evidence = $"{appCount.InARow} health checks in a row failed: {appFailure}";
+            // The url answers from the old instances and the canary alike: while a canary runs, it is the one judged.
+            if (app.Reloads.FailCanary(evidence)) return;
             h.Rolling = Supervisor.RollingRestartAsync(app, i => Restart(app, i, evidence), ct);
         }
     }

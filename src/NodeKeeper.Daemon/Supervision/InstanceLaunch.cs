@@ -63,6 +63,7 @@ public static class InstanceLaunch
         env["NODEKEEPER_HOME"] = home;
         // The preload acts in this process only, not in the node processes it forks (it removes the mark).
         env["NK_PRELOAD_ROLE"] = "instance";
+        if (!spec.HttpMetrics) env["NK_HTTP_METRICS"] = "off";
         if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         return env;
     }

@@ -405,6 +405,8 @@ public sealed class InstanceRunner : IAsyncDisposable
             WarningKinds = warnings?.Select(w => w.Kind.Wire()).ToList(),
             OpenFiles = m?.OpenFiles,
             MaxOpenFiles = m?.MaxOpenFiles,
+            Http = running ? Report?.Http : null,
+            RequestsPerSecond = running && _figures.RequestsPerSecond is { } rps ? Math.Round(rps, 1) : null,
             Port = InstanceLaunch.Port(_app.Spec, Index),
             PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode.Word(),
             Ready = s.Status == InstanceStatus.Online,

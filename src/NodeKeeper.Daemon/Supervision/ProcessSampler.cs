@@ -67,7 +67,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         var now = ctx.Clock.GetTimestamp();
         var seen = new HashSet<ProcessId>();
         foreach (var app in supervisor.Apps)
-        foreach (var instance in app.Instances)
+        foreach (var instance in app.Watched)
         {
             // Between full samples only the instances with a memory limit are looked at, so a fast leak is caught early.
             if (!full && app.Spec.MaxMemory is null) continue;

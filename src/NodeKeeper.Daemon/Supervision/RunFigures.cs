@@ -20,6 +20,8 @@ public sealed class RunFigures
     /// <summary>The preload's latest report on this run (heap, event-loop delay, handles).</summary>
     public PreloadReport? Report { get; private set; }
     public DateTimeOffset? ReportAt { get; private set; }
+    /// <summary>HTTP responses a second between the last two reports that counted them; null before two.</summary>
+    public double? RequestsPerSecond { get; private set; }
     public GrowthEstimate? MemoryGrowth { get { lock (_rss) return _rss.Estimate(); } }
     public GrowthEstimate? HeapGrowth { get { lock (_heap) return _heap.Estimate(); } }
 
@@ -28,6 +30,7 @@ public sealed class RunFigures
         Metrics = null;
         Report = null;
         ReportAt = null;
+        RequestsPerSecond = null;
         lock (_rss) _rss.Reset();
         lock (_heap) _heap.Reset();
     }
@@ -41,6 +44,8 @@ public sealed class RunFigures
 
     public void Reported(PreloadReport report, DateTimeOffset now)
     {
+        if (Report?.Http is { } before && report.Http is { } after && ReportAt is { } at && now > at)
+            RequestsPerSecond = Math.Max(0, after.Total - before.Total) / (now - at).TotalSeconds;
         Report = report;
         ReportAt = now;
         lock (_heap) _heap.Add(now, report.HeapUsed);

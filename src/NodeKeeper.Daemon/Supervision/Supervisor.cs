@@ -7,7 +7,7 @@ using NodeKeeper.Core.Supervision;
 namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>The set of supervised apps and the operations the control socket asks for.</summary>
-public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
+public sealed partial class Supervisor(DaemonContext ctx) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly List<AppRuntime> _apps = [];
@@ -79,7 +79,8 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
                 }
                 else if (!SameDefinition(app.Spec, spec) && CanReloadInPlace(app.Spec, spec))
                 {
-                    var (reloaded, error) = await ReloadAppAsync(app, spec, configPath, ct);
+                    app.Reloads.Interrupt();
+                    var (reloaded, error) = await ReloadAppAsync(app, spec, configPath, null, ReloadStory.Reloaded, null, ct);
                     if (error is not null) return Response.Fail(id, error);
                     touched.AddRange(reloaded);
                 }
@@ -157,85 +158,6 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             return new Response { Id = id, Ok = true, Touched = touched };
         }
         finally { _gate.Release(); }
-    }
-
-    /// <summary>
-    /// Zero-downtime reload, one instance at a time: start the replacement, wait until it is ready, then retire the old
-    /// one (it drains first in shared mode). A replacement that does not become ready is stopped, the old instances
-    /// keep serving, and the error says why. New definitions (env included) are taken when given.
-    /// </summary>
-    public async Task<Response> ReloadAsync(int id, List<AppRuntime> apps, IReadOnlyList<AppSpec>? specs, CancellationToken ct)
-    {
-        await EnterAsync(ct);
-        try
-        {
-            var touched = new List<Touched>();
-            foreach (var app in apps)
-            {
-                var spec = specs?.FirstOrDefault(s => s.Name == app.Name) ?? app.Spec;
-                if (!CanReloadInPlace(app.Spec, spec))
-                {
-                    app.ReleasingPort = true;
-                    await StopInstancesAsync(app.Instances);
-                    app.ReleaseListener();
-                    foreach (var gone in await app.RedefineAsync(spec, app.ConfigPath)) await gone.DisposeAsync();
-                    touched.AddRange(Post(app.Instances, app, new StartRequested()));
-                    continue;
-                }
-                var (reloaded, error) = await ReloadAppAsync(app, spec, null, ct);
-                if (error is not null) return Response.Fail(id, error);
-                touched.AddRange(reloaded);
-            }
-            return new Response { Id = id, Ok = true, Touched = touched, Message = $"reloaded {string.Join(", ", apps.Select(a => a.Name))}" };
-        }
-        finally { _gate.Release(); }
-    }
-
-    private async Task<(List<Touched> Touched, string? Error)> ReloadAppAsync(AppRuntime app, AppSpec spec, string? configPath, CancellationToken ct)
-    {
-        var previous = app.Spec;
-        app.Adopt(spec, configPath);
-        var touched = new List<Touched>();
-        for (var i = 0; i < app.Instances.Count; i++)
-        {
-            var old = app.Instances[i];
-            if (!Running(old))
-            {
-                touched.AddRange(Post([old], app, new StartRequested()));
-                continue;
-            }
-            var fresh = app.Replacement(i, old);
-            fresh.Post(new StartRequested());
-            try
-            {
-                await fresh.WaitAsync(s => !Settle.Of(s, startsBefore: 0).IsPending, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                // The daemon is shutting down: the replacement is not the app's yet, so it is ours to stop.
-                await StopInstancesAsync([fresh]);
-                await fresh.DisposeAsync();
-                if (i == 0) app.Adopt(previous, null);
-                throw;
-            }
-            if (Settle.Of(fresh.State, startsBefore: 0).Outcome != SettleOutcome.Ready)
-            {
-                var why = fresh.State.LastExit is { } e ? $"{e.Reason}{(e.Code is { } c ? $" (code {c})" : e.Signal is { } sg ? $" ({sg})" : "")}" : "not ready";
-                await StopInstancesAsync([fresh]);
-                await fresh.DisposeAsync();
-                // Instances not yet replaced keep the definition they run, also when they restart later.
-                if (i == 0) app.Adopt(previous, null);
-                return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
-            }
-            app.Swap(i, fresh);
-            await StopInstancesAsync([old]);
-            await old.DisposeAsync();
-        }
-        var (added, removed) = app.Scale(spec.Instances);
-        await StopInstancesAsync(removed);
-        foreach (var r in removed) await r.DisposeAsync();
-        touched.AddRange(Post(added, app, new StartRequested()));
-        return (touched, null);
     }
 
     /// <summary>`nk scale NAME N`: new instances start; the highest ones stop gracefully.</summary>
@@ -337,12 +259,10 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         catch (OperationCanceledException) { }
     }
 
-    /// <summary>A new definition can replace the old one instance by instance unless the port or the log files change.</summary>
-    private static bool CanReloadInPlace(AppSpec old, AppSpec spec) =>
-        old.Port == spec.Port && old.PortMode == spec.PortMode && old.Host == spec.Host && old.Log == spec.Log;
-
     public async Task<Response> StopAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
+        // A canary or a watch of these apps ends: the user's word comes first.
+        foreach (var a in apps) a.Reloads.Interrupt();
         await EnterAsync(ct);
         try
         {
@@ -357,6 +277,8 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     public async Task<Response> DeleteAsync(int id, List<AppRuntime> apps, CancellationToken ct)
     {
+        // A canary or a watch of these apps ends: the user's word comes first.
+        foreach (var a in apps) a.Reloads.Interrupt();
         await EnterAsync(ct);
         try
         {
@@ -378,7 +300,15 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    public List<InstanceInfo> Status(List<AppRuntime> apps) => apps.SelectMany(a => a.Instances.Select(i => i.Info())).ToList();
+    public List<InstanceInfo> Status(List<AppRuntime> apps) => apps.SelectMany(Rows).ToList();
+
+    /// <summary>An app's rows: its instances, then its canary (role "canary"), each with the app's reload state.</summary>
+    private static IEnumerable<InstanceInfo> Rows(AppRuntime app)
+    {
+        var reload = app.Reloads.Info();
+        foreach (var i in app.Instances) yield return i.Info() with { Reload = reload };
+        if (app.Canary is { } c) yield return c.Info() with { Role = "canary", Reload = reload };
+    }
 
     public AppDescription Describe(AppRuntime app, bool showEnv)
     {
@@ -395,8 +325,10 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
             Restart = s.Restart.Word(),
             ConfigPath = app.ConfigPath, EnvFile = s.EnvFile, Env = env,
             OutLog = s.Log.Out, ErrLog = s.Log.Err, MaxMemory = s.MaxMemory, MaxOpenFiles = s.MaxOpenFiles,
-            InstanceList = app.Instances.Select(i => i.Info()).ToList(),
+            InstanceList = Rows(app).ToList(),
             RecentExits = exits,
+            ReloadPolicy = s.Reload,
+            Reloads = app.Reloads.Stories,
             LogDroppedLines = app.Out.DroppedLines + app.Err.DroppedLines,
             LogProblem = app.Out.Problem ?? app.Err.Problem,
         };
@@ -410,7 +342,7 @@ public sealed class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     /// <summary>`nk why`: the diagnosis of an app's recent exits and of what its instances show now.</summary>
     public WhyReport Why(AppRuntime app) =>
-        Core.Diagnosis.Why.Build(app.Spec, RecentExits(app).ToList(), Status([app]), ctx.Clock.GetUtcNow());
+        Core.Diagnosis.Why.Build(app.Spec, RecentExits(app).ToList(), Status([app]), ctx.Clock.GetUtcNow(), app.Reloads.Stories);
 
     private static bool Running(InstanceRunner i) => i.State.Status is not (InstanceStatus.Stopped or InstanceStatus.Errored);
 

@@ -252,8 +252,133 @@ if (instance && process.channel) {
       nk: 'metrics', heap_used: heap.used_heap_size, heap_total: heap.total_heap_size, heap_limit: heap.heap_size_limit,
       lag_p50: delay.count > 0 ? ms(delay.percentile(50)) : 0, lag_p99: delay.count > 0 ? ms(delay.percentile(99)) : 0,
       lag_max: delay.count > 0 ? ms(delay.max) : 0, handles,
+      http: httpCounting ? httpReport() : undefined,
     });
     delay.reset();
   };
+  const httpReport = () => {
+    const [p50, p99] = percentiles();
+    const c = http_.classes;
+    return {
+      '2xx': c[0], '3xx': c[1], '4xx': c[2], '5xx': c[3], incomplete: c[4], p50_ms: p50, p99_ms: p99,
+      buckets: http_.buckets, sum_ms: Math.round(http_.sumMs * 100) / 100,
+    };
+  };
   setInterval(report, every).unref();
+}
+
+// 6. HTTP outcomes, with no change to the app: Node publishes every request of every http/https server of the
+//    process (express, fastify and koa included) on diagnostics_channel, which only listens. Each response counts by
+//    its status class when it finishes; one whose connection closed before it was sent counts as incomplete; the
+//    time from its request to its last byte goes into the interval's percentiles and a cumulative histogram. The
+//    counts are the process's since it started. Workers of the instance's own `cluster` count theirs and hand them
+//    to the primary (the instance) once an interval, as an internal message the app never sees.
+//    NK_HTTP_METRICS=off (http_metrics = false) leaves it all out.
+const httpCounting = (instance || clusterWorker) && process.env.NK_HTTP_METRICS !== 'off';
+if (instance) delete process.env.NK_HTTP_METRICS;
+const BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]; // then +Inf
+const SAMPLES = 2048;
+const http_ = {
+  classes: [0, 0, 0, 0, 0], // 2xx, 3xx, 4xx, 5xx, incomplete: since the process started
+  buckets: new Array(BUCKETS_MS.length + 1).fill(0), // responses by duration (not cumulative), since it started
+  sumMs: 0,
+  samples: new Float64Array(SAMPLES), // this interval's durations (a uniform sample of them past SAMPLES)
+  seen: 0, // durations this interval
+};
+const kStart = Symbol('nk.start');
+const kDone = Symbol('nk.done');
+
+function sample(ms) {
+  const h = http_;
+  if (h.seen < SAMPLES) h.samples[h.seen] = ms;
+  else {
+    const j = Math.floor(Math.random() * (h.seen + 1));
+    if (j < SAMPLES) h.samples[j] = ms;
+  }
+  h.seen++;
+}
+
+function counted(ms, cls) {
+  http_.classes[cls]++;
+  if (cls === 4) return;
+  let b = 0;
+  while (b < BUCKETS_MS.length && ms > BUCKETS_MS[b]) b++;
+  http_.buckets[b]++;
+  http_.sumMs += ms;
+  sample(ms);
+}
+
+function responseClosed() {
+  if (this[kDone] !== true) counted(0, 4);
+}
+
+if (httpCounting) {
+  const dc = require('diagnostics_channel');
+  const { performance } = require('perf_hooks');
+  if (typeof dc.subscribe === 'function') {
+    dc.subscribe('http.server.request.start', (m) => {
+      const res = m && m.response;
+      if (!res || res[kStart] !== undefined) return;
+      res[kStart] = performance.now();
+      res.once('close', responseClosed);
+    });
+    dc.subscribe('http.server.response.finish', (m) => {
+      const res = m && m.response;
+      if (!res || res[kStart] === undefined || res[kDone] === true) return;
+      res[kDone] = true;
+      const status = res.statusCode;
+      if (status >= 200 && status < 600) counted(performance.now() - res[kStart], Math.floor(status / 100) - 2);
+    });
+  }
+}
+
+// The interval's percentiles (ms, 2 decimals), then a fresh interval.
+function percentiles() {
+  const h = http_;
+  const n = Math.min(h.seen, SAMPLES);
+  if (n === 0) return [null, null];
+  const sorted = h.samples.subarray(0, n).sort();
+  const at = (q) => Math.round(sorted[Math.min(n - 1, Math.ceil(q * n) - 1)] * 100) / 100;
+  const p = [at(0.5), at(0.99)];
+  h.seen = 0;
+  return p;
+}
+
+// A worker hands what it counted since its last word to the primary, which adds it to its own.
+if (httpCounting && clusterWorker) {
+  let sent = [0, 0, 0, 0, 0];
+  let sentBuckets = new Array(BUCKETS_MS.length + 1).fill(0);
+  let sentSum = 0;
+  const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;
+  setInterval(() => {
+    const h = http_;
+    if (h.classes.every((c, i) => c === sent[i]) || !process.connected) return;
+    const n = Math.min(h.seen, SAMPLES);
+    const message = {
+      cmd: 'NODE_NK_HTTP',
+      classes: h.classes.map((c, i) => c - sent[i]),
+      buckets: h.buckets.map((c, i) => c - sentBuckets[i]),
+      sum: h.sumMs - sentSum,
+      samples: Array.from(h.samples.subarray(0, Math.min(n, 256))),
+    };
+    sent = h.classes.slice();
+    sentBuckets = h.buckets.slice();
+    sentSum = h.sumMs;
+    h.seen = 0;
+    try { process.send(message, () => {}); } catch (_) { /* the primary went away */ }
+  }, every).unref();
+}
+
+function workerCounted(m) {
+  if (!m || m.cmd !== 'NODE_NK_HTTP' || !Array.isArray(m.classes)) return;
+  for (let i = 0; i < 5; i++) http_.classes[i] += Number(m.classes[i]) || 0;
+  if (Array.isArray(m.buckets)) for (let i = 0; i < http_.buckets.length; i++) http_.buckets[i] += Number(m.buckets[i]) || 0;
+  http_.sumMs += Number(m.sum) || 0;
+  if (Array.isArray(m.samples)) for (const ms of m.samples) sample(Number(ms) || 0);
+}
+
+if (httpCounting && instance && process.channel) {
+  require('cluster').on('fork', (worker) => {
+    if (worker && worker.process) worker.process.on('internalMessage', workerCounted);
+  });
 }

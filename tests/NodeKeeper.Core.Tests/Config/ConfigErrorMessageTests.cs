@@ -160,6 +160,7 @@ public class ConfigErrorMessageTests
     [InlineData("restart_delay = \"-1s\"", "4:17: restart_delay must not be negative, got \"-1s\"")]
     [InlineData("health = { url = \"http://h/\", interval = 10 }", "4:42: health.interval must be a duration with a unit such as \"5s\", got 10")]
     [InlineData("health = { url = \"http://h/\", max_lag = 500 }", "4:41: health.max_lag must be a duration with a unit such as \"5s\", got 500")]
+    [InlineData("reload = { canary = 30 }", "4:21: reload.canary must be a duration with a unit such as \"5s\", got 30")]
     public void Duration_without_a_unit_or_with_a_bad_one_says_what_to_write(string line, string expected)
     {
         Errors(App(line + "\n")).Should().Equal("nodekeeper.toml:" + expected);

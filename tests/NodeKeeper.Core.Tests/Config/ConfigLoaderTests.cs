@@ -209,6 +209,43 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void The_reload_table_sets_canary_watch_and_the_failure_test_and_defaults_keep_the_rest()
+    {
+        var result = ConfigLoader.Load("""
+            [defaults]
+            reload = { watch = "2m" }
+
+            [[app]]
+            name = "web"
+            script = "web.js"
+
+            [[app]]
+            name = "api"
+            script = "api.js"
+            reload = { canary = "30s", watch = "0s", min_failed = 10, max_failed_increase = 0.05 }
+            """, "nodekeeper.toml", Dir, new LoadContext(LogDir, 4, _ => null));
+
+        result.Errors.Should().BeEmpty();
+        result.Config!.Apps[0].Reload.Should().Be(ReloadSpec.Default with { Watch = TimeSpan.FromMinutes(2) });
+        result.Config.Apps[1].Reload.Should().Be(new ReloadSpec(TimeSpan.FromSeconds(30), TimeSpan.Zero, 10, 0.05));
+        LoadApp(App("")).Reload.Should().Be(new ReloadSpec(TimeSpan.Zero, TimeSpan.FromSeconds(60), 5, 0.01), "no canary, a 60 s watch");
+        LoadApp(App("")).HttpMetrics.Should().BeTrue();
+    }
+
+    [Theory]
+    [InlineData("reload = { canary = \"10s\", max_failed_increase = 5 }", "4:50: reload.max_failed_increase must be a number from 0 to 1 (0.05 is 5 %), got 5")]
+    [InlineData("reload = { min_failed = 0 }", "4:25: reload.min_failed must be between 1 and 1000000, got 0")]
+    [InlineData("reload = \"30s\"", "4:10: reload must be a table such as { canary = \"30s\", watch = \"60s\" }, got \"30s\"")]
+    [InlineData("http_metrics = \"no\"", "4:16: http_metrics must be true or false, got \"no\"")]
+    [InlineData("port = 3000\nport_mode = \"increment\"\nreload = { canary = \"10s\" }",
+        "6:10: reload.canary needs port_mode = \"shared\" for app \"api\": in increment mode the canary would need the port of instance 0 (set canary = \"0s\" or use shared mode)")]
+    public void A_bad_reload_table_or_http_metrics_says_what_and_where(string line, string expected)
+    {
+        var result = ConfigLoader.Load(App(line + "\n"), "nodekeeper.toml", Dir, new LoadContext(LogDir, 4, _ => null));
+        result.Errors.Select(e => e.ToString()).Should().Equal("nodekeeper.toml:" + expected);
+    }
+
+    [Fact]
     public void Relative_paths_resolve_against_the_config_folder_and_script_against_cwd()
     {
         var app = LoadApp(App("""

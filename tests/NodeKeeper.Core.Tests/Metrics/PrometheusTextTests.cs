@@ -42,14 +42,41 @@ public class PrometheusTextTests
     [Fact]
     public void Every_sample_follows_the_type_line_of_its_family()
     {
-        var text = PrometheusText.Format([Online("a", 0), Down("b", 0)], [new AppCount("a", 1), new AppCount("b", 1)], "0.1.0");
+        var http = new HttpOutcomes { Class2xx = 1, Buckets = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], SumMs = 1 };
+        var text = PrometheusText.Format([Online("a", 0) with { Http = http }, Down("b", 0)], [new AppCount("a", 1), new AppCount("b", 1)], "0.1.0");
         string? typed = null;
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             if (line.StartsWith("# TYPE ")) { typed = line.Split(' ')[2]; continue; }
             if (line.StartsWith('#')) continue;
-            line[..line.IndexOf('{')].Should().Be(typed, line);
+            var name = line[..line.IndexOf('{')];
+            if (typed is not null && typed.EndsWith("_seconds") && name != typed)
+                name.Should().BeOneOf(typed + "_bucket", typed + "_sum", typed + "_count");
+            else name.Should().Be(typed, line);
         }
+    }
+
+    [Fact]
+    public void Http_responses_are_a_counter_by_class_and_their_durations_a_cumulative_histogram()
+    {
+        var http = new HttpOutcomes
+        {
+            Class2xx = 90, Class3xx = 2, Class4xx = 3, Class5xx = 4, Incomplete = 1, P50Ms = 3, P99Ms = 40,
+            Buckets = [50, 20, 10, 10, 5, 2, 1, 1, 0, 0, 0, 0], SumMs = 1234.5,
+        };
+        var text = PrometheusText.Format([Online("api", 0) with { Http = http }, Down("api", 1)], [new AppCount("api", 2)], "1.2.3");
+
+        text.Should().Contain("# TYPE nodekeeper_http_requests_total counter\n");
+        text.Should().Contain("nodekeeper_http_requests_total{app=\"api\",instance=\"0\",class=\"2xx\"} 90\n");
+        text.Should().Contain("nodekeeper_http_requests_total{app=\"api\",instance=\"0\",class=\"5xx\"} 4\n");
+        text.Should().Contain("nodekeeper_http_requests_total{app=\"api\",instance=\"0\",class=\"incomplete\"} 1\n");
+        text.Should().Contain("# TYPE nodekeeper_http_request_duration_seconds histogram\n");
+        text.Should().Contain("nodekeeper_http_request_duration_seconds_bucket{app=\"api\",instance=\"0\",le=\"0.005\"} 50\n");
+        text.Should().Contain("nodekeeper_http_request_duration_seconds_bucket{app=\"api\",instance=\"0\",le=\"0.01\"} 70\n");
+        text.Should().Contain("nodekeeper_http_request_duration_seconds_bucket{app=\"api\",instance=\"0\",le=\"+Inf\"} 99\n");
+        text.Should().Contain("nodekeeper_http_request_duration_seconds_sum{app=\"api\",instance=\"0\"} 1.2345\n");
+        text.Should().Contain("nodekeeper_http_request_duration_seconds_count{app=\"api\",instance=\"0\"} 99\n");
+        Samples(text).Should().NotContain(l => l.Contains("instance=\"1\"") && l.StartsWith("nodekeeper_http"), "a stopped instance has no process to count");
     }
 
     [Fact]
