@@ -5,7 +5,8 @@ namespace NodeKeeper.IntegrationTests;
 /// <summary>
 /// The preload counts every instance's HTTP responses by status class with no change to the app, and status,
 /// describe and /metrics show them: the counts equal what the clients saw, for keep-alive and fresh connections, GET and
-/// POST, with a plain http server and with express, fastify and koa written as their docs show.
+/// POST, with a plain http server, with express, fastify and koa written as their docs show, and with an app built on
+/// Node's cluster module.
 /// </summary>
 public sealed class HttpOutcomeTests
 {
@@ -48,6 +49,24 @@ public sealed class HttpOutcomeTests
         described.Out.Should().MatchRegex(@"\d: http 2xx \d+, 3xx \d+, 4xx \d+, 5xx \d+, incomplete \d+");
     }
 
+    [Fact]
+    public async Task With_http_metrics_false_nothing_is_counted_and_the_app_serves_as_before()
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "cluster-app.js", $"port = {port}\nhost = \"127.0.0.1\"\nhttp_metrics = false\n")));
+        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting");
+        var load = new HttpLoad($"http://127.0.0.1:{port}/", keepAlive: 1, fresh: 1, TimeSpan.FromMilliseconds(10));
+        await load.AnsweredAsync(40, "answers");
+        await load.StopAsync();
+        var reportedAt = (await home.InstanceAsync("web")).UptimeMs;
+        // Two more reports: still no counts, from the primary or its workers.
+        var row = await home.WaitForAsync("web", i => i.UptimeMs > reportedAt + 2500, "two more report intervals");
+        row.Http.Should().BeNull();
+        row.HeapUsedBytes.Should().NotBeNull("the rest of the report comes as before");
+        load.Count(2).Should().Be(load.Answered, load.ToString());
+    }
+
     private static (long, long, long, long, long) Sum(IReadOnlyList<InstanceInfo> rows) => (
         rows.Sum(r => r.Http?.Class2xx ?? 0), rows.Sum(r => r.Http?.Class3xx ?? 0), rows.Sum(r => r.Http?.Class4xx ?? 0),
         rows.Sum(r => r.Http?.Class5xx ?? 0), rows.Sum(r => r.Http?.Incomplete ?? 0));
@@ -56,7 +75,8 @@ public sealed class HttpOutcomeTests
     [InlineData("frameworks/express-app.js")]
     [InlineData("frameworks/fastify-app.js")]
     [InlineData("frameworks/koa-app.js")]
-    public async Task A_framework_app_is_counted_as_it_answers(string app)
+    [InlineData("cluster-app.js")]
+    public async Task A_framework_or_cluster_app_is_counted_as_it_answers(string app)
     {
         Directory.Exists(Path.Combine(Repo.Examples, "frameworks", "node_modules")).Should()
             .BeTrue("examples/frameworks needs its packages from npm: run tests/setup.sh (the README's test command does)");
@@ -72,7 +92,8 @@ public sealed class HttpOutcomeTests
         await ok.StopAsync();
         await missing.StopAsync();
 
-        // (Koa's example answers every path; express and fastify answer 404 where they have no route.)
+        // (Koa's example and the cluster app answer every path; express and fastify answer 404 where they have no route.
+        // The cluster app's workers serve, and hand their counts to the primary, the instance.)
         var expected = (ok.Count(2) + missing.Count(2), missing.Count(4) + ok.Count(4));
         var row = await Eventually.Last(() => home.InstanceAsync("web"), r => (r.Http?.Class2xx, r.Http?.Class4xx) == expected, TimeSpan.FromSeconds(15));
         ((long?)row.Http?.Class2xx, row.Http?.Class4xx).Should().Be(((long?)expected.Item1, (long?)expected.Item2), $"{ok}\n{missing}");

@@ -273,9 +273,10 @@ if (instance && process.channel) {
 //    time from its request to its last byte goes into the interval's percentiles and a cumulative histogram. The
 //    counts are the process's since it started. Workers of the instance's own `cluster` count theirs and hand them
 //    to the primary (the instance) once an interval, as an internal message the app never sees.
-//    NK_HTTP_METRICS=off (http_metrics = false) leaves it all out.
+//    NK_HTTP_METRICS=off (http_metrics = false) leaves it all out; it stays in the instance's environment then, so
+//    that the workers it forks leave it out too.
 const httpCounting = (instance || clusterWorker) && process.env.NK_HTTP_METRICS !== 'off';
-if (instance) delete process.env.NK_HTTP_METRICS;
+if (instance && httpCounting) delete process.env.NK_HTTP_METRICS;
 const BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]; // then +Inf
 const SAMPLES = 2048;
 const http_ = {
