@@ -127,6 +127,7 @@ function toml(apps) {
     if (a.env) lines.push(`env = { ${Object.entries(a.env).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`).join(', ')} }`);
     if (a.minUptime) lines.push(`min_uptime = "${a.minUptime}"`);
     if (a.once) lines.push('restart = "never"');
+    if (a.httpMetrics === false) lines.push('http_metrics = false');
     lines.push(`log = { out = ${JSON.stringify(a.out)}, err = ${JSON.stringify(a.err)}, max_size = "4G" }`);
     return lines.join('\n');
   }).join('\n\n') + '\n';
@@ -134,9 +135,10 @@ function toml(apps) {
 
 class NodeKeeper {
   constructor(dir) { this.name = 'nodekeeper'; this.home = path.join(dir, 'nk-home'); this.env = { NODEKEEPER_HOME: this.home }; this.dir = dir; }
+  /** Writes the config of these apps (a later `nk reload` reads it again). */
+  write(apps) { const file = path.join(this.dir, 'nodekeeper.toml'); fs.writeFileSync(file, toml(apps)); return file; }
   start(apps, wait = true) {
-    const file = path.join(this.dir, 'nodekeeper.toml');
-    fs.writeFileSync(file, toml(apps));
+    const file = this.write(apps);
     const r = run(nkBin, ['start', file, ...(wait ? [] : ['--no-wait'])], this.env);
     if (r.code !== 0 && wait) throw new Error(`nk start failed: ${r.err}`);
     return r;
@@ -152,6 +154,13 @@ class NodeKeeper {
 class Pm2 {
   constructor(dir) { this.name = 'pm2'; this.home = path.join(dir, 'pm2-home'); this.env = { PM2_HOME: this.home }; this.dir = dir; }
   start(apps) {
+    const file = this.write(apps);
+    const r = run(pm2Bin, ['start', file], this.env);
+    if (r.code !== 0) throw new Error(`pm2 start failed: ${r.err}`);
+    return r;
+  }
+  /** Writes the ecosystem file of these apps (a later `pm2 reload FILE --update-env` reads it again). */
+  write(apps) {
     const file = path.join(this.dir, 'ecosystem.config.js');
     const eco = {
       apps: apps.map((a) => ({
@@ -162,9 +171,7 @@ class Pm2 {
       })),
     };
     fs.writeFileSync(file, `module.exports = ${JSON.stringify(eco, null, 2)};\n`);
-    const r = run(pm2Bin, ['start', file], this.env);
-    if (r.code !== 0) throw new Error(`pm2 start failed: ${r.err}`);
-    return r;
+    return file;
   }
   status() { try { return JSON.parse(run(pm2Bin, ['jlist'], this.env).out || '[]'); } catch { return []; } }
   statusCommand() { return run(pm2Bin, ['jlist'], this.env); }
@@ -569,6 +576,87 @@ async function underWrk(url, lua, action, loadMs) {
   return { ...parseWrk(out), ms: Math.round(now() - t0) };
 }
 
+/** wrk's requests a second on `url` over `secs` (1 thread, 16 keep-alive connections). */
+function wrkRate(url, secs) {
+  const r = spawnSync(wrkBin, ['-t1', '-c16', '-d', `${secs}s`, url], { env: { ...process.env, NK_BENCH: work }, encoding: 'utf8' });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout || '');
+  if (!m) throw new Error(`wrk printed no rate:\n${r.stdout}${r.stderr}`);
+  return Number(m[1]);
+}
+
+/** What the preload's HTTP counting costs an app: requests/s of examples/release.js (one instance each) under
+ *  NodeKeeper with http_metrics on and off, and bare node; all serve at once and the wrk runs take turns. */
+async function httpCounting() {
+  if (!wrkBin) throw new Error('http_counting needs wrk: apt-get install -y wrk');
+  const seconds = smoke ? 1 : 5;
+  const targets = [];
+  const bare = await freePort();
+  const child = spawn(process.execPath, [path.join(repo, 'examples', 'release.js')], { env: { ...process.env, PORT: bare, NK_BENCH: work }, stdio: 'ignore' });
+  track(child.pid);
+  await waitFor(async () => (await get(bare, 200)).status === 200, 10000, 'bare node');
+  targets.push({ name: 'node', port: bare });
+  const sv = new NodeKeeper(path.join(work, 'counting-nodekeeper'));
+  fs.mkdirSync(sv.dir, { recursive: true });
+  const on = await freePort();
+  const off = await freePort();
+  sv.start([app(sv, 'on', 'release.js', { examples: true, port: on }), app(sv, 'off', 'release.js', { examples: true, port: off, httpMetrics: false })]);
+  await allOnline(sv, 2);
+  targets.push({ name: 'nk, counting', port: on }, { name: 'nk, http_metrics = false', port: off });
+  const samples = Object.fromEntries(targets.map((t) => [t.name, []]));
+  try {
+    for (const t of targets) wrkRate(`http://127.0.0.1:${t.port}/`, 1);
+    for (let r = 0; r < runs; r++) for (const t of targets) samples[t.name].push(wrkRate(`http://127.0.0.1:${t.port}/`, seconds));
+  } finally {
+    sv.stop();
+    child.kill('SIGKILL');
+  }
+  const rps = Object.fromEntries(targets.map((t) => [t.name, Math.round(median(samples[t.name]))]));
+  const ratio = (rps['nk, counting'] / rps['nk, http_metrics = false']).toFixed(3);
+  record('http_counting', `requests/s of one instance counted by the preload, wrk -t1 -c16, ${seconds} s x ${runs} taking turns (counting / not counting = ${ratio})`,
+    { node: rps.node, nodekeeper: rps['nk, counting'] }, 'counting ~ not counting', { samples });
+  record('http_counting', 'the same with http_metrics = false', { node: rps.node, nodekeeper: rps['nk, http_metrics = false'] }, '');
+}
+
+/** A bad deploy: 2 instances of examples/release.js under fresh-connection load are reloaded to a version that answers
+ *  500 to one request in five. NodeKeeper: `nk reload web --canary 30s`; PM2: `pm2 reload FILE --update-env`
+ *  (cluster mode). Failed requests (non-2xx and errors) from the command until 15 s after it began. */
+async function badDeploy() {
+  const windowMs = smoke ? 5000 : 15000;
+  const failed = {};
+  const served = {};
+  const detail = {};
+  for (const sv of supervisors('bad_deploy')) {
+    const port = await freePort();
+    const version = (env) => [app(sv, 'web', 'release.js', { examples: true, port, instances: 2, env: { PORT: port, ...env } })];
+    sv.start(version({ RELEASE: '1' }));
+    await allOnline(sv, 2);
+    await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
+    const f = []; const n = [];
+    for (let r = 0; r < runs; r++) {
+      const load = loadLoop(port);
+      await sleep(500);
+      const file = sv.write(version({ RELEASE: '2', FAIL_EVERY: '5' }));
+      const t0 = now();
+      const argv = sv.name === 'pm2' ? [pm2Bin, ['reload', file, '--update-env']] : [nkBin, ['reload', 'web', '--canary', '30s']];
+      const code = await new Promise((resolve) => spawn(argv[0], argv[1], { env: { ...process.env, ...sv.env }, stdio: 'ignore' }).on('exit', resolve));
+      await sleep(Math.max(0, windowMs - (now() - t0)));
+      const res = await load.end();
+      f.push(res.failed); n.push(res.served);
+      (detail[sv.name] ||= []).push({ exit: code, failed: res.failed, served: res.served, errors: res.errors });
+      // Back to the good version for the next run (NodeKeeper kept it: its canary was retired).
+      const back = sv.write(version({ RELEASE: '1' }));
+      if (sv.name === 'pm2') run(pm2Bin, ['reload', back, '--update-env'], sv.env);
+      await allOnline(sv, 2);
+    }
+    failed[sv.name] = median(f);
+    served[sv.name] = median(n);
+    sv.stop();
+  }
+  record('bad_deploy', `failed requests in the ${windowMs / 1000} s after reloading 2 instances to a version failing 1 request in 5 (fresh-connection load; nk: --canary 30s)`,
+    failed, 'nk << pm2', detail);
+  record('bad_deploy', 'requests served in that window', served, '');
+}
+
 /** The messages of nginx error.log lines, without time, pids and connection numbers: "message" -> count. */
 function nginxErrors(text) {
   const counts = {};
@@ -816,10 +904,10 @@ async function main() {
   const all = {
     cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
-    keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade,
+    keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade, http_counting: httpCounting, bad_deploy: badDeploy,
   };
   // keepalive_downtime needs wrk and nginx: without them a full run leaves it out (saying so), a run that names it fails.
-  const optional = (name) => name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin);
+  const optional = (name) => (name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin)) || (name === 'http_counting' && !wrkBin);
   if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
   if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
   // Interrupted (Ctrl-C, a closed pipe): still end every process this run started.

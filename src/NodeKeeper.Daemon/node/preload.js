@@ -287,7 +287,7 @@ const http_ = {
   seen: 0, // durations this interval
 };
 const kStart = Symbol('nk.start');
-const kDone = Symbol('nk.done');
+const kOpen = Symbol('nk.open'); // on a socket: its responses begun and not finished
 
 function sample(ms) {
   const h = http_;
@@ -309,8 +309,11 @@ function counted(ms, cls) {
   sample(ms);
 }
 
-function responseClosed() {
-  if (this[kDone] !== true) counted(0, 4);
+// A connection that closes with responses not finished (a client gone, a timeout, a destroyed socket): each of them
+// is incomplete. One listener a connection, not one a response: a keep-alive connection carries many.
+function socketClosed() {
+  const open = this[kOpen];
+  if (open > 0) for (let i = 0; i < open; i++) counted(0, 4);
 }
 
 if (httpCounting) {
@@ -319,14 +322,20 @@ if (httpCounting) {
   if (typeof dc.subscribe === 'function') {
     dc.subscribe('http.server.request.start', (m) => {
       const res = m && m.response;
-      if (!res || res[kStart] !== undefined) return;
+      const socket = m && m.socket;
+      if (!res || !socket || res[kStart] !== undefined) return;
       res[kStart] = performance.now();
-      res.once('close', responseClosed);
+      if (socket[kOpen] === undefined) {
+        socket[kOpen] = 0;
+        socket.once('close', socketClosed);
+      }
+      socket[kOpen]++;
     });
     dc.subscribe('http.server.response.finish', (m) => {
       const res = m && m.response;
-      if (!res || res[kStart] === undefined || res[kDone] === true) return;
-      res[kDone] = true;
+      const socket = m && m.socket;
+      if (!res || res[kStart] === undefined) return;
+      if (socket && socket[kOpen] > 0) socket[kOpen]--;
       const status = res.statusCode;
       if (status >= 200 && status < 600) counted(performance.now() - res[kStart], Math.floor(status / 100) - 2);
     });
