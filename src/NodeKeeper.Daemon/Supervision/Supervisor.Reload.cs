@@ -129,7 +129,12 @@ public sealed partial class Supervisor
         app.Reloads.Previous = previous;
         app.Reloads.Record(story ?? new ReloadStory(ctx.Clock.GetUtcNow(), outcome, null, $"{app.Instances.Count} instance(s) replaced one at a time", evidence));
         if (story is null && spec.Reload.Watch > TimeSpan.Zero && app.Instances.Any(Running))
-            _ = Task.Run(() => WatchAsync(app, previous, before, spec.Reload, ct), CancellationToken.None);
+        {
+            // Begun here, before the answer: a status right after `nk reload` shows the watch.
+            var start = ctx.Clock.GetUtcNow();
+            var guard = app.Reloads.Begin("watching", start, start + spec.Reload.Watch, ct);
+            _ = Task.Run(() => WatchAsync(app, previous, before, spec.Reload, start, guard, ct), CancellationToken.None);
+        }
         return (touched, null);
     }
 
@@ -255,10 +260,9 @@ public sealed partial class Supervisor
     /// (ReloadVerdict.AfterCutOver). Worse: the previous definition comes back by a rolling reload, and the story says why.
     /// Ends early when another reload, a rollback, a stop or a delete of the app comes.
     /// </summary>
-    private async Task WatchAsync(AppRuntime app, AppSpec previous, ReloadFigures before, ReloadSpec reload, CancellationToken ct)
+    private async Task WatchAsync(AppRuntime app, AppSpec previous, ReloadFigures before, ReloadSpec reload, DateTimeOffset start,
+        CancellationToken guard, CancellationToken ct)
     {
-        var start = ctx.Clock.GetUtcNow();
-        var guard = app.Reloads.Begin("watching", start, start + reload.Watch, ct);
         var (oldResponses, _, _, _) = before.Poll();
         var news = new ReloadFigures(app.Instances, start, fromNow: false);
         try
