@@ -146,19 +146,21 @@ public sealed class UpdateSystemdTests
     public async Task Adopted_apps_that_exit_while_the_new_image_starts_keep_their_exit_codes()
     {
         await using var home = new TestHome();
-        // Each instance exits with 7 a little after the hand-over record appears: instance N after N × 30 ms, so that
-        // some end while the old image execs and while the new one starts, before and after it has taken on the apps'
-        // pids (the ahead-of-time compiled nk-full starts in a few ms); each exit's status must reach the new image,
-        // not be reaped as an orphan's. (inotify may fold events: the first one that names the record arms it.)
+        // Each instance exits with 7 a little after the daemon has exec'd its new image (its command line then carries
+        // --adopt): instance N after N × 30 ms, so that some end while the new image starts, before and after it has
+        // taken on the apps' pids (the ahead-of-time compiled nk-full starts in a few ms); each exit's status must reach
+        // the new image, not be reaped as an orphan's. (An exit before the exec, in the instant the old image's runtime
+        // collects it, is outside this test: see the README's notes on nk update.)
         var script = Path.Combine(home.Configs, "exit-on-update.js");
         File.WriteAllText(script, """
             'use strict';
             const fs = require('fs');
             const delay = Number(process.env.NK_INSTANCE) * 30;
-            let armed = false;
-            fs.watch(process.env.NODEKEEPER_HOME, (event, file) => {
-              if (file === 'handover.json' && !armed) { armed = true; setTimeout(() => process.exit(7), delay); }
-            });
+            const poll = setInterval(() => {
+              let cmdline = '';
+              try { cmdline = fs.readFileSync(`/proc/${process.ppid}/cmdline`, 'utf8'); } catch {}
+              if (cmdline.includes('--adopt')) { clearInterval(poll); setTimeout(() => process.exit(7), delay); }
+            }, 2);
             setInterval(() => {}, 1 << 30);
             """);
         var config = home.WriteConfig($"[[app]]\nname = \"x\"\nscript = \"{script}\"\ninstances = 6\nrestart = \"never\"\n");
