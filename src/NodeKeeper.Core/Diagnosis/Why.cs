@@ -13,9 +13,6 @@ public static class Why
     /// <summary>How the daemon's warning about file watching begins (FileWatchService).</summary>
     public const string WatchOff = "file watching is off";
 
-    /// <summary>Exits the user or NodeKeeper asked for: not causes to explain.</summary>
-    private static readonly HashSet<string> Asked = [ExitReasons.Stopped, ExitReasons.Restart, ExitReasons.Watch];
-
     public static WhyReport Build(AppSpec spec, IReadOnlyList<RecentExit> exits, IReadOnlyList<InstanceInfo> instances, DateTimeOffset now,
         IReadOnlyList<ReloadStory>? reloads = null)
     {
@@ -23,7 +20,7 @@ public static class Why
         // A reload that was backed out is the first thing to know: the app runs the old version.
         if (reloads?.LastOrDefault() is { Failed: true } r)
             findings.Add(new WhyFinding(r.Outcome, r.Reason, r.Summary, reloads.Count(s => s.Failed), r.At, r.Evidence, ReloadRemedy(r, spec)));
-        var groups = exits.Where(e => !Asked.Contains(e.Reason))
+        var groups = exits.Where(e => !ExitReasons.IsAsked(e.Reason))
             .GroupBy(e => (e.Reason, e.Cause))
             .Select(g => (Key: g.Key, Latest: g.MaxBy(e => e.At)!, Count: g.Count(), LastHour: g.Count(e => now - e.At <= TimeSpan.FromHours(1))))
             .OrderByDescending(g => g.Latest.At);

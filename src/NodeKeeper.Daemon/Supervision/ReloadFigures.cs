@@ -16,7 +16,6 @@ public sealed class ReloadFigures
         public Outcomes AtStart, Last, Carried;
     }
 
-    private static readonly HashSet<string> Asked = [ExitReasons.Stopped, ExitReasons.Restart, ExitReasons.Watch];
     private readonly Dictionary<InstanceRunner, Counted> _counted = [];
     private readonly Dictionary<InstanceRunner, DateTimeOffset> _lastReport = [];
     private readonly List<double> _lags = [];
@@ -57,7 +56,7 @@ public sealed class ReloadFigures
             }
             else if (now.Total >= c.Last.Total) c.Last = now;
             sum += c.Carried + (c.Last - c.AtStart);
-            foreach (var h in r.History.Where(h => h.Exit.At >= _since && !Asked.Contains(h.Exit.Reason)))
+            foreach (var h in r.History.Where(h => h.Exit.At >= _since && !ExitReasons.IsAsked(h.Exit.Reason)))
             {
                 exits++;
                 evidence.Add($"instance {r.Index} exited: {h.Exit.Reason}{(h.Exit.Code is { } code ? $" (code {code})" : h.Exit.Signal is { } s ? $" ({s})" : "")}"
