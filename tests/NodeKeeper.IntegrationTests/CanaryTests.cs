@@ -100,6 +100,7 @@ public sealed class CanaryTests(ITestOutputHelper output)
             pid = (await home.InstanceAsync("web")).Pid;
             home.WriteConfig(Web(port, 1, "RELEASE = \"2\""));
             reload = await home.RunAsync("reload", "web", "--canary", "3s");
+            reload.Code.Should().Be(0, reload.ToString());
             (await FreshHttp.Get(port)).Should().StartWith("release 2 ");
             await fresh.AnsweredAsync(50, "fresh connections served after the reload");
             rollback = await home.RunAsync("rollback", "web");

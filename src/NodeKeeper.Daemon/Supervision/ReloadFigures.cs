@@ -72,10 +72,13 @@ public sealed class ReloadFigures
         return (sum, exits, errored, evidence);
     }
 
-    /// <summary>The median of the event-loop p99s reported since the start; null before any report.</summary>
+    /// <summary>
+    /// The median of the event-loop p99s reported since the start; null before 5 reports: a fresh process's first
+    /// seconds (compiling, under load) are its warm-up, not its event loop.
+    /// </summary>
     public double? MedianLagMs()
     {
-        if (_lags.Count == 0) return null;
+        if (_lags.Count < 5) return null;
         var sorted = _lags.Order().ToList();
         return sorted[sorted.Count / 2];
     }
