@@ -114,6 +114,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             CleanEnv = Pick(a => a.CleanEnv)?.Value ?? false,
             HttpMetrics = Pick(a => a.HttpMetrics)?.Value ?? true,
             Reload = Pick(a => a.Reload)?.Value ?? ReloadSpec.Default,
+            Capture = Pick(a => a.Capture)?.Value ?? CaptureSpec.Default,
             Host = Pick(a => a.Host)?.Value,
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),

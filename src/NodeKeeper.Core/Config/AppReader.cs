@@ -10,11 +10,13 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
         "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
         "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host", "http_metrics", "reload",
+        "capture",
     ];
 
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] ReloadKeys = ["canary", "watch", "min_failed", "max_failed_increase"];
+    private static readonly string[] CaptureKeys = ["stall", "cpu", "interval", "heap", "heap_gap", "max_heap", "keep", "max_size", "reports"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
 
@@ -158,6 +160,9 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
             case "reload":
                 if (ReadReload(e) is { } reload) app.Reload = new(reload, pos);
                 break;
+            case "capture":
+                if (ReadCapture(e) is { } capture) app.Capture = new(capture, pos);
+                break;
             case "http_metrics":
                 if (values.Boolean(e, key, out var httpMetrics)) app.HttpMetrics = new(httpMetrics, pos);
                 break;
@@ -288,6 +293,70 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
             }
         }
         return ok ? spec : null;
+    }
+
+    private CaptureSpec? ReadCapture(TEntry e)
+    {
+        if (!values.Table(e, "capture", "{ stall = \"500ms\", heap = \"auto\" }", out var table)) return null;
+        var spec = CaptureSpec.Default;
+        var ok = true;
+        foreach (var item in table.Entries)
+        {
+            switch (item.Key)
+            {
+                case "stall":
+                    ok &= values.Duration(item, "capture.stall", positive: false, out var stall);
+                    spec = spec with { Stall = stall };
+                    break;
+                case "cpu":
+                    ok &= values.Duration(item, "capture.cpu", positive: true, out var cpu);
+                    if (cpu > TimeSpan.FromMinutes(5)) ok &= Fail(item, "capture.cpu must be at most \"5m\" (a profile of a blocked loop needs seconds)");
+                    spec = spec with { Cpu = cpu };
+                    break;
+                case "interval":
+                    ok &= values.Duration(item, "capture.interval", positive: true, out var interval);
+                    spec = spec with { Interval = interval };
+                    break;
+                case "heap":
+                    HeapCapture? heap = item.Value is TScalar { Kind: ScalarKind.String } h
+                        ? h.String switch { "auto" => HeapCapture.Auto, "always" => HeapCapture.Always, "never" => HeapCapture.Never, _ => null }
+                        : null;
+                    if (heap is { } chosen) spec = spec with { Heap = chosen };
+                    else ok &= Fail(item, $"capture.heap must be \"auto\", \"always\" or \"never\", got {ValueReader.Got(item.Value)}");
+                    break;
+                case "heap_gap":
+                    ok &= values.Duration(item, "capture.heap_gap", positive: true, out var gap);
+                    spec = spec with { HeapGap = gap };
+                    break;
+                case "max_heap":
+                    ok &= values.Size(item, "capture.max_heap", 1, "1", out var maxHeap);
+                    spec = spec with { MaxHeap = maxHeap };
+                    break;
+                case "keep":
+                    ok &= values.Integer(item, "capture.keep", 1, 10_000, out var keep);
+                    spec = spec with { Keep = (int)keep };
+                    break;
+                case "max_size":
+                    ok &= values.Size(item, "capture.max_size", MiB, "\"1M\"", out var maxSize);
+                    spec = spec with { MaxSize = maxSize };
+                    break;
+                case "reports":
+                    ok &= values.Boolean(item, "capture.reports", out var reports);
+                    spec = spec with { Reports = reports };
+                    break;
+                default:
+                    values.UnknownKey(item, "in capture", CaptureKeys);
+                    ok = false;
+                    break;
+            }
+        }
+        return ok ? spec : null;
+    }
+
+    private bool Fail(TEntry item, string message)
+    {
+        values.Fail(item.Value, message);
+        return false;
     }
 
     private HealthSpec? ReadHealth(TEntry e)

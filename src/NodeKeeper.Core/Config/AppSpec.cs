@@ -30,6 +30,32 @@ public sealed record ReloadSpec(TimeSpan Canary, TimeSpan Watch, int MinFailed, 
     public static readonly ReloadSpec Default = new(TimeSpan.Zero, TimeSpan.FromSeconds(60), 5, 0.01);
 }
 
+/// <summary>When the daemon takes heap snapshots of an instance whose heap keeps growing, by itself.</summary>
+public enum HeapCapture
+{
+    /// <summary>Only for an app of two instances or more: a snapshot pauses the instance, and the others serve meanwhile.</summary>
+    Auto,
+    /// <summary>For every app, one instance alone included (its requests wait while the snapshot is taken).</summary>
+    Always,
+    /// <summary>Never by itself; `nk heap` and `nk profile --heap` still take them when asked.</summary>
+    Never,
+}
+
+/// <summary>
+/// The evidence NodeKeeper captures by itself (NodeKeeper extension, the `capture` table): a CPU profile of an event
+/// loop blocked for longer than <paramref name="Stall"/> (zero: no watchdog), for at most <paramref name="Cpu"/>; two
+/// heap snapshots <paramref name="HeapGap"/> apart when the heap keeps growing (<paramref name="Heap"/>), only while the
+/// heap is under <paramref name="MaxHeap"/>; at most one automatic capture of each kind per instance per
+/// <paramref name="Interval"/>; Node's diagnostic report of a crash (<paramref name="Reports"/>). The app's folder of
+/// captures keeps at most <paramref name="Keep"/> captures and <paramref name="MaxSize"/> bytes, the oldest going first.
+/// </summary>
+public sealed record CaptureSpec(TimeSpan Stall, TimeSpan Cpu, TimeSpan Interval, HeapCapture Heap, TimeSpan HeapGap, long MaxHeap,
+    int Keep, long MaxSize, bool Reports)
+{
+    public static readonly CaptureSpec Default = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3), TimeSpan.FromMinutes(10),
+        HeapCapture.Auto, TimeSpan.FromSeconds(60), 512L << 20, 20, 1L << 30, true);
+}
+
 /// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>
 public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps);
 
@@ -82,6 +108,7 @@ public sealed record AppSpec
     public int? MaxOpenFiles { get; init; }
     public HealthSpec? Health { get; init; }
     public ReloadSpec Reload { get; init; } = ReloadSpec.Default;
+    public CaptureSpec Capture { get; init; } = CaptureSpec.Default;
     /// <summary>Absolute paths to watch; empty when watching is off.</summary>
     public IReadOnlyList<string> Watch { get; init; } = [];
     public IReadOnlyList<string> IgnoreWatch { get; init; } = [];

@@ -55,6 +55,7 @@ internal sealed class RawApp
     public Set<bool>? CleanEnv { get; set; }
     public Set<bool>? HttpMetrics { get; set; }
     public Set<ReloadSpec>? Reload { get; set; }
+    public Set<CaptureSpec>? Capture { get; set; }
     public Set<string>? Host { get; set; }
     public Set<LogSetting>? Log { get; set; }
 }

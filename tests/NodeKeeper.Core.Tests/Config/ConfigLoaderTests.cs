@@ -246,6 +246,35 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void The_capture_table_sets_each_key_and_defaults_keep_the_rest()
+    {
+        LoadApp(App("")).Capture.Should().Be(CaptureSpec.Default);
+        CaptureSpec.Default.Should().Be(new CaptureSpec(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3), TimeSpan.FromMinutes(10),
+            HeapCapture.Auto, TimeSpan.FromSeconds(60), 512 * MiB, 20, 1024 * MiB, true));
+        LoadApp(App("""
+            capture = { stall = "0s", cpu = "10s", interval = "1h", heap = "always", heap_gap = "30s", max_heap = "2G", keep = 5, max_size = "300M", reports = false }
+            """)).Capture.Should().Be(new CaptureSpec(TimeSpan.Zero, TimeSpan.FromSeconds(10), TimeSpan.FromHours(1), HeapCapture.Always,
+                TimeSpan.FromSeconds(30), 2048 * MiB, 5, 300 * MiB, false));
+        LoadApp(App("capture = { heap = \"never\" }")).Capture.Should().Be(CaptureSpec.Default with { Heap = HeapCapture.Never });
+    }
+
+    [Theory]
+    [InlineData("capture = { heap = true }", "4:20: capture.heap must be \"auto\", \"always\" or \"never\", got true")]
+    [InlineData("capture = { heap = \"Auto\" }", "4:20: capture.heap must be \"auto\", \"always\" or \"never\", got \"Auto\"")]
+    [InlineData("capture = { stall = 500 }", "4:21: capture.stall must be a duration with a unit such as \"5s\", got 500")]
+    [InlineData("capture = { cpu = \"0s\" }", "4:19: capture.cpu must be greater than 0, got \"0s\"")]
+    [InlineData("capture = { cpu = \"10m\" }", "4:19: capture.cpu must be at most \"5m\" (a profile of a blocked loop needs seconds)")]
+    [InlineData("capture = { keep = 0 }", "4:20: capture.keep must be between 1 and 10000, got 0")]
+    [InlineData("capture = { max_size = \"10K\" }", "4:24: capture.max_size must be at least \"1M\", got \"10K\"")]
+    [InlineData("capture = { snapshots = 2 }", "4:13: unknown key \"snapshots\" in capture")]
+    [InlineData("capture = true", "4:11: capture must be a table such as { stall = \"500ms\", heap = \"auto\" }, got true")]
+    public void A_bad_capture_table_says_what_and_where(string line, string expected)
+    {
+        var result = ConfigLoader.Load(App(line + "\n"), "nodekeeper.toml", Dir, new LoadContext(LogDir, 4, _ => null));
+        result.Errors.Select(e => e.ToString()).Should().Equal("nodekeeper.toml:" + expected);
+    }
+
+    [Fact]
     public void Relative_paths_resolve_against_the_config_folder_and_script_against_cwd()
     {
         var app = LoadApp(App("""
