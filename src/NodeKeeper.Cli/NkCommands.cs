@@ -111,6 +111,7 @@ public static partial class NkCommands
             cmd.SetAction((p, ct) => DescribeAsync(p.GetValue(name)!, p.GetValue(j), p.GetValue(showEnv), ct));
             root.Subcommands.Add(cmd);
         }
+        AddCaptureCommands(root, json);
         {
             var n = names();
             var j = json();

@@ -29,6 +29,8 @@ public sealed class UpdateSystemdTests
         var config = home.WriteConfig(TestHome.App("w", "worker.js", "env = { TICK_MS = \"200\" }"));
         await home.OkAsync("start", config);
         var before = await home.WaitForAsync("w", i => i.Status == "online" && i.Pid is not null, "w online");
+        // Its SIGTERM handler is installed once it runs its script: a job done says so (online is as soon as it spawned).
+        await home.WaitForLogAsync("w", "job 1 done");
         var exeBefore = Exe(pid);
 
         var update = await home.RunAsync("update");

@@ -14,7 +14,7 @@ public static class Why
     public const string WatchOff = "file watching is off";
 
     public static WhyReport Build(AppSpec spec, IReadOnlyList<RecentExit> exits, IReadOnlyList<InstanceInfo> instances, DateTimeOffset now,
-        IReadOnlyList<ReloadStory>? reloads = null)
+        IReadOnlyList<ReloadStory>? reloads = null, IReadOnlyList<CaptureInfo>? captures = null)
     {
         var findings = new List<WhyFinding>();
         // A reload that was backed out is the first thing to know: the app runs the old version.
@@ -36,6 +36,7 @@ public static class Why
                 $"{Title(e.Reason, e.Cause, e.Code)}: {often} in the recent exits ({g.LastHour} in the last hour), last on instance {e.Instance}",
                 g.Count, e.At, evidence, Remedy(e.Reason, e.Cause, spec, e.Before)));
         }
+        findings.AddRange(Captured(captures ?? [], now));
         foreach (var i in instances.Where(i => i.Pid is not null)) findings.AddRange(Now(spec, i));
         // Problems of the app as a whole (file watching) show on each instance's warnings: one finding for them.
         foreach (var w in instances.SelectMany(i => Of(i, WarningKind.Watch)).Distinct())
@@ -44,6 +45,34 @@ public static class Why
         var status = string.Join(", ", instances.GroupBy(i => i.Status).Select(g => $"{g.Count()} {g.Key}"));
         return new WhyReport(spec.Name, status, findings);
     }
+
+    /// <summary>Evidence captured by itself within the last day: the newest blocked event loop and the newest heap comparison.</summary>
+    private static IEnumerable<WhyFinding> Captured(IReadOnlyList<CaptureInfo> captures, DateTimeOffset now)
+    {
+        var recent = captures.Where(c => now - c.At <= TimeSpan.FromDays(1) && c.Problem is null && c.Summary.Count > 0).ToList();
+        var stalls = recent.Where(c => c.Kind == "stall").OrderByDescending(c => c.At).ToList();
+        if (stalls.FirstOrDefault() is { } s)
+            yield return new WhyFinding(BlockedReason, null,
+                $"the event loop was blocked: {Often(stalls.Count)} in the captures of the last day, last on instance {s.Instance} (pid {s.Pid})",
+                stalls.Count, s.At, [.. s.Summary, .. s.Files.Where(f => f.EndsWith(".cpuprofile", StringComparison.Ordinal)).Select(f => $"CPU profile: {f}")],
+                "Synchronous work held the event loop, and every request waited meanwhile: the evidence names the function and the line. "
+                + "Move that work to a worker thread (worker_threads), make it asynchronous, or split it into chunks (setImmediate between them). "
+                + "The profile opens in Chrome DevTools (Performance tab, Load profile).");
+        var growths = recent.Where(c => c.Kind == "growth").OrderByDescending(c => c.At).ToList();
+        if (growths.FirstOrDefault() is { } g)
+            yield return new WhyFinding(GrowthReason, null,
+                $"the heap kept growing: two heap snapshots of instance {g.Instance} (pid {g.Pid}) compared",
+                growths.Count, g.At, g.Summary,
+                "What grew most is what is kept: find where those objects are stored and never let go (a cache or map without a limit, "
+                + "an array or listener added to per request, a closure holding a request). Both snapshots are in nk describe; open them "
+                + "in Chrome DevTools (Memory tab, Comparison) to see what retains them.");
+    }
+
+    /// <summary>The reasons of the findings made of captures (nk why --json).</summary>
+    public const string BlockedReason = "event_loop_blocked";
+    public const string GrowthReason = "heap_growth";
+
+    private static string Often(int n) => n == 1 ? "once" : $"{n} times";
 
     private static string ReloadRemedy(ReloadStory r, AppSpec spec) => r.Outcome switch
     {

@@ -22,6 +22,8 @@ public static class Commands
     public const string Resurrect = "resurrect";
     public const string Update = "update";        // Path: the daemon replaces itself with that binary, apps untouched
     public const string Rollback = "rollback";    // Names: back to each app's definition before its last reload
+    public const string Profile = "profile";      // Names (one), Instance, CpuMs and/or Heap: captures now
+    public const string Heap = "heap";            // Names (one), Instance, GapMs: two heap snapshots, and which constructors grew
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -59,6 +61,14 @@ public sealed record Request
     public string? Path { get; init; }
     /// <summary>With reload: run the first new instance as a canary for this many milliseconds (0: none), whatever the app's reload.canary says.</summary>
     public long? CanaryMs { get; init; }
+    /// <summary>With profile and heap: the instance (default 0).</summary>
+    public int? Instance { get; init; }
+    /// <summary>With profile: a CPU profile of this many milliseconds.</summary>
+    public long? CpuMs { get; init; }
+    /// <summary>With profile: a heap snapshot.</summary>
+    public bool Heap { get; init; }
+    /// <summary>With heap: the time between the two snapshots (default: the app's capture.heap_gap).</summary>
+    public long? GapMs { get; init; }
 
     /// <summary>
     /// Fields this build does not know, kept as they came: a daemon answers with their names (IgnoredFields), so a newer
@@ -83,6 +93,8 @@ public sealed record Response
     public int? Pid { get; init; }
     /// <summary>With why: one diagnosis per app.</summary>
     public IReadOnlyList<WhyReport>? Why { get; init; }
+    /// <summary>profile and heap: what was captured.</summary>
+    public IReadOnlyList<CaptureInfo>? Captures { get; init; }
     /// <summary>With wait_ms: each touched instance that did not become ready, "NAME:INDEX is …" (empty when all did).</summary>
     public IReadOnlyList<string>? Failures { get; init; }
     /// <summary>With describe: every app named (or all), for clients that need several at once.</summary>
@@ -191,6 +203,8 @@ public sealed record AppDescription
     public string? LogProblem { get; init; }
     /// <summary>The app's reload guard (NodeKeeper extension): canary and watch durations, and what counts as worse.</summary>
     public ReloadSpec? ReloadPolicy { get; init; }
+    /// <summary>The evidence captured for this app (crash reports, CPU profiles, heap snapshots and their comparisons), newest first.</summary>
+    public IReadOnlyList<CaptureInfo> Captures { get; init; } = [];
     /// <summary>How the app's last reloads ended, oldest first (NodeKeeper extension).</summary>
     public IReadOnlyList<NodeKeeper.Core.Supervision.ReloadStory> Reloads { get; init; } = [];
 }
@@ -284,4 +298,39 @@ public sealed record HttpOutcomes
 [JsonSerializable(typeof(AppDescription))]
 [JsonSerializable(typeof(PreloadReport))]
 [JsonSerializable(typeof(List<WhyReport>))]
+[JsonSerializable(typeof(CaptureNotice))]
+[JsonSerializable(typeof(HeapGrowthRecord))]
 public sealed partial class ProtocolJson : JsonSerializerContext;
+
+/// <summary>
+/// One capture of an app's evidence, as nk describe, nk profile and nk heap show it. Kind: "report" (Node's diagnostic
+/// report of a crash), "stall" (a blocked event loop: its stacks, and its CPU profile in Files), "cpu" (a CPU profile
+/// asked for), "heap" (a heap snapshot), "growth" (two heap snapshots compared). Files are absolute paths; a
+/// .cpuprofile and a .heapsnapshot open in Chrome DevTools as they are. Summary: what the daemon read in it.
+/// </summary>
+public sealed record CaptureInfo(string Kind, int Instance, int Pid, DateTimeOffset At, IReadOnlyList<string> Files, long Bytes)
+{
+    public IReadOnlyList<string> Summary { get; init; } = [];
+    /// <summary>Why the daemon could not read it (a file cut short, not what its name says), when so.</summary>
+    public string? Problem { get; init; }
+}
+
+/// <summary>The preload's word that a capture was written (its file name in the app's folder of captures) or failed.</summary>
+public sealed record CaptureNotice
+{
+    public string? Nk { get; init; }
+    /// <summary>The request's id; null for a capture the preload took by itself (a stall).</summary>
+    public string? Id { get; init; }
+    public string? Kind { get; init; }
+    public string? File { get; init; }
+    public string? Error { get; init; }
+    /// <summary>How long it took, in milliseconds.</summary>
+    public long? Ms { get; init; }
+}
+
+/// <summary>Two heap snapshots of one instance compared (the "growth" capture's own file).</summary>
+public sealed record HeapGrowthRecord(int Instance, int Pid, DateTimeOffset At, long GapMs, string Before, string After,
+    long HeapBefore, long HeapAfter, IReadOnlyList<HeapGrowthLine> Grew);
+
+/// <summary>A constructor (or V8 type, as "(string)") whose objects grew between two heap snapshots.</summary>
+public sealed record HeapGrowthLine(string Class, long CountBefore, long CountAfter, long SizeBefore, long SizeAfter);

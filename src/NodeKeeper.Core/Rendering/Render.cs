@@ -98,6 +98,11 @@ public static class Render
             foreach (var r in d.Reloads)
                 sb.Append($"{r.At.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {r.Outcome.Replace('_', ' ')}: {r.Summary}\n");
         }
+        if (d.Captures.Count > 0)
+        {
+            sb.Append("\ncaptures (Chrome DevTools opens .cpuprofile and .heapsnapshot files as they are):\n");
+            sb.Append(Captures(d.Captures, summaries: false));
+        }
         if (d.RecentExits.Count > 0)
         {
             sb.Append("\nrecent exits:\n");
@@ -111,6 +116,21 @@ public static class Render
                 sb.Append($"\nlast evidence ({last.Reason}{(last.Cause is null ? "" : $", {last.Cause}")}, instance {last.Instance}; nk why {d.Name} explains):\n");
                 foreach (var line in last.Evidence) sb.Append($"  | {line}\n");
             }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Captures, a few lines each: when, what, which instance, the files; with <paramref name="summaries"/> what each says.</summary>
+    public static string Captures(IReadOnlyList<CaptureInfo> captures, bool summaries)
+    {
+        var sb = new StringBuilder();
+        foreach (var c in captures)
+        {
+            var who = c.Instance >= 0 ? $"instance {c.Instance}, pid {c.Pid}" : $"pid {c.Pid}";
+            sb.Append($"  {c.At.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {c.Kind,-6} {who}, {Bytes(c.Bytes)}\n");
+            foreach (var f in c.Files) sb.Append($"    {f}\n");
+            if (c.Problem is { } problem) sb.Append($"    ! {problem}\n");
+            else if (summaries) foreach (var line in c.Summary) sb.Append($"    | {line}\n");
         }
         return sb.ToString();
     }

@@ -276,7 +276,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         {
             if (req.Cmd == Commands.Update) return await update.RunAsync(req, conn.Socket, this, ct);
             var answer = await supervisor.SettledAsync(await DispatchAsync(req, ct), req.WaitMs, ct);
-            if (req.Cmd is not (Commands.Status or Commands.Describe or Commands.Why or Commands.Ping or Commands.Version)) ctx.SaveState?.Invoke();
+            if (req.Cmd is not (Commands.Status or Commands.Describe or Commands.Why or Commands.Ping or Commands.Version or Commands.Profile or Commands.Heap)) ctx.SaveState?.Invoke();
             return answer;
         }
         catch (Supervisor.HandingOver) { throw; }
@@ -347,6 +347,14 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 var described = targets.Select(t => supervisor.Describe(t, req.ShowEnv)).ToList();
                 return new Response { Id = req.Id, Ok = true, App = described.Count == 1 ? described[0] : null, Apps = described };
             case Commands.Why: return new Response { Id = req.Id, Ok = true, Why = targets.Select(supervisor.Why).ToList() };
+            case Commands.Profile or Commands.Heap when req.Names is not { Count: 1 } || targets.Count != 1 || req.Instance is < 0:
+                return Response.Fail(req.Id, $"{req.Cmd} takes one app name (not all) and an instance number from 0");
+            case Commands.Profile when req.CpuMs is <= 0 or > Supervisor.MaxCpuMs:
+                return Response.Fail(req.Id, $"profile: cpu_ms must be from 1 to {Supervisor.MaxCpuMs} (ten minutes)");
+            case Commands.Profile: return await supervisor.ProfileAsync(req.Id, targets[0], req.Instance ?? 0, req.CpuMs, req.Heap, ct);
+            case Commands.Heap when req.GapMs is <= 0 or > 3_600_000:
+                return Response.Fail(req.Id, "heap: gap_ms must be from 1 to 3600000 (an hour)");
+            case Commands.Heap: return await supervisor.HeapAsync(req.Id, targets[0], req.Instance ?? 0, req.GapMs is { } g ? TimeSpan.FromMilliseconds(g) : null, ct);
             default:
                 return Response.Fail(req.Id, $"unknown command \"{req.Cmd}\"");
         }

@@ -10,6 +10,10 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public static readonly string Version = BuildVersion.Of(typeof(DaemonContext).Assembly);
 
     public string Home { get; } = home;
+    /// <summary>The apps' folders of captured evidence (crash reports, profiles, heap snapshots).</summary>
+    public Captures.CaptureStore Captures { get; } = new(home);
+    /// <summary>What the daemon reads in them (summaries cached; one heap snapshot read at a time).</summary>
+    public Captures.EvidenceReader Evidence { get; } = new();
     public string LogDirectory => NkHome.Logs(Home);
     public string PreloadPath => NkHome.Preload(Home);
 

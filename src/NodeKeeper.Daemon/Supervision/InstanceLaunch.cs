@@ -41,7 +41,9 @@ public static class InstanceLaunch
     /// NodeKeeper's own variables; a null value removes the daemon's variable. A `user` app, and one with clean_env,
     /// keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens must not reach another uid).
     /// </summary>
-    public static Dictionary<string, string?> Environment(AppSpec spec, int instance, string home)
+    /// <param name="captureFolder">The app's folder of captures (the preload writes profiles and snapshots there, Node its
+    /// reports); null: no captures for this run.</param>
+    public static Dictionary<string, string?> Environment(AppSpec spec, int instance, string home, string? captureFolder = null)
     {
         var env = new Dictionary<string, string?>(StringComparer.Ordinal);
         if (spec.CleanEnv || spec.User is not null)
@@ -64,9 +66,17 @@ public static class InstanceLaunch
         // The preload acts in this process only, not in the node processes it forks (it removes the mark).
         env["NK_PRELOAD_ROLE"] = "instance";
         if (!spec.HttpMetrics) env["NK_HTTP_METRICS"] = "off";
+        // One variable, the folder last (a path may hold commas): "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,FOLDER".
+        if (captureFolder is not null)
+        {
+            var c = spec.Capture;
+            env["NK_CAPTURE"] = $"{Ms(c.Stall)},{Ms(c.Cpu)},{Ms(c.Interval)},{(c.Reports ? 1 : 0)},{captureFolder}";
+        }
         if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         return env;
     }
+
+    private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 
     /// <summary>How often the preload reports: NK_METRICS_MS as preload.js reads it (1 s unless a positive number;
     /// Node runs an interval beyond 2³¹−1 ms every millisecond).</summary>

@@ -16,7 +16,7 @@ namespace NodeKeeper.Daemon.Supervision;
 /// <see cref="LiveProcess"/>, its IPC channel is read by <see cref="IpcReader"/>, its figures are kept in
 /// <see cref="RunFigures"/>; what they learn comes back here as events, each carrying its data.
 /// </summary>
-public sealed class InstanceRunner : IAsyncDisposable
+public sealed partial class InstanceRunner : IAsyncDisposable
 {
     private const int HistorySize = 20;
     private readonly AppRuntime _app;
@@ -117,6 +117,10 @@ public sealed class InstanceRunner : IAsyncDisposable
                 return;
             case Reported r:
                 _figures.Reported(r.Report, _ctx.Clock.GetUtcNow());
+                WatchHeap();
+                return;
+            case CaptureTaken c:
+                Taken(c.Notice);
                 return;
             case Ended ended:
                 if (ReferenceEquals(_process, ended.Process)) _process = null;
@@ -193,8 +197,7 @@ public sealed class InstanceRunner : IAsyncDisposable
             return;
         }
         var (file, args) = InstanceLaunch.CommandLine(spec, preload);
-        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home);
-        var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
+        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home, CaptureFolder(spec));
         StderrTail.Clear();
         _figures.Reset();
         int? sharedFd = null;
@@ -316,7 +319,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         catch (TimeoutException) { }
         catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: flushing its logs after its exit failed", spec.Name, Index); } // the exit is posted all the same
         var diagnosis = ExitClassifier.Classify(end.Code, end.Signal, StderrTail.Text(), end.SignalledByUs, end.KernelOom);
-        Post(new Ended(p, new Exited(end.Code, end.Signal, diagnosis)));
+        Post(new Ended(p, new Exited(end.Code, end.Signal, WithReport(diagnosis, p.Pid))));
     }
 
     /// <summary>
@@ -329,6 +332,7 @@ public sealed class InstanceRunner : IAsyncDisposable
         public void ReadyMessage() { if (runner._app.Spec.Ready == ReadyMode.Message) runner.Post(new ReadyReported()); }
         public void Listening() { if (runner._app.Spec.Ready == ReadyMode.Listen) runner.Post(new ReadyReported()); }
         public void Drained() => process.Drained();
+        public void Captured(CaptureNotice notice) { if (!process.Captured(notice)) runner.Post(new CaptureTaken(notice)); }
     }
 
     private void StartReadinessWatch()
@@ -375,59 +379,6 @@ public sealed class InstanceRunner : IAsyncDisposable
 
     /// <summary>A sample from the sampler (its thread): the figures, and the tree, so escaped descendants still end with the app.</summary>
     public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree) => Post(new Sampled(metrics, [.. tree]));
-
-    /// <summary>The `nk status` row of this instance.</summary>
-    public InstanceInfo Info()
-    {
-        var s = State;
-        var now = _ctx.Clock.GetUtcNow();
-        var running = s.HasProcess && s.Pid is not null;
-        var m = running ? Metrics : null;
-        var warnings = running ? Warnings(m, now) : null;
-        return new InstanceInfo
-        {
-            Name = _app.Name,
-            Instance = Index,
-            Pid = running ? s.Pid : null,
-            Status = s.Status.Wire(),
-            Restarts = s.Restarts,
-            UptimeMs = running && s.StartedAt is { } at ? (long)(now - at).TotalMilliseconds : 0,
-            CpuPercent = m is null ? null : Math.Round(m.CpuPercent, 1),
-            MemoryBytes = m?.MemoryBytes,
-            HeapUsedBytes = running ? Report?.HeapUsed : null,
-            EventLoopLagMs = running ? Report?.LagP99 : null,
-            HeapTotalBytes = running ? Report?.HeapTotal : null,
-            HeapLimitBytes = running ? Report?.HeapLimit : null,
-            EventLoopP50Ms = running ? Report?.LagP50 : null,
-            ActiveHandles = running ? Report?.Handles : null,
-            MemoryGrowthMbPerMin = running && MemoryGrowth is { } g ? Math.Round(g.MbPerMinute, 1) : null,
-            Warnings = warnings?.Select(w => w.Text).ToList(),
-            WarningKinds = warnings?.Select(w => w.Kind.Wire()).ToList(),
-            OpenFiles = m?.OpenFiles,
-            MaxOpenFiles = m?.MaxOpenFiles,
-            Http = running ? Report?.Http : null,
-            RequestsPerSecond = running && _figures.RequestsPerSecond is { } rps ? Math.Round(rps, 1) : null,
-            Port = InstanceLaunch.Port(_app.Spec, Index),
-            PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode.Word(),
-            Ready = s.Status == InstanceStatus.Online,
-            LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
-            Starts = s.Starts,
-            UnstableRuns = s.UnstableRuns,
-            BackoffMs = s.Status == InstanceStatus.Backoff && s.BackoffDelay is { } d ? (long)d.TotalMilliseconds : null,
-        };
-    }
-
-    /// <summary>What needs the operator's eye in this run now (null when nothing).</summary>
-    private IReadOnlyList<InstanceWarning>? Warnings(InstanceMetrics? m, DateTimeOffset now)
-    {
-        var list = InstanceWarnings.Of(new WarningInputs
-        {
-            Status = State.Status, HasIpc = _process?.Ipc is not null, OpenFiles = m?.OpenFiles, MaxOpenFiles = m?.MaxOpenFiles,
-            Report = Report, ReportAt = ReportAt, MemoryGrowth = MemoryGrowth, HeapGrowth = HeapGrowth,
-            MaxMemory = _app.Spec.MaxMemory, WatchProblem = _app.WatchProblem,
-        }, now);
-        return list.Count == 0 ? null : list;
-    }
 
     /// <summary>An instance as its loop froze it (`nk update`): state, armed timers, history, stderr tail, and its run.</summary>
     public sealed record FrozenInstance(InstanceState State, IReadOnlyList<HandedTimer> Timers, IReadOnlyList<ExitRecord> History, string StderrTail, LiveProcess? Process);

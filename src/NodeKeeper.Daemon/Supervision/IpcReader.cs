@@ -16,6 +16,8 @@ public interface IIpcListener
     void Listening();
     /// <summary>The preload has no connection left after a drain.</summary>
     void Drained();
+    /// <summary>The preload wrote a capture (or failed to), asked for or taken by itself.</summary>
+    void Captured(CaptureNotice notice);
 }
 
 /// <summary>
@@ -100,6 +102,14 @@ public static class IpcReader
         }
         else if (line.SequenceEqual("\"ready\""u8)) listener.ReadyMessage();
         else if (line.StartsWith("{\"nk\":\"listening\""u8)) listener.Listening();
+        else if (line.StartsWith("{\"nk\":\"captured\""u8))
+        {
+            try
+            {
+                if (System.Text.Json.JsonSerializer.Deserialize(line, ProtocolJson.Default.CaptureNotice) is { } notice) listener.Captured(notice);
+            }
+            catch (System.Text.Json.JsonException) { }
+        }
     }
 
     private static PreloadReport? Parse(ReadOnlySpan<byte> json)

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Processes;
 
 namespace NodeKeeper.Daemon.Supervision;
@@ -18,6 +19,10 @@ public sealed class LiveProcess : IDisposable
     private readonly long? _oomKillsAtLaunch;
     private volatile bool _signalled;
     private TaskCompletionSource? _drained;
+    /// <summary>One message at a time on the IPC channel: a drain and a capture request must not interleave.</summary>
+    private readonly SemaphoreSlim _sending = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<CaptureNotice>> _captures = new();
+    private static long _captureIds;
 
     private LiveProcess(RunningProcess process, long? oomKillsAtLaunch, ReaderSlots slots)
     {
@@ -91,7 +96,7 @@ public sealed class LiveProcess : IDisposable
         var message = $"{{\"cmd\":\"NODE_NK_DRAIN\",\"idle\":\"{(closeIdle ? "close" : "keep")}\",\"ms\":{(long)drainTimeout.TotalMilliseconds}}}\n";
         try
         {
-            await Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None);
+            await SendAsync(message);
             await drained.Task.WaitAsync(drainTimeout);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
@@ -100,6 +105,43 @@ public sealed class LiveProcess : IDisposable
 
     /// <summary>The preload said it has no connection left (from the IPC reader).</summary>
     public void Drained() => _drained?.TrySetResult();
+
+    private async Task SendAsync(string message)
+    {
+        await _sending.WaitAsync();
+        try { await Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None); }
+        finally { _sending.Release(); }
+    }
+
+    /// <summary>
+    /// Asks the preload for a capture ("heap": a heap snapshot; "cpu": a CPU profile of <paramref name="ms"/>) and waits
+    /// for its word, at most <paramref name="timeout"/>: the notice names the file written, or the error. The request is an
+    /// internal IPC message (`cmd` "NODE_…"): the app's own process.on('message') never sees it.
+    /// </summary>
+    public async Task<CaptureNotice> CaptureAsync(string kind, long ms, TimeSpan timeout, CancellationToken ct)
+    {
+        if (Ipc is null) return new CaptureNotice { Kind = kind, Error = "this run has no IPC channel (it was not started by this daemon's preload)" };
+        var id = Interlocked.Increment(ref _captureIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var answer = new TaskCompletionSource<CaptureNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _captures[id] = answer;
+        try
+        {
+            await SendAsync($"{{\"cmd\":\"NODE_NK_CAPTURE\",\"kind\":\"{kind}\",\"id\":\"{id}\",\"ms\":{ms}}}\n");
+            return await answer.Task.WaitAsync(timeout, ct);
+        }
+        catch (TimeoutException)
+        {
+            return new CaptureNotice { Kind = kind, Error = $"no answer from the instance within {timeout.TotalSeconds:0} s (is its event loop blocked?)" };
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return new CaptureNotice { Kind = kind, Error = $"the instance's IPC channel is gone ({ex.Message})" };
+        }
+        finally { _captures.TryRemove(id, out _); }
+    }
+
+    /// <summary>The preload's word on a capture asked for (from the IPC reader); false when nobody waits for it.</summary>
+    public bool Captured(CaptureNotice notice) => notice.Id is { } id && _captures.TryGetValue(id, out var answer) && answer.TrySetResult(notice);
 
     /// <summary>How the run ended: its status, whether NodeKeeper signalled it, whether the kernel's OOM killer did.</summary>
     public sealed record End(int? Code, string? Signal, bool SignalledByUs, bool KernelOom, bool PipesHeld, Exception? TreeError);

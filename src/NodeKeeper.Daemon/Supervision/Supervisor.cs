@@ -331,6 +331,7 @@ public sealed partial class Supervisor(DaemonContext ctx) : IAsyncDisposable
             Reloads = app.Reloads.Stories,
             LogDroppedLines = app.Out.DroppedLines + app.Err.DroppedLines,
             LogProblem = app.Out.Problem ?? app.Err.Problem,
+            Captures = Captures(app),
         };
     }
 
@@ -342,7 +343,7 @@ public sealed partial class Supervisor(DaemonContext ctx) : IAsyncDisposable
 
     /// <summary>`nk why`: the diagnosis of an app's recent exits and of what its instances show now.</summary>
     public WhyReport Why(AppRuntime app) =>
-        Core.Diagnosis.Why.Build(app.Spec, RecentExits(app).ToList(), Status([app]), ctx.Clock.GetUtcNow(), app.Reloads.Stories);
+        Core.Diagnosis.Why.Build(app.Spec, RecentExits(app).ToList(), Status([app]), ctx.Clock.GetUtcNow(), app.Reloads.Stories, Captures(app));
 
     private static bool Running(InstanceRunner i) => i.State.Status is not (InstanceStatus.Stopped or InstanceStatus.Errored);
 

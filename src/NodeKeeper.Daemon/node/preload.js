@@ -392,3 +392,218 @@ if (httpCounting && instance && process.channel) {
     if (worker && worker.process) worker.process.on('internalMessage', workerCounted);
   });
 }
+
+// 7. Evidence, captured inside the instance when the problem happens (NK_CAPTURE: "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,FOLDER",
+//    the app's folder of captures last).
+//    - Node's diagnostic report of a fatal error (heap out of memory) or an uncaught exception, turned on here at run
+//      time, not with node's flags, so that the processes the app forks are left as they were; a report directory the
+//      app chose itself is kept (then the daemon does not find its reports).
+//    - A watchdog worker thread sees the main thread stop beating for STALL_MS and, while it is still
+//      blocked, takes its exact JavaScript stack (Debugger.pause, then resumed at once) and a CPU profile of it (for at
+//      most CPU_MS, until it beats again), through an inspector session connected to the main thread: both
+//      work while JavaScript spins. At most one capture per INTERVAL_MS. The worker is unref'd (it never
+//      keeps the app alive), loads no preload, has an empty environment, and any error of its own ends only itself.
+//    - On the daemon's word (nk profile, nk heap, a heap that keeps growing): a heap snapshot (written by the main
+//      thread, which pauses for it) or a CPU profile of a given length (taken by the worker).
+//    Each capture is written under a temporary name and renamed, so a file seen by its name is whole; the daemon hears of
+//    it over IPC once the main thread runs again, or finds it by its name.
+const captureSpec = instance && typeof process.env.NK_CAPTURE === 'string' ? /^(\d+),(\d+),(\d+),([01]),(.+)$/.exec(process.env.NK_CAPTURE) : null;
+if (instance) delete process.env.NK_CAPTURE;
+if (captureSpec) {
+  const [, stallText, cpuText, intervalText, reportsText, dir] = captureSpec;
+  const stallMs = Number(stallText);
+  const cpuMs = Number(cpuText);
+  const intervalMs = Number(intervalText);
+  const reports = reportsText === '1';
+  const report = process.report;
+  if (reports && report && typeof report === 'object') {
+    try {
+      if (!report.directory) report.directory = dir;
+      report.reportOnFatalError = true;
+      report.reportOnUncaughtException = true;
+      report.compact = true;
+      if ('excludeNetwork' in report) report.excludeNetwork = true;
+    } catch (_) { /* an older node without a setting: no report */ }
+  }
+  const instanceNo = Number(process.env.NK_INSTANCE) || 0;
+  // [0]: the main thread's heartbeat; [1]: 1 while it writes a heap snapshot (a pause of its own making, not a stall).
+  const beat = new Int32Array(new SharedArrayBuffer(8));
+  const period = Math.max(50, Math.min(250, Math.floor(stallMs / 4) || 250));
+  let watchdog = null;
+  const ensureWatchdog = () => {
+    if (watchdog) return watchdog;
+    try {
+      const { Worker } = require('worker_threads');
+      const w = new Worker(`(${watchdogMain.toString()})()`, {
+        eval: true, execArgv: [], env: {}, stdout: true, stderr: true,
+        workerData: { dir, instance: instanceNo, pid: process.pid, stallMs, cpuMs, intervalMs, period, beat: beat.buffer },
+        resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+      });
+      // Listeners first: one added after unref() would ref the worker again.
+      w.on('message', (m) => { if (m && typeof m === 'object') tell({ nk: 'captured', ...m }); });
+      w.on('error', () => { if (watchdog === w) watchdog = null; });
+      w.on('exit', () => { if (watchdog === w) watchdog = null; });
+      w.unref();
+      watchdog = w;
+    } catch (_) { watchdog = null; }
+    return watchdog;
+  };
+  if (stallMs > 0) {
+    setInterval(() => { Atomics.add(beat, 0, 1); }, period).unref();
+    ensureWatchdog();
+  }
+  if (process.channel) {
+    process.on('internalMessage', (m) => {
+      if (!m || m.cmd !== 'NODE_NK_CAPTURE') return;
+      const id = String(m.id);
+      if (m.kind === 'heap') {
+        const at = Date.now();
+        const file = `heap-${instanceNo}-${process.pid}-${at}.heapsnapshot`;
+        const fs = require('fs');
+        const path = require('path');
+        const temporary = path.join(dir, `.${file}.partial`);
+        Atomics.store(beat, 1, 1);
+        try {
+          require('v8').writeHeapSnapshot(temporary);
+          fs.renameSync(temporary, path.join(dir, file));
+          tell({ nk: 'captured', id, kind: 'heap', file, ms: Date.now() - at });
+        } catch (e) {
+          try { fs.unlinkSync(temporary); } catch (_) { /* never written */ }
+          tell({ nk: 'captured', id, kind: 'heap', error: String((e && e.message) || e) });
+        } finally {
+          Atomics.add(beat, 0, 1);
+          Atomics.store(beat, 1, 0);
+        }
+      } else if (m.kind === 'cpu') {
+        const w = ensureWatchdog();
+        if (w) w.postMessage({ kind: 'cpu', id, ms: Number(m.ms) > 0 ? Number(m.ms) : 5000 });
+        else tell({ nk: 'captured', id, kind: 'cpu', error: 'the profiling thread could not start' });
+      }
+    });
+  }
+}
+
+// The watchdog thread's program (see 7), run from its source: it shares nothing with the preload but workerData.
+function watchdogMain() {
+  const { workerData, parentPort } = require('worker_threads');
+  const inspector = require('inspector');
+  const fs = require('fs');
+  const path = require('path');
+  const { dir, instance, pid, stallMs, cpuMs, intervalMs, period } = workerData;
+  const beat = new Int32Array(workerData.beat);
+  let last = Atomics.load(beat, 0);
+  let since = Date.now();
+  let busy = false;
+  let lastCapture = -Infinity;
+
+  const write = (file, text) => {
+    const temporary = path.join(dir, `.${file}.partial`);
+    fs.writeFileSync(temporary, text, { mode: 0o600 });
+    fs.renameSync(temporary, path.join(dir, file));
+  };
+  const connect = () => {
+    const s = new inspector.Session();
+    s.connectToMainThread();
+    const post = (method, params) => new Promise((resolve, reject) => {
+      s.post(method, params || {}, (err, result) => (err ? reject(err) : resolve(result)));
+    });
+    return { s, post };
+  };
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // A blocked main thread: its exact stacks (up to 4 pauses) and a CPU profile, until it beats again or cpuMs passed.
+  async function stall(blockedMs) {
+    const at = Date.now();
+    const base = `stall-${instance}-${pid}-${at}`;
+    const { s, post } = connect();
+    const urls = new Map();
+    const stacks = [];
+    let paused = null;
+    s.on('Debugger.scriptParsed', (m) => urls.set(m.params.scriptId, m.params.url));
+    // Every pause is resumed at once, a `debugger;` statement of the app's included.
+    s.on('Debugger.paused', (m) => {
+      if (paused) {
+        stacks.push(m.params.callFrames.slice(0, 32).map((f) => ({
+          function: f.functionName, url: urls.get(f.location.scriptId) || f.url || '',
+          line: f.location.lineNumber + 1, column: (f.location.columnNumber || 0) + 1,
+        })));
+        paused();
+        paused = null;
+      }
+      post('Debugger.resume').catch(() => {});
+    });
+    const pause = () => new Promise((resolve) => {
+      paused = resolve;
+      post('Debugger.pause').catch(() => { paused = null; resolve(); });
+      setTimeout(() => { if (paused === resolve) { paused = null; resolve(); } }, 250);
+    });
+    let profile = null;
+    const stuckAt = Atomics.load(beat, 0);
+    const beating = () => Atomics.load(beat, 0) !== stuckAt;
+    try {
+      await post('Debugger.enable');
+      await pause();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+      const started = Date.now();
+      let pauses = 1;
+      while (!beating() && Date.now() - started < cpuMs) {
+        await sleep(period);
+        if (pauses < 4 && !beating() && Date.now() - started >= (pauses * cpuMs) / 4) { pauses++; await pause(); }
+      }
+      profile = (await post('Profiler.stop')).profile;
+    } catch (_) { /* the main thread went away, or a session of the app's own holds the profiler */ }
+    await post('Debugger.disable').catch(() => {});
+    await post('Profiler.disable').catch(() => {});
+    s.disconnect();
+    if (!profile && stacks.length === 0) return;
+    if (profile) write(`${base}.cpuprofile`, JSON.stringify(profile));
+    const summary = {
+      kind: 'stall', pid, instance, at: new Date(at).toISOString(), blocked_ms: blockedMs,
+      window_ms: profile ? Math.round((profile.endTime - profile.startTime) / 1000) : 0,
+      profile: profile ? `${base}.cpuprofile` : null, stacks,
+    };
+    write(`${base}.json`, JSON.stringify(summary));
+    parentPort.postMessage({ kind: 'stall', file: `${base}.json` });
+  }
+
+  // `nk profile --cpu`: a profile of ms milliseconds, asked for by the daemon.
+  async function cpu(id, ms) {
+    const at = Date.now();
+    const file = `cpu-${instance}-${pid}-${at}.cpuprofile`;
+    const { s, post } = connect();
+    try {
+      await post('Profiler.enable');
+      await post('Profiler.start');
+      await sleep(ms);
+      const { profile } = await post('Profiler.stop');
+      write(file, JSON.stringify(profile));
+      parentPort.postMessage({ id, kind: 'cpu', file, ms: Date.now() - at });
+    } catch (e) {
+      parentPort.postMessage({ id, kind: 'cpu', error: String((e && e.message) || e) });
+    } finally {
+      await post('Profiler.disable').catch(() => {});
+      s.disconnect();
+    }
+  }
+
+  const run = (task) => {
+    busy = true;
+    task().catch(() => {}).finally(() => { busy = false; });
+  };
+  parentPort.on('message', (m) => {
+    if (!m || m.kind !== 'cpu') return;
+    if (busy) parentPort.postMessage({ id: m.id, kind: 'cpu', error: 'a capture is already running' });
+    else run(() => cpu(m.id, m.ms));
+  });
+  // A timer of its own keeps this thread alive (its Worker is unref'd in the main thread).
+  setInterval(() => {
+    const now = Date.now();
+    const b = Atomics.load(beat, 0);
+    if (b !== last || Atomics.load(beat, 1) !== 0) { last = b; since = now; return; }
+    if (stallMs > 0 && !busy && now - since >= stallMs && now - lastCapture >= intervalMs) {
+      lastCapture = now;
+      run(() => stall(now - since));
+    }
+  }, period);
+}

@@ -1,0 +1,147 @@
+using System.Text.Json;
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>
+/// Evidence captured by itself and on demand, with real apps: a blocked event loop profiled while it is blocked (on
+/// Node 18, 20 and 22, an Express app), a leak explained by the constructor that grew, crashes explained from Node's
+/// diagnostic report, `nk profile` files that are what Chrome DevTools opens, and the caps that keep captures off the
+/// disk's limits.
+/// </summary>
+public sealed class CaptureTests
+{
+    [Theory]
+    [InlineData("18")]
+    [InlineData("20")]
+    [InlineData("22")]
+    public async Task A_route_that_blocks_the_event_loop_is_profiled_while_blocked_and_nk_why_names_its_function_and_line(string node)
+    {
+        await using var home = new TestHome();
+        var port = FreePort.Next();
+        var interpreter = node == "20" ? "node" : Path.Combine(Repo.Root, "tests", ".node", node, "bin", "node");
+        var script = Repo.Example("frameworks/slow-report.js");
+        // The line where it was blocked: the loop of buildReport.
+        var line = Array.FindIndex(File.ReadAllLines(script), l => l.Contains("while (Date.now() < end)")) + 1;
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "frameworks/slow-report.js",
+            $"port = {port}\nhost = \"127.0.0.1\"\ninterpreter = \"{interpreter}\"\ncapture = {{ stall = \"500ms\", interval = \"1m\" }}\n")));
+        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting");
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var report = await http.GetAsync($"http://127.0.0.1:{port}/report");
+        report.IsSuccessStatusCode.Should().BeTrue("the slow route answers once its loop ends: the capture changed nothing");
+
+        var why = await Eventually.Until(async () => await WhyAsync(home, "web"), w => w.Findings.Any(f => f.Reason == "event_loop_blocked"),
+            TimeSpan.FromSeconds(20), "a finding of the blocked event loop");
+        var blocked = why.Findings.Single(f => f.Reason == "event_loop_blocked");
+        var text = string.Join("\n", blocked.Evidence);
+        text.Should().Contain("buildReport").And.Contain($"slow-report.js:{line}", "the function and its file:line, from the stacks taken while blocked");
+        var profile = blocked.Evidence.Single(e => e.StartsWith("CPU profile: "))["CPU profile: ".Length..];
+        AssertCpuProfile(profile);
+        var human = await home.OkAsync("why", "web");
+        human.Out.Should().Contain("buildReport");
+        (await FreshHttp.Get(port)).Should().StartWith("Hello World", "the app serves on after the capture");
+    }
+
+    [Fact]
+    public async Task A_heap_that_keeps_growing_is_explained_by_the_constructor_that_grew()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("leak", "session-leak.js",
+            "capture = { heap = \"always\", heap_gap = \"3s\", interval = \"10m\" }\n")));
+        var why = await Eventually.Until(async () => await WhyAsync(home, "leak"), w => w.Findings.Any(f => f.Reason == "heap_growth"),
+            TimeSpan.FromSeconds(90), "a finding of the heap's growth (the trend needs 15 s of reports, then two snapshots 3 s apart)");
+        var growth = why.Findings.Single(f => f.Reason == "heap_growth");
+        why.Findings.Should().NotContain(f => f.Reason == "event_loop_blocked", "the pause of a heap snapshot is not a stall of the app");
+        growth.Evidence.Should().HaveCountGreaterThan(1);
+        growth.Evidence[1].Should().StartWith("Session:", "the top grower is the class the app keeps: " + string.Join("\n", growth.Evidence));
+
+        // On demand, the same comparison; describe lists the snapshots and the comparisons.
+        var asked = await home.OkAsync("heap", "leak", "--gap", "1s");
+        asked.Out.Should().Contain("Session:");
+        var described = await home.DescribeAsync("leak");
+        described.Captures.Where(c => c.Kind == "growth").Should().HaveCount(2);
+        described.Captures.Count(c => c.Kind == "heap").Should().Be(4);
+        foreach (var snapshot in described.Captures.Where(c => c.Kind == "heap").Take(1)) AssertHeapSnapshot(snapshot.Files.Single());
+    }
+
+    [Fact]
+    public async Task An_uncaught_exception_and_a_heap_OOM_are_explained_from_Node_s_diagnostic_report()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("start", home.WriteConfig(
+            TestHome.App("thrower", "thrower.js", "restart = \"never\"\n") +
+            TestHome.App("hog", "heap-hog.js", "restart = \"never\"\nmax_old_space_size = \"64M\"\n")));
+        foreach (var app in new[] { "thrower", "hog" })
+            await home.WaitForAsync(app, i => i.LastExit is not null && i.Pid is null, "ended", seconds: 60);
+
+        var thrower = (await WhyAsync(home, "thrower")).Findings.First(f => f.Reason != "event_loop_blocked");
+        var thrown = string.Join("\n", thrower.Evidence);
+        thrown.Should().Contain("diagnostic report").And.Contain("TypeError").And.Contain("thrower.js");
+        thrown.Should().Contain("open handles");
+
+        var hog = (await WhyAsync(home, "hog")).Findings.First(f => f.Reason != "event_loop_blocked");
+        hog.Reason.Should().Be("oom_heap", string.Join("\n", hog.Evidence));
+        var oom = string.Join("\n", hog.Evidence);
+        oom.Should().Contain("diagnostic report").And.Contain("old_space");
+        var described = await home.DescribeAsync("hog");
+        described.Captures.Should().ContainSingle(c => c.Kind == "report").Which.Instance.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Nk_profile_writes_what_Chrome_DevTools_opens_and_the_caps_keep_the_newest()
+    {
+        await using var home = new TestHome();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", "capture = { keep = 3, stall = \"0s\" }\n")));
+        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting");
+
+        var r = await home.OkAsync("profile", "web", "--cpu", "300ms", "--heap", "--json");
+        var captures = JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.Response)!.Captures!;
+        AssertCpuProfile(captures.Single(c => c.Kind == "cpu").Files.Single());
+        AssertHeapSnapshot(captures.Single(c => c.Kind == "heap").Files.Single());
+
+        for (var i = 0; i < 3; i++) await home.OkAsync("profile", "web", "--cpu", "100ms");
+        var folder = Path.Combine(home.Home, "captures", "web");
+        Directory.GetFiles(folder).Should().HaveCount(3, "capture.keep = 3 keeps the three newest");
+        Directory.GetFiles(folder, "*.cpuprofile").Should().HaveCount(3, "the heap snapshot, the oldest, went first");
+
+        // A byte cap: a snapshot bigger than the cap is not kept, and the answer says so.
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", "capture = { max_size = \"1M\", stall = \"0s\" }\n")));
+        await home.OkAsync("restart", "web");
+        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting again");
+        var big = await home.OkAsync("profile", "web", "--heap");
+        big.Out.Should().Contain("removed at once by the app's caps").And.Contain("capture.max_size = 1M");
+        Directory.GetFiles(folder).Sum(f => new FileInfo(f).Length).Should().BeLessThanOrEqualTo(1 << 20);
+
+        var bad = await home.RunAsync("profile", "web", "--instance", "5");
+        bad.Code.Should().Be(1);
+        bad.Err.Should().Contain("has no instance 5");
+    }
+
+    private static async Task<WhyReport> WhyAsync(TestHome home, string app)
+    {
+        var r = await home.OkAsync("why", app, "--json");
+        return JsonSerializer.Deserialize(r.Out, ProtocolJson.Default.ListWhyReport)!.Single();
+    }
+
+    /// <summary>A .cpuprofile as Chrome DevTools loads it: nodes with call frames, samples, time deltas, start and end.</summary>
+    private static void AssertCpuProfile(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var root = doc.RootElement;
+        root.GetProperty("nodes").GetArrayLength().Should().BeGreaterThan(0);
+        root.GetProperty("nodes")[0].GetProperty("callFrame").GetProperty("functionName").GetString().Should().Be("(root)");
+        root.GetProperty("samples").GetArrayLength().Should().Be(root.GetProperty("timeDeltas").GetArrayLength());
+        root.GetProperty("endTime").GetInt64().Should().BeGreaterThan(root.GetProperty("startTime").GetInt64());
+    }
+
+    /// <summary>A .heapsnapshot as Chrome DevTools loads it: whole JSON, with its meta, nodes, edges and strings.</summary>
+    private static void AssertHeapSnapshot(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var root = doc.RootElement;
+        root.GetProperty("snapshot").GetProperty("meta").GetProperty("node_fields").GetArrayLength().Should().BeGreaterThan(3);
+        root.GetProperty("nodes").GetArrayLength().Should().BeGreaterThan(1000);
+        root.GetProperty("strings").GetArrayLength().Should().BeGreaterThan(100);
+    }
+}
