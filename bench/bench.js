@@ -128,6 +128,7 @@ function toml(apps) {
     if (a.minUptime) lines.push(`min_uptime = "${a.minUptime}"`);
     if (a.once) lines.push('restart = "never"');
     if (a.httpMetrics === false) lines.push('http_metrics = false');
+    if (a.capture) lines.push(`capture = ${a.capture}`);
     lines.push(`log = { out = ${JSON.stringify(a.out)}, err = ${JSON.stringify(a.err)}, max_size = "4G" }`);
     return lines.join('\n');
   }).join('\n\n') + '\n';
@@ -617,6 +618,71 @@ async function httpCounting() {
   record('http_counting', 'the same with http_metrics = false', { node: rps.node, nodekeeper: rps['nk, http_metrics = false'] }, '');
 }
 
+/** What the watchdog of a blocked event loop costs when nothing is wrong: requests/s of examples/release.js (one
+ *  instance each) with capture.stall = "500ms" (the default: a watchdog thread, a heartbeat timer) and "0s" (none),
+ *  and bare node, the wrk runs taking turns; and the resident memory of each instance. */
+async function watchdogCost() {
+  if (!wrkBin) throw new Error('watchdog_cost needs wrk: apt-get install -y wrk');
+  const seconds = smoke ? 1 : 5;
+  const bare = await freePort();
+  const child = spawn(process.execPath, [path.join(repo, 'examples', 'release.js')], { env: { ...process.env, PORT: bare, NK_BENCH: work }, stdio: 'ignore' });
+  track(child.pid);
+  await waitFor(async () => (await get(bare, 200)).status === 200, 10000, 'bare node');
+  const sv = new NodeKeeper(path.join(work, 'watchdog-nodekeeper'));
+  fs.mkdirSync(sv.dir, { recursive: true });
+  const on = await freePort();
+  const off = await freePort();
+  sv.start([app(sv, 'on', 'release.js', { examples: true, port: on }), app(sv, 'off', 'release.js', { examples: true, port: off, capture: '{ stall = "0s" }' })]);
+  await allOnline(sv, 2);
+  const targets = [{ name: 'node', port: bare, pid: child.pid }, { name: 'watchdog', port: on }, { name: 'no watchdog', port: off }];
+  const samples = Object.fromEntries(targets.map((t) => [t.name, []]));
+  const pids = { node: child.pid, watchdog: sv.status().find((i) => i.name === 'on').pid, 'no watchdog': sv.status().find((i) => i.name === 'off').pid };
+  const rssNow = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024]));
+  let idle;
+  let rss;
+  try {
+    await sleep(2000);
+    idle = rssNow();
+    for (const t of targets) wrkRate(`http://127.0.0.1:${t.port}/`, 1);
+    for (let r = 0; r < runs; r++) for (const t of targets) samples[t.name].push(wrkRate(`http://127.0.0.1:${t.port}/`, seconds));
+    rss = rssNow();
+  } finally {
+    sv.stop();
+    child.kill('SIGKILL');
+  }
+  const rps = Object.fromEntries(targets.map((t) => [t.name, Math.round(median(samples[t.name]))]));
+  const ratio = (rps.watchdog / rps['no watchdog']).toFixed(3);
+  record('watchdog_cost', `requests/s of one instance with the stall watchdog (capture.stall = "500ms"), wrk -t1 -c16, ${seconds} s x ${runs} taking turns (watchdog / none = ${ratio})`,
+    { node: rps.node, nodekeeper: rps.watchdog }, 'watchdog ~ none', { samples });
+  record('watchdog_cost', 'the same with capture.stall = "0s" (no watchdog)', { node: rps.node, nodekeeper: rps['no watchdog'] }, '');
+  record('watchdog_cost', 'resident memory of the instance started and idle, MiB (node: bare; NodeKeeper: with / without the watchdog)',
+    { node: Math.round(idle.node), nodekeeper: `${Math.round(idle.watchdog)} / ${Math.round(idle['no watchdog'])}` }, '');
+  record('watchdog_cost', 'the same after the load', { node: Math.round(rss.node), nodekeeper: `${Math.round(rss.watchdog)} / ${Math.round(rss['no watchdog'])}` }, '');
+}
+
+/** The daemon's memory while it compares two heap snapshots of about 200 MB (`nk heap`, bench/apps/big-heap.js): its
+ *  peak RSS (VmHWM) before and after, the snapshots' size, and the command's time. */
+async function heapSnapshotReading() {
+  const sv = new NodeKeeper(path.join(work, 'heap-nodekeeper'));
+  fs.mkdirSync(sv.dir, { recursive: true });
+  sv.start([app(sv, 'big', 'big-heap.js', { env: { BIG_OBJECTS: smoke ? 20000 : 500000 }, capture: '{ heap = "never", stall = "0s" }' })]);
+  try {
+    await allOnline(sv, 1);
+    await waitFor(() => (sv.status()[0] || {}).heap_used_bytes > 0, 60000, 'the big heap reported');
+    const peak = () => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${sv.daemonPids()[0]}/status`, 'utf8'))[1]) / 1024;
+    const before = peak();
+    const r = run(nkBin, ['heap', 'big', '--gap', '1s'], sv.env);
+    if (r.code !== 0) throw new Error(`nk heap failed: ${r.err}`);
+    const after = peak();
+    const folder = path.join(sv.home, 'captures', 'big');
+    const sizes = fs.readdirSync(folder).filter((f) => f.endsWith('.heapsnapshot')).map((f) => fs.statSync(path.join(folder, f)).size / 1048576);
+    record('heap_snapshot_reading', `daemon peak RSS (MiB) before / after comparing two heap snapshots of ${sizes.map((m) => m.toFixed(0)).join(' and ')} MB (nk heap --gap 1s, ${(r.ms / 1000).toFixed(1)} s)`,
+      { nodekeeper: `${before.toFixed(0)} / ${after.toFixed(0)}` }, 'bounded', { sizes, ms: r.ms, out: r.out });
+  } finally {
+    sv.stop();
+  }
+}
+
 /** A bad deploy: 2 instances of examples/release.js under fresh-connection load are reloaded to a version that answers
  *  500 to one request in five. NodeKeeper: `nk reload web --canary 30s`; PM2: `pm2 reload FILE --update-env`
  *  (cluster mode). Failed requests (non-2xx and errors) from the command until 15 s after it began. */
@@ -905,9 +971,11 @@ async function main() {
     cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
     keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade, http_counting: httpCounting, bad_deploy: badDeploy,
+    watchdog_cost: watchdogCost, heap_snapshot_reading: heapSnapshotReading,
   };
   // keepalive_downtime needs wrk and nginx: without them a full run leaves it out (saying so), a run that names it fails.
-  const optional = (name) => (name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin)) || (name === 'http_counting' && !wrkBin);
+  const optional = (name) => (name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin)) || (name === 'http_counting' && !wrkBin)
+    || (name === 'watchdog_cost' && !wrkBin);
   if (!fs.existsSync(nkBin)) throw new Error(`no nk at ${nkBin}: run bench/run.sh (it publishes nk into bench/.nk)`);
   if (!smoke && !fs.existsSync(pm2Bin)) throw new Error(`no pm2 at ${pm2Bin}: run bench/run.sh (it installs PM2 into bench/.peers)`);
   // Interrupted (Ctrl-C, a closed pipe): still end every process this run started.
