@@ -47,8 +47,9 @@ public sealed class CaptureTests
     public async Task A_heap_that_keeps_growing_is_explained_by_the_constructor_that_grew()
     {
         await using var home = new TestHome();
+        // About 1 MB of heap a second: enough for the trend, snapshots of tens of MB.
         await home.OkAsync("start", home.WriteConfig(TestHome.App("leak", "session-leak.js",
-            "capture = { heap = \"always\", heap_gap = \"3s\", interval = \"10m\" }\n")));
+            "env = { SESSIONS_PER_TICK = \"1000\" }\ncapture = { heap = \"always\", heap_gap = \"3s\", interval = \"10m\" }\n")));
         var why = await Eventually.Until(async () => await WhyAsync(home, "leak"), w => w.Findings.Any(f => f.Reason == "heap_growth"),
             TimeSpan.FromSeconds(90), "a finding of the heap's growth (the trend needs 15 s of reports, then two snapshots 3 s apart)");
         var growth = why.Findings.Single(f => f.Reason == "heap_growth");

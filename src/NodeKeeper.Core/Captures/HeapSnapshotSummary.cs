@@ -88,8 +88,10 @@ public static class HeapSnapshotSummary
     }
 
     /// <summary>
-    /// The classes that grew from <paramref name="before"/> to <paramref name="after"/> (in count or in size), the
-    /// biggest size growth first, then the biggest count growth. Classes that shrank or stayed are left out.
+    /// The classes that grew from <paramref name="before"/> to <paramref name="after"/> (in count or in size): the
+    /// constructors first (what the app's code made and keeps), then V8's own groups ("(array)", "(string)", …, which
+    /// grow with them: the backing store of a kept array, the strings of kept objects); within each, the biggest size
+    /// growth first, then the biggest count growth. Classes that shrank or stayed are left out.
     /// </summary>
     public static IReadOnlyList<HeapGrowth> Compare(HeapSummary before, HeapSummary after)
     {
@@ -104,12 +106,16 @@ public static class HeapSnapshotSummary
         }
         grown.Sort(static (x, y) =>
         {
-            int c = y.SizeDelta.CompareTo(x.SizeDelta);
+            int c = IsGroup(x.Class).CompareTo(IsGroup(y.Class));
+            if (c == 0) c = y.SizeDelta.CompareTo(x.SizeDelta);
             if (c == 0) c = y.CountDelta.CompareTo(x.CountDelta);
             return c != 0 ? c : string.CompareOrdinal(x.Class, y.Class);
         });
         return grown;
     }
+
+    /// <summary>V8's own groups are named in parentheses; a constructor's name never starts with one.</summary>
+    private static bool IsGroup(string name) => name.StartsWith('(');
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 }

@@ -9,17 +9,17 @@ public class HeapGrowthTests
             classes.ToDictionary(c => c.Name, c => new HeapClass(c.Count, c.Size)));
 
     [Fact]
-    public void Compare_lists_the_classes_that_grew_biggest_size_growth_first()
+    public void Compare_lists_the_constructors_that_grew_then_V8_s_groups_biggest_size_growth_first()
     {
-        var before = Summary(("Session", 100, 4_000), ("(string)", 1_000, 50_000), ("Shrinking", 50, 5_000),
+        var before = Summary(("Session", 100, 4_000), ("(string)", 1_000, 50_000), ("(array)", 10, 1_000), ("Shrinking", 50, 5_000),
             ("Same", 10, 100), ("Fatter", 5, 100), ("MoreButSmaller", 5, 100), ("TieA", 1, 10), ("TieB", 1, 10));
-        var after = Summary(("Session", 5_100, 204_000), ("(string)", 2_000, 90_000), ("Shrinking", 10, 1_000),
+        var after = Summary(("Session", 5_100, 204_000), ("(string)", 2_000, 90_000), ("(array)", 5_010, 301_000), ("Shrinking", 10, 1_000),
             ("Same", 10, 100), ("Fatter", 5, 1_100), ("MoreButSmaller", 6, 90), ("TieA", 2, 20), ("TieB", 11, 20),
             ("New", 3, 300));
 
         var grown = HeapSnapshotSummary.Compare(before, after);
 
-        grown.Select(g => g.Class).Should().Equal("Session", "(string)", "Fatter", "New", "TieB", "TieA", "MoreButSmaller");
+        grown.Select(g => g.Class).Should().Equal("Session", "Fatter", "New", "TieB", "TieA", "MoreButSmaller", "(array)", "(string)");
         grown[0].Should().Be(new HeapGrowth("Session", 100, 5_100, 4_000, 204_000));
         grown[0].CountDelta.Should().Be(5_000);
         grown[0].SizeDelta.Should().Be(200_000);
