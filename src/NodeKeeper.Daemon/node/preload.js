@@ -448,9 +448,13 @@ if (captureSpec) {
     } catch (_) { watchdog = null; }
     return watchdog;
   };
+  // The watch begins a second after the event loop first turns: the app's own start (loading its modules, which is
+  // synchronous) is not a stall, and the worker's start does not compete with it.
   if (stallMs > 0) {
-    setInterval(() => { Atomics.add(beat, 0, 1); }, period).unref();
-    ensureWatchdog();
+    setTimeout(() => {
+      setInterval(() => { Atomics.add(beat, 0, 1); }, period).unref();
+      ensureWatchdog();
+    }, 1000).unref();
   }
   if (process.channel) {
     process.on('internalMessage', (m) => {
