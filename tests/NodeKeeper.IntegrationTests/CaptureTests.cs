@@ -25,7 +25,8 @@ public sealed class CaptureTests
         var line = Array.FindIndex(File.ReadAllLines(script), l => l.Contains("while (Date.now() < end)")) + 1;
         await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "frameworks/slow-report.js",
             $"port = {port}\nhost = \"127.0.0.1\"\ninterpreter = \"{interpreter}\"\ncapture = {{ stall = \"500ms\", interval = \"1m\" }}\n")));
-        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting");
+        // The watch begins a second after the event loop first turns: two seconds up, it watches.
+        await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null && i.UptimeMs > 2000, "online, reporting and watched");
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var report = await http.GetAsync($"http://127.0.0.1:{port}/report");
