@@ -82,7 +82,7 @@ public sealed class EvidenceReader
     {
         var lines = new List<string>
         {
-            $"heap snapshots {r.GapMs / 1000.0:0.#} s apart: {Mib(r.HeapBefore)} -> {Mib(r.HeapAfter)} of objects; what grew most:",
+            $"heap snapshots {r.GapMs / 1000.0:0.#} s apart: {HeapGrowth.FormatBytes(r.HeapBefore)} -> {HeapGrowth.FormatBytes(r.HeapAfter)} of objects; what grew most:",
         };
         lines.AddRange(r.Grew.Take(5).Select(g => new HeapGrowth(g.Class, g.CountBefore, g.CountAfter, g.SizeBefore, g.SizeAfter).Describe()));
         if (r.Grew.Count == 0) lines.Add("nothing grew between the two snapshots");
@@ -115,6 +115,4 @@ public sealed class EvidenceReader
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         return HeapSnapshotSummary.Read(file, ct);
     }
-
-    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024):0.#} MiB";
 }

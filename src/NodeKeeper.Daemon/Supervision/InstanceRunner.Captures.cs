@@ -79,14 +79,14 @@ public sealed partial class InstanceRunner
     {
         var spec = _app.Spec;
         if (automatic && heapUsed > spec.Capture.MaxHeap)
-            return $"its heap ({Mib(heapUsed)}) is above capture.max_heap ({Mib(spec.Capture.MaxHeap)})";
+            return $"its heap ({Core.Captures.HeapGrowth.FormatBytes(heapUsed)}) is above capture.max_heap ({Core.Captures.HeapGrowth.FormatBytes(spec.Capture.MaxHeap)})";
         // V8 needs about the heap's size again to write a snapshot.
         if (MemAvailable() is { } free && free < 2 * heapUsed)
-            return $"the machine has {Mib(free)} of memory available, and a snapshot of a {Mib(heapUsed)} heap needs about twice that";
+            return $"the machine has {Core.Captures.HeapGrowth.FormatBytes(free)} of memory available, and a snapshot of a {Core.Captures.HeapGrowth.FormatBytes(heapUsed)} heap needs about twice that";
         if (spec.MaxMemory is { } max && Metrics?.MemoryBytes is { } rss && rss + heapUsed > max)
-            return $"the snapshot could take it past max_memory ({Mib(max)}; it uses {Mib(rss)}, and the snapshot about {Mib(heapUsed)} more)";
+            return $"the snapshot could take it past max_memory ({Core.Captures.HeapGrowth.FormatBytes(max)}; it uses {Core.Captures.HeapGrowth.FormatBytes(rss)}, and the snapshot about {Core.Captures.HeapGrowth.FormatBytes(heapUsed)} more)";
         if (!_ctx.Captures.HasRoom(spec.Name, 3 * heapUsed))
-            return $"the disk of {_ctx.Captures.FolderOf(spec.Name)} has no room for a snapshot of a {Mib(heapUsed)} heap";
+            return $"the disk of {_ctx.Captures.FolderOf(spec.Name)} has no room for a snapshot of a {Core.Captures.HeapGrowth.FormatBytes(heapUsed)} heap";
         return null;
     }
 
@@ -146,6 +146,4 @@ public sealed partial class InstanceRunner
         catch (IOException) { }
         return null;
     }
-
-    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024):0.#} MiB";
 }
