@@ -18,6 +18,7 @@ public sealed partial class InstanceRunner
 
     private DateTimeOffset _lastHeapCapture = DateTimeOffset.MinValue;
     private int _heapCapturing;
+    private long _lastNotice = long.MinValue / 2;
 
     /// <summary>The app's folder of captures for this run; null for an app run as another user (it cannot enter the
     /// home, see the README), or when the folder cannot be made (said in daemon.log).</summary>
@@ -34,6 +35,11 @@ public sealed partial class InstanceRunner
 
     private void Taken(CaptureNotice notice)
     {
+        // The watchdog captures at most once per capture.interval: a notice a second is already more than the preload
+        // sends, so what comes faster is the app's own doing and costs the daemon neither a log line nor a folder scan.
+        var now = Environment.TickCount64;
+        if (now - _lastNotice < 1000) return;
+        _lastNotice = now;
         if (notice.Error is { } error)
             _log.LogWarning("{App}:{Index}: a {Kind} capture failed: {Error}", _app.Name, Index, notice.Kind, error);
         else
