@@ -11,6 +11,10 @@ public sealed class UserTests
         var config = home.WriteConfig(TestHome.App("w", "worker.js", "user = \"nobody\""));
         await home.OkAsync("start", config);
         var pid = (await home.InstanceAsync("w")).Pid!.Value;
+        // The pid is the app's from the start, but for a moment it is still setsid, then setpriv, before node: each execs
+        // the next in place.
+        await Eventually.Until(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "node",
+            TimeSpan.FromSeconds(10), "the instance's pid to be node");
         var status = File.ReadAllLines($"/proc/{pid}/status");
         status.Single(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..].Should().OnlyContain(u => u == "65534");
         status.Single(l => l.StartsWith("Gid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..].Should().OnlyContain(g => g == "65534");
