@@ -9,12 +9,15 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
 {
     /// <summary>The longest line kept: the preload's report is about 200 bytes.</summary>
     public const int MaxLine = 4096;
-    private readonly byte[] _pending = new byte[maxLine];
+    // Only while a line is unfinished: a channel between messages holds nothing.
+    private byte[]? _pending;
     private int _length;
     private bool _skipping;
 
     /// <summary>The start of a line not finished yet (kept for the next chunk).</summary>
     public ReadOnlySpan<byte> Pending => _pending.AsSpan(0, _length);
+
+    private byte[] Room => _pending ??= new byte[maxLine];
 
     /// <summary>True while a line too long to keep streams past.</summary>
     public bool Skipping => _skipping;
@@ -22,8 +25,8 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
     /// <summary>Goes on from where another reader of the same channel stopped (<see cref="Pending"/>, <see cref="Skipping"/>).</summary>
     public void Resume(ReadOnlySpan<byte> pending, bool skipping)
     {
-        _length = Math.Min(pending.Length, _pending.Length);
-        pending[.._length].CopyTo(_pending);
+        _length = Math.Min(pending.Length, maxLine);
+        pending[.._length].CopyTo(Room);
         _skipping = skipping;
     }
 
@@ -39,9 +42,10 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
             var part = nl < 0 ? chunk : chunk[..nl];
             chunk = nl < 0 ? [] : chunk[(nl + 1)..];
             line = [];
-            if (_skipping || _length + part.Length > _pending.Length)
+            if (_skipping || _length + part.Length > maxLine)
             {
                 _length = 0;
+                _pending = null;
                 _skipping = nl < 0;
                 if (nl < 0) return false;
                 continue;
@@ -51,11 +55,13 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
                 line = part;
                 return true;
             }
-            part.CopyTo(_pending.AsSpan(_length));
+            part.CopyTo(Room.AsSpan(_length));
             _length += part.Length;
             if (nl < 0) return false;
             line = _pending.AsSpan(0, _length);
+            // The line stays valid until the next call: the array is let go, not reused.
             _length = 0;
+            _pending = null;
             return true;
         }
     }

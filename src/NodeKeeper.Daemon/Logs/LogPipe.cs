@@ -9,149 +9,169 @@ namespace NodeKeeper.Daemon.Logs;
 public static partial class LogPipe
 {
     // Also the longest line forwarded in one piece.
-    private const int ChunkSize = 64 * 1024;
-
-    // A read this small means the app writes line by line and the reader woke up for each line. Waiting a moment
-    // lets the (1 MiB) pipe gather a chunk: the app never blocks meanwhile, and lines are late by 2 ms at most.
-    private const int CoalesceBelow = 16 * 1024;
-    private const int CoalesceMs = 2;
+    private const int ChunkSize = FdReactor.ScratchSize;
 
     /// <summary>
-    /// Pumps an OS pipe on a thread of its own with blocking reads. Async reads of a pipe go through epoll, which wakes
-    /// for every write of the app (500,000 lines made 26,000 wakeups and 45,000 sched_yields of the thread pool); a
-    /// blocking read that sleeps briefly after a small chunk costs a few hundred wakeups a second at most.
-    /// Other streams (tests) are pumped asynchronously.
+    /// Pumps source into target until its end. An OS pipe is read by <see cref="FdReactor.Logs"/>, the one thread that
+    /// reads every app's pipes: an app costs no thread and, between reads, no buffer beyond an unfinished line. A read
+    /// that woke up for a line or two makes that thread wait a moment, so a chatty app is read in batches (500,000
+    /// lines: a few hundred wake-ups a second, not one per line). Other streams (tests) are pumped asynchronously.
     /// </summary>
     /// <remarks>
-    /// With a <paramref name="slot"/>, the pump also parks when <see cref="ReaderPause"/> asks (`nk update`), leaving its
-    /// fd and the start of a line it holds; a pump of the next daemon image goes on from there (<paramref name="resume"/>).
+    /// With a <paramref name="slot"/>, the pipe's reader parks when <see cref="ReaderPause"/> asks (`nk update`), leaving
+    /// a copy of its fd and the start of a line it holds; a pump of the next daemon image goes on from there
+    /// (<paramref name="resume"/>). Cancelling <paramref name="ct"/> ends the pump normally (the daemon's pumps end at EOF).
     /// </remarks>
     public static Task PumpAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, CancellationToken ct,
         ReaderSlot? slot = null, ParkedReader? resume = null)
     {
-        if (source is not System.IO.Pipes.PipeStream) return PumpCoreAsync(source, target, format, tap, blocking: false, ct, null, resume);
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                // Every await below completes synchronously in blocking mode: this runs on this thread to the end.
-                PumpCoreAsync(source, target, format, tap, blocking: true, ct, slot, resume).GetAwaiter().GetResult();
-                done.TrySetResult();
-            }
-            catch (Exception ex) { done.TrySetException(ex); }
-        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "log pipe" };
-        thread.Start();
-        return done.Task;
-    }
-
-    /// <summary>
-    /// A blocking read cannot be cancelled, so with a token that can cancel, wait for data in slices and look at the
-    /// token between them. The daemon's pumps end at EOF and pass no such token: they never poll.
-    /// </summary>
-    private static bool WaitReadable(System.IO.Pipes.PipeStream pipe, CancellationToken ct)
-    {
-        var fd = (int)pipe.SafePipeHandle.DangerousGetHandle();
-        while (!ct.IsCancellationRequested)
-            if (Native.WaitReadable(fd, 50)) return true;
-        return false;
-    }
-
-    /// <summary>Reads source until EOF (or until ct is cancelled, which ends the pump normally), forwarding whole lines to target.
-    /// Plain lines are copied in large chunks; otherwise each line gets "&lt;UTC timestamp with ms&gt;Z " (when Timestamps) then Prefix.
-    /// A partial last line gets a '\n'; a line longer than 64 KiB is forwarded in pieces, each ending with '\n'.
-    /// tap (may be null) sees every chunk of raw bytes read.</summary>
-    private static async Task PumpCoreAsync(Stream source, LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, bool blocking,
-        CancellationToken ct, ReaderSlot? slot, ParkedReader? resume)
-    {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(format);
+        var cutter = new LineCutter(target, format, tap, resume);
+        if (source is System.IO.Pipes.PipeStream pipe) return FdReactor.Logs.Add(new PipeReader(pipe, cutter, slot), ct);
+        return PumpStreamAsync(source, cutter, ct);
+    }
 
+    private static async Task PumpStreamAsync(Stream source, LineCutter cutter, CancellationToken ct)
+    {
         byte[] input = Buffers.Pool.Rent(ChunkSize);
-        var lines = new LineWriter(target, format, input.Length);
-        // Bytes after the last '\n' seen so far: the start of a line still being written by the app.
-        int carried = 0;
-        // A long line was just cut and given a '\n'; if its own '\n' comes next, it must not make an empty line.
-        bool justSplit = false;
-        if (resume is not null)
-        {
-            resume.Carried.CopyTo(input, 0);
-            carried = resume.Carried.Length;
-            justSplit = resume.Flag;
-        }
-        var fd = blocking ? (int)((System.IO.Pipes.PipeStream)source).SafePipeHandle.DangerousGetHandle() : -1;
         try
         {
             while (true)
             {
+                var carried = cutter.Restore(input);
                 int read;
-                try
-                {
-                    if (blocking && ct.CanBeCanceled && !WaitReadable((System.IO.Pipes.PipeStream)source, ct))
-                        break;
-                    // Every byte read so far is in the log file's hands: the fd and the unfinished line can go on.
-                    if (slot is not null && !Native.WaitReadableUnless(fd, ReaderPause.Fd))
-                    {
-                        slot.Park(new ParkedReader(Native.DupCloseOnExec(fd), input[..carried], justSplit));
-                        continue;
-                    }
-                    read = blocking
-                        ? source.Read(input.AsSpan(carried))
-                        : await source.ReadAsync(input.AsMemory(carried), ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception error) when (error is IOException or ObjectDisposedException)
-                {
-                    // The pipe went away some other way than EOF; what was read is still worth keeping.
-                    break;
-                }
-                if (read == 0)
-                    break;
-
-                if (tap is not null)
-                    tap = Tap(tap, input.AsSpan(carried, read), target);
-                if (justSplit)
-                {
-                    justSplit = false;
-                    if (input[0] == (byte)'\n')
-                    {
-                        input.AsSpan(1, --read).CopyTo(input);
-                        if (read == 0)
-                            continue;
-                    }
-                }
-
-                int filled = carried + read;
-                int lastNewline = input.AsSpan(carried, read).LastIndexOf((byte)'\n');
-                if (lastNewline < 0)
-                {
-                    carried = filled;
-                    if (carried == input.Length)
-                    {
-                        lines.Forward(input.AsSpan(0, carried), terminate: true);
-                        carried = 0;
-                        justSplit = true;
-                    }
-                    continue;
-                }
-                int end = carried + lastNewline + 1;
-                lines.Forward(input.AsSpan(0, end), terminate: false);
-                carried = filled - end;
-                input.AsSpan(end, carried).CopyTo(input);
-                if (blocking && read < CoalesceBelow)
-                    Thread.Sleep(CoalesceMs);
+                try { read = await source.ReadAsync(input.AsMemory(carried, ChunkSize - carried), ct).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+                // The stream went away some other way than its end; what was read is still worth keeping.
+                catch (Exception error) when (error is IOException or ObjectDisposedException) { break; }
+                if (read == 0) break;
+                cutter.Consume(input, carried, read);
             }
-            if (carried > 0)
-                lines.Forward(input.AsSpan(0, carried), terminate: true);
         }
         finally
         {
-            slot?.End();
+            cutter.Finish();
             Buffers.Pool.Return(input);
+        }
+    }
+
+    /// <summary>An app's stdout or stderr pipe, read by <see cref="FdReactor.Logs"/>.</summary>
+    private sealed class PipeReader(System.IO.Pipes.PipeStream pipe, LineCutter cutter, ReaderSlot? slot) : FdReader(pipe.SafePipeHandle, slot)
+    {
+        protected internal override ReadOutcome Read(byte[] scratch)
+        {
+            var carried = cutter.Restore(scratch);
+            var read = Native.ReadNow(Fd, scratch.AsSpan(carried, ChunkSize - carried));
+            if (read == -1) return ReadOutcome.Small;
+            // The end, or the pipe went away some other way (what was read is kept all the same).
+            if (read <= 0) return ReadOutcome.Ended;
+            cutter.Consume(scratch, carried, read);
+            return read >= FdReactor.CoalesceBelow ? ReadOutcome.Large : ReadOutcome.Small;
+        }
+
+        protected internal override ParkedReader Park() => new(Native.DupCloseOnExec(Fd), cutter.Carried.ToArray(), cutter.JustSplit);
+
+        protected override void Finish() => cutter.Finish();
+    }
+
+    /// <summary>
+    /// Cuts what a stream gives into whole lines for the log file. Plain lines are copied in large chunks; otherwise each
+    /// line gets "&lt;UTC timestamp with ms&gt;Z " (when Timestamps) then Prefix. A partial last line gets a '\n'; a line
+    /// longer than 64 KiB is forwarded in pieces, each ending with '\n'. The tap (may be null) sees every chunk of raw
+    /// bytes read. Between reads it holds only the start of an unfinished line (in an array of the pool, while there is one).
+    /// </summary>
+    private sealed class LineCutter
+    {
+        private readonly LineWriter _lines;
+        private Action<ReadOnlySpan<byte>>? _tap;
+        private readonly LogFile _target;
+        private byte[]? _carried;
+        private int _carriedLength;
+        // A long line was just cut and given a '\n'; if its own '\n' comes next, it must not make an empty line.
+        private bool _justSplit;
+
+        public LineCutter(LogFile target, LineFormat format, Action<ReadOnlySpan<byte>>? tap, ParkedReader? resume)
+        {
+            _target = target;
+            _lines = new LineWriter(target, format, ChunkSize);
+            _tap = tap;
+            if (resume is not null)
+            {
+                Keep(resume.Carried);
+                _justSplit = resume.Flag;
+            }
+        }
+
+        /// <summary>The start of a line still being written by the app.</summary>
+        public ReadOnlySpan<byte> Carried => _carried.AsSpan(0, _carriedLength);
+
+        public bool JustSplit => _justSplit;
+
+        /// <summary>Puts the unfinished line at the start of input (of <see cref="ChunkSize"/> bytes); its length.</summary>
+        public int Restore(Span<byte> input)
+        {
+            Carried.CopyTo(input);
+            return _carriedLength;
+        }
+
+        /// <summary>input holds the unfinished line (<paramref name="carried"/> bytes) then <paramref name="read"/> bytes just read.</summary>
+        public void Consume(byte[] input, int carried, int read)
+        {
+            if (_tap is not null)
+                _tap = Tap(_tap, input.AsSpan(carried, read), _target);
+            if (_justSplit)
+            {
+                // Only right after a cut, when nothing is carried.
+                _justSplit = false;
+                if (input[carried] == (byte)'\n')
+                {
+                    input.AsSpan(carried + 1, --read).CopyTo(input.AsSpan(carried));
+                    if (read == 0) return;
+                }
+            }
+            int filled = carried + read;
+            int lastNewline = input.AsSpan(carried, read).LastIndexOf((byte)'\n');
+            if (lastNewline < 0)
+            {
+                if (filled == ChunkSize)
+                {
+                    _lines.Forward(input.AsSpan(0, filled), terminate: true);
+                    _justSplit = true;
+                    Keep([]);
+                }
+                else Keep(input.AsSpan(0, filled));
+                return;
+            }
+            int end = carried + lastNewline + 1;
+            _lines.Forward(input.AsSpan(0, end), terminate: false);
+            Keep(input.AsSpan(end, filled - end));
+        }
+
+        /// <summary>The stream ended: an unfinished line is forwarded with a '\n'.</summary>
+        public void Finish()
+        {
+            if (_carriedLength > 0) _lines.Forward(Carried, terminate: true);
+            Keep([]);
+        }
+
+        private void Keep(ReadOnlySpan<byte> rest)
+        {
+            if (rest.IsEmpty)
+            {
+                if (_carried is not null) Buffers.Pool.Return(_carried);
+                _carried = null;
+                _carriedLength = 0;
+                return;
+            }
+            if (_carried is null || _carried.Length < rest.Length)
+            {
+                if (_carried is not null) Buffers.Pool.Return(_carried);
+                _carried = Buffers.Pool.Rent(rest.Length);
+            }
+            rest.CopyTo(_carried);
+            _carriedLength = rest.Length;
         }
     }
 

@@ -73,26 +73,6 @@ public static partial class Native
         read(fd, (byte*)&value, 8);
     }
 
-    /// <summary>Waits until fd is readable (data or EOF; true) or <paramref name="stopFd"/> is (false), with no timeout.</summary>
-    public static unsafe bool WaitReadableUnless(int fd, int stopFd)
-    {
-        // Two struct pollfd { int fd; short events; short revents; }, each packed in a 64-bit word; the stop fd first,
-        // so that a pipe that always has data cannot keep a pause from being seen.
-        var pfds = stackalloc long[2];
-        while (true)
-        {
-            pfds[0] = (uint)stopFd | (1L /*POLLIN*/ << 32);
-            pfds[1] = (uint)fd | (1L << 32);
-            var n = poll(pfds, 2, -1);
-            if (n < 0)
-            {
-                if (Marshal.GetLastPInvokeError() == 4 /*EINTR*/) continue;
-                return true; // let the read say what is wrong
-            }
-            if ((pfds[0] >> 48) != 0) return false;
-            if ((pfds[1] >> 48) != 0) return true;
-        }
-    }
 
     /// <summary>
     /// The status of a child this process did not start through .NET (one adopted across an exec), once it has exited:

@@ -47,9 +47,6 @@ public static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial nint pread(int fd, byte* buf, nint count, long offset);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int poll(long* fds, nuint nfds, int timeout);
-
     [LibraryImport("libc")]
     private static partial long sysconf(int name);
 
@@ -203,35 +200,6 @@ public static partial class Native
             return total;
         }
         finally { close(fd); }
-    }
-
-    /// <summary>Waits until fd is readable (data or EOF) or the timeout passes; true when readable.</summary>
-    public static unsafe bool WaitReadable(int fd, int timeoutMs)
-    {
-        // struct pollfd { int fd; short events; short revents; } packed in one 64-bit word.
-        long pfd = (uint)fd | (1L /*POLLIN*/ << 32);
-        var n = poll(&pfd, 1, timeoutMs);
-        return n != 0;
-    }
-
-    /// <summary>
-    /// A blocking read(2), waiting with poll(2) when the fd is in non-blocking mode; returns the bytes read, 0 at the
-    /// end, -1 on an error.
-    /// </summary>
-    public static unsafe int ReadBlocking(int fd, Span<byte> buffer)
-    {
-        fixed (byte* p = buffer)
-        {
-            while (true)
-            {
-                var n = read(fd, p, buffer.Length);
-                if (n >= 0) return (int)n;
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == 4 /*EINTR*/) continue;
-                if (errno != 11 /*EAGAIN*/) return -1;
-                WaitReadable(fd, -1);
-            }
-        }
     }
 
     /// <summary>Opens a file read-only (close-on-exec); -1 when it cannot be opened.</summary>

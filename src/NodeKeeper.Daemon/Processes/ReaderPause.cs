@@ -9,9 +9,10 @@ public sealed record ParkedReader(int Fd, byte[] Carried, bool Flag);
 
 /// <summary>
 /// Stops every reader of the apps' pipes and IPC channels at a point where each byte read so far has been handed on
-/// (`nk update`): then the fds can go to a new daemon image and no byte is lost or read twice. Readers wait on their fd
-/// and on this event together; once it is raised, each parks in its <see cref="ReaderSlot"/> and waits for
-/// <see cref="Release"/> (the update was given up) or for the exec that ends this image.
+/// (`nk update`): then the fds can go to a new daemon image and no byte is lost or read twice. The readers' threads
+/// (<see cref="FdReactor"/>) wait on their fds and on this event together; once it is raised, every reader settles its
+/// <see cref="ReaderSlot"/> and the thread waits for <see cref="Release"/> (the update was given up) or for the exec
+/// that ends this image.
 /// </summary>
 public static class ReaderPause
 {
@@ -40,7 +41,7 @@ public static class ReaderPause
         }
     }
 
-    /// <summary>Blocks a reader that saw the event until <see cref="Release"/>.</summary>
+    /// <summary>Blocks a reader's thread that saw the event until <see cref="Release"/>.</summary>
     internal static void Wait()
     {
         lock (Gate)
@@ -66,11 +67,10 @@ public sealed class ReaderSlot
         }
     }
 
-    /// <summary>The reader parks: says what it leaves, then waits until the pause is released.</summary>
-    public void Park(ParkedReader parked)
+    /// <summary>The reader has parked: says what it leaves (its thread then waits until the pause is released).</summary>
+    public void Settle(ParkedReader parked)
     {
         lock (_lock) _settled.TrySetResult(parked);
-        ReaderPause.Wait();
     }
 
     /// <summary>The reader's fd ended (EOF or an error): there is nothing of it to hand on.</summary>

@@ -220,7 +220,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             _process = p;
             Post(new Spawned(p.Pid));
             _ = WatchEndAsync(p);
-            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}", slots.Ipc);
+            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), slots.Ipc);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
@@ -258,7 +258,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             _process = p;
             _ = WatchEndAsync(p);
             if (p.Ipc is { } channel)
-                IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), $"{_app.Name}:{Index}", slots.Ipc, hp.Ipc);
+                IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), slots.Ipc, hp.Ipc);
         }
         var now = _ctx.Clock.GetUtcNow();
         foreach (var t in handed.Timers)

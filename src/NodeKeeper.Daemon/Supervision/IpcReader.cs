@@ -21,72 +21,59 @@ public interface IIpcListener
 }
 
 /// <summary>
-/// Reads an app's IPC channel on a small thread of its own until it closes. What an app sends costs the daemon a bounded
-/// amount, however fast it sends: lines are told apart by their first bytes (no text is made of a line the daemon does
-/// not use), long lines are skipped unread (<see cref="IpcLines"/>), reports closer together than the spacing are
-/// ignored unparsed, and a flooding app is read in paced batches (its sends wait in the socket and then in the app
-/// itself) instead of a wake-up per message. Every line is still read, in order: "ready" and "drained" get through.
+/// Reads an app's IPC channel until it closes, on <see cref="FdReactor.Ipc"/> (one thread for every app's channel). What
+/// an app sends costs the daemon a bounded amount, however fast it sends: lines are told apart by their first bytes (no
+/// text is made of a line the daemon does not use), long lines are skipped unread (<see cref="IpcLines"/>), reports
+/// closer together than the spacing are ignored unparsed, and a flooding app is read in paced batches (its sends wait in
+/// the socket and then in the app itself) instead of a wake-up per message. Every line is still read, in order: "ready"
+/// and "drained" get through.
 /// </summary>
 public static class IpcReader
 {
     /// <summary>Past this many reads of the channel in a second, an app sends faster than NodeKeeper ever needs.</summary>
     private const int FloodReads = 100;
-    /// <summary>The pause after each read of a flooding app's channel: its messages then come in batches of up to a buffer.</summary>
-    private static readonly TimeSpan FloodPause = TimeSpan.FromMilliseconds(10);
+    private const int ReadSize = 16 * 1024;
 
     /// <summary>
-    /// Starts the reader. A blocking read on a thread of its own: a report a second per instance then costs one
-    /// wake-up, not a trip through the socket engine and the thread pool.
+    /// Starts reading. It parks in <paramref name="slot"/> when <see cref="ReaderPause"/> asks (`nk update`); the reader
+    /// of the next daemon image goes on from what it left (<paramref name="resume"/>).
     /// </summary>
-    /// <remarks>
-    /// It parks in <paramref name="slot"/> when <see cref="ReaderPause"/> asks (`nk update`); the reader of the next
-    /// daemon image goes on from what it left (<paramref name="resume"/>).
-    /// </remarks>
-    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, string name, ReaderSlot slot, ParkedReader? resume = null)
-    {
-        var reader = new Thread(() => Read(channel, reportSpacing, listener, slot, resume), maxStackSize: 128 * 1024) { IsBackground = true, Name = $"ipc {name}" };
-        reader.Start();
-    }
+    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume = null) =>
+        FdReactor.Ipc.Add(new ChannelReader(channel, reportSpacing, listener, slot, resume));
 
-    private static void Read(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume)
+    private sealed class ChannelReader : FdReader
     {
-        var buffer = Buffers.Pool.Rent(16 * 1024);
-        var lines = new IpcLines();
-        if (resume is not null) lines.Resume(resume.Carried, resume.Flag);
-        var spacing = (long)reportSpacing.TotalMilliseconds;
-        var lastReport = Environment.TickCount64 - spacing;
-        var second = 0L;
-        var reads = 0;
-        // Held for as long as this thread reads: the fd is not closed (and its number not reused) under a read.
-        var handle = channel.SafeHandle;
-        var held = false;
-        try
+        private readonly IIpcListener _listener;
+        private readonly IpcLines _lines = new();
+        private readonly long _spacing;
+        private long _lastReport;
+        private long _second;
+        private int _reads;
+
+        public ChannelReader(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume)
+            : base(channel.SafeHandle, slot)
         {
-            handle.DangerousAddRef(ref held);
-            var fd = (int)handle.DangerousGetHandle();
-            while (true)
-            {
-                if (!Native.WaitReadableUnless(fd, ReaderPause.Fd))
-                {
-                    slot.Park(new ParkedReader(Native.DupCloseOnExec(fd), lines.Pending.ToArray(), lines.Skipping));
-                    continue;
-                }
-                var n = Native.ReadBlocking(fd, buffer);
-                if (n <= 0) return;
-                ReadOnlySpan<byte> chunk = buffer.AsSpan(0, n);
-                while (lines.Next(ref chunk, out var line)) Dispatch(line[System.Text.Ascii.Trim(line)], spacing, ref lastReport, listener);
-                var now = Environment.TickCount64;
-                if (now / 1000 != second) { second = now / 1000; reads = 0; }
-                if (++reads > FloodReads) Thread.Sleep(FloodPause);
-            }
+            _listener = listener;
+            if (resume is not null) _lines.Resume(resume.Carried, resume.Flag);
+            _spacing = (long)reportSpacing.TotalMilliseconds;
+            _lastReport = Environment.TickCount64 - _spacing;
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
-        finally
+
+        protected internal override ReadOutcome Read(byte[] scratch)
         {
-            slot.End();
-            if (held) handle.DangerousRelease();
-            Buffers.Pool.Return(buffer);
+            var n = Native.ReadNow(Fd, scratch.AsSpan(0, ReadSize));
+            if (n == -1) return ReadOutcome.Small;
+            if (n <= 0) return ReadOutcome.Ended;
+            ReadOnlySpan<byte> chunk = scratch.AsSpan(0, n);
+            while (_lines.Next(ref chunk, out var line)) Dispatch(line[System.Text.Ascii.Trim(line)], _spacing, ref _lastReport, _listener);
+            var now = Environment.TickCount64;
+            if (now / 1000 != _second) { _second = now / 1000; _reads = 0; }
+            return ++_reads > FloodReads ? ReadOutcome.Flooding : ReadOutcome.Small;
         }
+
+        protected internal override ParkedReader Park() => new(Native.DupCloseOnExec(Fd), _lines.Pending.ToArray(), _lines.Skipping);
+
+        protected override void Finish() { }
     }
 
     private static void Dispatch(ReadOnlySpan<byte> line, long spacing, ref long lastReport, IIpcListener listener)

@@ -1,0 +1,233 @@
+using System.Runtime.InteropServices;
+
+namespace NodeKeeper.Daemon.Processes;
+
+/// <summary>
+/// What a reader did with one readiness of its fd: read a lot (the fd is busy), a little, nothing after all, reached the
+/// end, or read so often that it should wait a moment (its writer floods).
+/// </summary>
+public enum ReadOutcome { Large, Small, Ended, Flooding }
+
+/// <summary>One fd read by an <see cref="FdReactor"/>: an app's stdout or stderr pipe, or its IPC channel.</summary>
+public abstract class FdReader
+{
+    private readonly SafeHandle _handle;
+    private bool _held;
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The fd stays open while it is read (however its owner disposes of it) and is put in non-blocking mode.</summary>
+    protected FdReader(SafeHandle handle, ReaderSlot? slot)
+    {
+        _handle = handle;
+        handle.DangerousAddRef(ref _held);
+        Fd = (int)handle.DangerousGetHandle();
+        Slot = slot;
+        Native.SetNonBlocking(Fd);
+    }
+
+    public int Fd { get; }
+
+    /// <summary>Where the reader parks during `nk update` (null: it never parks).</summary>
+    public ReaderSlot? Slot { get; }
+
+    /// <summary>Completes once the reader has ended (its fd reached the end, failed, or the reading was cancelled).</summary>
+    public Task Completion => _ended.Task;
+
+    /// <summary>The fd is readable: one read into <paramref name="scratch"/> (the reactor's, shared by all its readers), all of it handed on.</summary>
+    protected internal abstract ReadOutcome Read(byte[] scratch);
+
+    /// <summary>What the reader leaves for the next daemon image: a copy of its fd and what it holds of an unfinished line.</summary>
+    protected internal abstract ParkedReader Park();
+
+    /// <summary>The fd ended or the reading was cancelled: hand on what is held. Called once, on the reactor's thread.</summary>
+    protected abstract void Finish();
+
+    internal void End(Exception? error = null)
+    {
+        try { Finish(); }
+        catch (Exception ex) { error ??= ex; }
+        finally
+        {
+            Slot?.End();
+            if (_held) _handle.DangerousRelease();
+            _held = false;
+            if (error is null) _ended.TrySetResult(); else _ended.TrySetException(error);
+        }
+    }
+}
+
+/// <summary>
+/// One thread that reads many fds: it waits on all of them at once (epoll, level-triggered) and hands each readable one
+/// to its <see cref="FdReader"/>, which reads once into a buffer shared by all. An app costs the daemon no thread and no
+/// buffer while it writes nothing; what it holds between reads is the start of an unfinished line, if any.
+/// </summary>
+/// <remarks>
+/// After a round in which every read was small (apps writing a line at a time), the thread waits
+/// <see cref="CoalesceMs"/> before it looks again: the pipes (1 MiB) gather a batch meanwhile and the apps never block,
+/// so a chatty app costs a few hundred wake-ups a second at most, whatever the number of apps. A reader that floods is
+/// left out of the set for <see cref="FloodPause"/>. The thread also waits on <see cref="ReaderPause"/>: when `nk update`
+/// raises it, every reader parks in its slot at once (each byte read so far is handed on), and the thread waits until
+/// the pause is released or the image is replaced.
+/// </remarks>
+public sealed class FdReactor
+{
+    public const int ScratchSize = 64 * 1024;
+    public const int CoalesceBelow = 16 * 1024;
+    private const int CoalesceMs = 2;
+    private static readonly long FloodPause = 10;
+    private const ulong PauseToken = ulong.MaxValue, WakeToken = ulong.MaxValue - 1;
+
+    /// <summary>The apps' stdout and stderr pipes.</summary>
+    public static readonly FdReactor Logs = new("log pipes");
+    /// <summary>The apps' IPC channels: their messages are not held up by a log burst.</summary>
+    public static readonly FdReactor Ipc = new("ipc channels");
+
+    private readonly string _name;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ulong, FdReader> _readers = [];
+    private readonly List<(FdReader Reader, ulong Token)> _cancelled = [];
+    private readonly List<(ulong Token, long Due)> _deferred = [];
+    private ulong _next;
+    private int _epoll = -1;
+    private int _wake = -1;
+
+    private FdReactor(string name) => _name = name;
+
+    /// <summary>Readers being read now (for tests and the daemon's own figures).</summary>
+    public int Count { get { lock (_lock) return _readers.Count; } }
+
+    /// <summary>Starts reading the reader's fd; its <see cref="FdReader.Completion"/> says when it has ended.</summary>
+    public Task Add(FdReader reader, CancellationToken ct = default)
+    {
+        ulong token;
+        lock (_lock)
+        {
+            EnsureStarted();
+            token = _next++;
+            _readers[token] = reader;
+            Native.EpollAdd(_epoll, reader.Fd, Native.EPOLLIN, token);
+        }
+        if (ct.CanBeCanceled)
+            ct.Register(() =>
+            {
+                lock (_lock) _cancelled.Add((reader, token));
+                Native.RaiseEvent(_wake);
+            });
+        return reader.Completion;
+    }
+
+    private void EnsureStarted()
+    {
+        if (_epoll >= 0) return;
+        _epoll = Native.EpollCreate();
+        _wake = Native.CreateEvent();
+        Native.EpollAdd(_epoll, _wake, Native.EPOLLIN, WakeToken);
+        Native.EpollAdd(_epoll, ReaderPause.Fd, Native.EPOLLIN, PauseToken);
+        new Thread(Loop, maxStackSize: 256 * 1024) { IsBackground = true, Name = _name }.Start();
+    }
+
+    private void Loop()
+    {
+        var events = new byte[128 * Native.EpollEventSize];
+        var scratch = new byte[ScratchSize];
+        while (true)
+        {
+            var n = Native.EpollWait(_epoll, events, WaitMs());
+            Resume();
+            var busy = false;
+            for (var i = 0; i < n; i++)
+            {
+                var token = Native.EpollData(events, i);
+                if (token == WakeToken) { Native.ClearEvent(_wake); EndCancelled(); continue; }
+                if (token == PauseToken) { ParkAll(); continue; }
+                FdReader? reader;
+                lock (_lock) _readers.TryGetValue(token, out reader);
+                if (reader is null) continue;
+                ReadOutcome outcome;
+                try { outcome = reader.Read(scratch); }
+                catch (Exception ex)
+                {
+                    // A bug of a reader's must not stop every other app's logs: that reader ends, with the error.
+                    Remove(token, reader, ex);
+                    continue;
+                }
+                switch (outcome)
+                {
+                    case ReadOutcome.Ended: Remove(token, reader, null); break;
+                    case ReadOutcome.Large: busy = true; break;
+                    case ReadOutcome.Flooding: Defer(token, reader); break;
+                }
+            }
+            if (n > 0 && !busy) Thread.Sleep(CoalesceMs);
+        }
+    }
+
+    private void Remove(ulong token, FdReader reader, Exception? error)
+    {
+        lock (_lock)
+        {
+            if (!_readers.Remove(token)) return;
+            _deferred.RemoveAll(d => d.Token == token);
+        }
+        Native.EpollRemove(_epoll, reader.Fd);
+        reader.End(error);
+    }
+
+    private void EndCancelled()
+    {
+        List<(FdReader, ulong)> cancelled;
+        lock (_lock)
+        {
+            cancelled = [.. _cancelled];
+            _cancelled.Clear();
+        }
+        foreach (var (reader, token) in cancelled) Remove(token, reader, null);
+    }
+
+    private void Defer(ulong token, FdReader reader)
+    {
+        Native.EpollModify(_epoll, reader.Fd, 0, token);
+        lock (_lock) _deferred.Add((token, Environment.TickCount64 + FloodPause));
+    }
+
+    /// <summary>How long the next wait may last: until the first deferred reader is due again, else without end.</summary>
+    private int WaitMs()
+    {
+        lock (_lock)
+        {
+            if (_deferred.Count == 0) return -1;
+            var due = _deferred.Min(d => d.Due);
+            return (int)Math.Clamp(due - Environment.TickCount64, 0, FloodPause);
+        }
+    }
+
+    private void Resume()
+    {
+        lock (_lock)
+        {
+            if (_deferred.Count == 0) return;
+            var now = Environment.TickCount64;
+            for (var i = _deferred.Count - 1; i >= 0; i--)
+            {
+                var (token, due) = _deferred[i];
+                if (due > now) continue;
+                _deferred.RemoveAt(i);
+                if (_readers.TryGetValue(token, out var reader)) Native.EpollModify(_epoll, reader.Fd, Native.EPOLLIN, token);
+            }
+        }
+    }
+
+    /// <summary>`nk update`: every reader says where it stands, then this thread waits for the pause to end.</summary>
+    private void ParkAll()
+    {
+        List<FdReader> readers;
+        lock (_lock) readers = [.. _readers.Values];
+        foreach (var r in readers)
+        {
+            if (r.Slot is not { } slot) continue;
+            try { slot.Settle(r.Park()); }
+            catch (IOException) { /* no fd to copy: the slot stays unsettled and the update gives up */ }
+        }
+        ReaderPause.Wait();
+    }
+}
