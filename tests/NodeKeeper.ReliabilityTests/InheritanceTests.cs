@@ -72,7 +72,7 @@ public sealed class InheritanceTests
                 .And.Contain("NK_APP", name).And.ContainKey("PATH");
             var unexpected = env.Keys.Where(k => !(k is "FROM_CONFIG" or "LANG" or "LC_TIME" or "TZ" or "PATH" or "HOME" or "USER" or "LOGNAME"
                 or "SHELL" or "PWD" or "TMPDIR" or "NODE_APP_INSTANCE" or "NODEKEEPER_HOME" or "NK_APP" or "NK_INSTANCE" or "NK_INSTANCE_PID"
-                or "NODE_CHANNEL_FD" or "NODE_CHANNEL_SERIALIZATION_MODE" or "NK_PRELOAD_ROLE" or "NK_CAPTURE" || k.StartsWith("LC_")));
+                or "NODE_CHANNEL_FD" or "NODE_CHANNEL_SERIALIZATION_MODE" or "NK_PRELOAD_ROLE" or "NK_CAPTURE" or "NK_REPORT_QUIET_MS" || k.StartsWith("LC_")));
             unexpected.Should().BeEmpty($"{name} gets a minimal environment");
         }
         var nobody = Procs.Environ((await home.InstanceAsync("nobody")).Pid!.Value);

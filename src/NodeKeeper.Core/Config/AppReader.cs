@@ -16,7 +16,7 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     private static readonly string[] DefaultsKeys = Keys.Where(k => k != "name").ToArray();
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] ReloadKeys = ["canary", "watch", "min_failed", "max_failed_increase"];
-    private static readonly string[] CaptureKeys = ["stall", "cpu", "interval", "heap", "heap_gap", "max_heap", "keep", "max_size", "reports"];
+    private static readonly string[] CaptureKeys = ["stall", "cpu", "interval", "heap", "heap_gap", "max_heap", "keep", "max_size", "reports", "watchdog"];
     private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
     private const long MiB = 1024 * 1024;
 
@@ -343,6 +343,13 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 case "reports":
                     ok &= values.Boolean(item, "capture.reports", out var reports);
                     spec = spec with { Reports = reports };
+                    break;
+                case "watchdog":
+                    WatchdogStart? start = item.Value is TScalar { Kind: ScalarKind.String } w
+                        ? w.String switch { "on_lag" => WatchdogStart.OnLag, "always" => WatchdogStart.Always, _ => null }
+                        : null;
+                    if (start is { } from) spec = spec with { Watchdog = from };
+                    else ok &= Fail(item, $"capture.watchdog must be \"on_lag\" or \"always\", got {ValueReader.Got(item.Value)}");
                     break;
                 default:
                     values.UnknownKey(item, "in capture", CaptureKeys);

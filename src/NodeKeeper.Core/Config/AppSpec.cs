@@ -41,19 +41,30 @@ public enum HeapCapture
     Never,
 }
 
+/// <summary>When an instance's stall watchdog (a thread of its own, about 9 MiB and 50 ms of CPU to start) begins.</summary>
+public enum WatchdogStart
+{
+    /// <summary>After the first event-loop delay of `capture.stall` or more (seen once the loop runs again): that stall is
+    /// told, not profiled; every later one is. An app that never stalls never pays for the thread.</summary>
+    OnLag,
+    /// <summary>A second after the event loop first turns: even the first stall is profiled.</summary>
+    Always,
+}
+
 /// <summary>
 /// The evidence NodeKeeper captures by itself (NodeKeeper extension, the `capture` table): a CPU profile of an event
-/// loop blocked for longer than <paramref name="Stall"/> (zero: no watchdog), for at most <paramref name="Cpu"/>; two
+/// loop blocked for longer than <paramref name="Stall"/> (zero: no watchdog; <paramref name="Watchdog"/>: from when), for
+/// at most <paramref name="Cpu"/>; two
 /// heap snapshots <paramref name="HeapGap"/> apart when the heap keeps growing (<paramref name="Heap"/>), only while the
 /// heap is under <paramref name="MaxHeap"/>; at most one automatic capture of each kind per instance per
 /// <paramref name="Interval"/>; Node's diagnostic report of a crash (<paramref name="Reports"/>). The app's folder of
 /// captures keeps at most <paramref name="Keep"/> captures and <paramref name="MaxSize"/> bytes, the oldest going first.
 /// </summary>
 public sealed record CaptureSpec(TimeSpan Stall, TimeSpan Cpu, TimeSpan Interval, HeapCapture Heap, TimeSpan HeapGap, long MaxHeap,
-    int Keep, long MaxSize, bool Reports)
+    int Keep, long MaxSize, bool Reports, WatchdogStart Watchdog = WatchdogStart.OnLag)
 {
     public static readonly CaptureSpec Default = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3), TimeSpan.FromMinutes(10),
-        HeapCapture.Auto, TimeSpan.FromSeconds(60), 512L << 20, 20, 1L << 30, true);
+        HeapCapture.Auto, TimeSpan.FromSeconds(60), 512L << 20, 20, 1L << 30, true, WatchdogStart.OnLag);
 }
 
 /// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>

@@ -28,8 +28,9 @@ public static class Thresholds
     /// shows tens of milliseconds, so a lower bar would flag load, not a block.</summary>
     public const double EventLoopLagMs = 500;
 
-    /// <summary>No report from the preload for longer than this (it reports every second): the event loop is stalled.</summary>
-    public static readonly TimeSpan Stall = TimeSpan.FromSeconds(5);
+    /// <summary>No report from the preload for longer than this (twice the longest an idle preload stays silent,
+    /// <see cref="Supervision.HealthRule.QuietMost"/>): the event loop is stalled.</summary>
+    public static readonly TimeSpan Stall = 2 * Supervision.HealthRule.QuietMost;
 
     public static bool OpenFilesNear(long files, long max) => OpenFiles.Reached(files, max);
 

@@ -29,6 +29,20 @@ public static class HealthRule
     /// <summary>How long without a report an event loop counts as stalled: what `failures` probes timing out would take.</summary>
     public static TimeSpan StallAfter(HealthSpec health) => health.Timeout * health.Failures;
 
+    /// <summary>The longest the preload may stay silent while its figures do not move (it reports what moves at once).</summary>
+    public static readonly TimeSpan QuietMost = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long an instance's preload may go without a report while nothing moved: <see cref="QuietMost"/>, or half of
+    /// <see cref="StallAfter"/> when the app's health check would call a shorter silence a stall; never less than the
+    /// report interval (then it reports every interval, as it did before it reported only what moved).
+    /// </summary>
+    public static TimeSpan Quiet(HealthSpec? health, TimeSpan interval)
+    {
+        var quiet = health is null ? QuietMost : TimeSpan.FromTicks(Math.Min(QuietMost.Ticks, StallAfter(health).Ticks / 2));
+        return quiet > interval ? quiet : interval;
+    }
+
     /// <summary>True when the last sign of life (a report, or the start) is older than <see cref="StallAfter"/>.</summary>
     public static bool Stalled(HealthSpec health, DateTimeOffset since, DateTimeOffset now) => now - since > StallAfter(health);
 

@@ -66,13 +66,16 @@ public static class InstanceLaunch
         // The preload acts in this process only, not in the node processes it forks (it removes the mark).
         env["NK_PRELOAD_ROLE"] = "instance";
         if (!spec.HttpMetrics) env["NK_HTTP_METRICS"] = "off";
-        // One variable, the folder last (a path may hold commas): "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,FOLDER".
+        // One variable, the folder last (a path may hold commas): "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,WATCHDOG,FOLDER".
         if (captureFolder is not null)
         {
             var c = spec.Capture;
-            env["NK_CAPTURE"] = $"{Ms(c.Stall)},{Ms(c.Cpu)},{Ms(c.Interval)},{(c.Reports ? 1 : 0)},{captureFolder}";
+            var watchdog = c.Watchdog == WatchdogStart.Always ? 'a' : 'l';
+            env["NK_CAPTURE"] = $"{Ms(c.Stall)},{Ms(c.Cpu)},{Ms(c.Interval)},{(c.Reports ? 1 : 0)},{watchdog},{captureFolder}";
         }
         if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
+        // The preload reports what moved at once, and otherwise this often: an idle app costs the daemon little.
+        env["NK_REPORT_QUIET_MS"] = Ms(NodeKeeper.Core.Supervision.HealthRule.Quiet(spec.Health, ReportInterval(env)));
         return env;
     }
 

@@ -233,28 +233,54 @@ if (process.channel && (instance || clusterWorker)) {
   });
 }
 
-// 5. What only the process itself can see, reported every NK_METRICS_MS (default 1 s) without any change to the
+// Set by 7 when its stall watchdog waits for a first sign of lag: sees each interval's longest event-loop delay (ms).
+let lagSeen = null;
+
+// 5. What only the process itself can see, looked at every NK_METRICS_MS (default 1 s) without any change to the
 //    app: V8's heap and its limit, the event-loop delay (p50/p99/max of the interval, then reset), and the active
-//    handles. A report that does not come is itself the news: the event loop is stalled.
+//    handles. It is reported when it moved since the last report (the heap by 1 MiB, the handles, a delay of 20 ms or
+//    more and the interval after it, any HTTP response), and otherwise once NK_REPORT_QUIET_MS (default: every
+//    interval) has passed: an idle app costs the daemon a message every few seconds, a busy one a message an interval.
+//    A report that does not come within that is itself the news: the event loop is stalled.
 if (instance && process.channel) {
   const v8 = require('v8');
   const { monitorEventLoopDelay } = require('perf_hooks');
   const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;
+  const quiet = Number(process.env.NK_REPORT_QUIET_MS) > every ? Number(process.env.NK_REPORT_QUIET_MS) : every;
   delete process.env.NK_METRICS_MS;
+  delete process.env.NK_REPORT_QUIET_MS;
+  const MiB = 1 << 20;
+  const LAG_MS = 20;
+  let sent = null; // the last report sent, and when
+  let sentAt = 0;
+  let sentClasses = [0, 0, 0, 0, 0];
+  const moved = (m) => !sent || Math.abs(m.heap_used - sent.heap_used) >= MiB || Math.abs(m.heap_total - sent.heap_total) >= MiB
+    || m.heap_limit !== sent.heap_limit || m.handles !== sent.handles || m.lag_max >= LAG_MS || sent.lag_max >= LAG_MS
+    || (httpCounting && http_.classes.some((c, i) => c !== sentClasses[i]));
   const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
+  // From the first turn of the event loop: the app's synchronous start (loading its modules) is not a delay of it.
+  setImmediate(() => delay.enable());
   // The histogram holds whole timer intervals: the delay is what exceeds the 10 ms resolution.
   const ms = (ns) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - 10e6) / 1e4) / 100) : null);
   const report = () => {
     const heap = v8.getHeapStatistics();
     const handles = typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null;
-    tell({
+    const m = {
       nk: 'metrics', heap_used: heap.used_heap_size, heap_total: heap.total_heap_size, heap_limit: heap.heap_size_limit,
       lag_p50: delay.count > 0 ? ms(delay.percentile(50)) : 0, lag_p99: delay.count > 0 ? ms(delay.percentile(99)) : 0,
       lag_max: delay.count > 0 ? ms(delay.max) : 0, handles,
-      http: httpCounting ? httpReport() : undefined,
-    });
+    };
     delay.reset();
+    if (lagSeen) lagSeen(m.lag_max);
+    const now = Date.now();
+    if (!moved(m) && now - sentAt < quiet - every / 2) return;
+    if (httpCounting) {
+      m.http = httpReport();
+      sentClasses = [...http_.classes];
+    }
+    tell(m);
+    sent = m;
+    sentAt = now;
   };
   const httpReport = () => {
     const [p50, p99] = percentiles();
@@ -393,8 +419,8 @@ if (httpCounting && instance && process.channel) {
   });
 }
 
-// 7. Evidence, captured inside the instance when the problem happens (NK_CAPTURE: "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,FOLDER",
-//    the app's folder of captures last).
+// 7. Evidence, captured inside the instance when the problem happens (NK_CAPTURE:
+//    "STALL_MS,CPU_MS,INTERVAL_MS,REPORTS,WATCHDOG,FOLDER", the app's folder of captures last).
 //    - Node's diagnostic report of a fatal error (heap out of memory) or an uncaught exception, turned on here at run
 //      time, not with node's flags, so that the processes the app forks are left as they were; a report directory the
 //      app chose itself is kept (then the daemon does not find its reports).
@@ -403,14 +429,17 @@ if (httpCounting && instance && process.channel) {
 //      most CPU_MS, until it beats again), through an inspector session connected to the main thread: both
 //      work while JavaScript spins. At most one capture per INTERVAL_MS. The worker is unref'd (it never
 //      keeps the app alive), loads no preload, has an empty environment, and any error of its own ends only itself.
+//      It costs a thread (about 9 MiB and 50 ms of CPU to start), so by default (WATCHDOG "l") it starts only once the
+//      reports of 5 have seen an event-loop delay of STALL_MS or more: that stall is told, and the next one profiled.
+//      With "a" it starts a second after the start, and even the first stall is profiled.
 //    - On the daemon's word (nk profile, nk heap, a heap that keeps growing): a heap snapshot (written by the main
 //      thread, which pauses for it) or a CPU profile of a given length (taken by the worker).
 //    Each capture is written under a temporary name and renamed, so a file seen by its name is whole; the daemon hears of
 //    it over IPC once the main thread runs again, or finds it by its name.
-const captureSpec = instance && typeof process.env.NK_CAPTURE === 'string' ? /^(\d+),(\d+),(\d+),([01]),(.+)$/.exec(process.env.NK_CAPTURE) : null;
+const captureSpec = instance && typeof process.env.NK_CAPTURE === 'string' ? /^(\d+),(\d+),(\d+),([01]),([la]),(.+)$/.exec(process.env.NK_CAPTURE) : null;
 if (instance) delete process.env.NK_CAPTURE;
 if (captureSpec) {
-  const [, stallText, cpuText, intervalText, reportsText, dir] = captureSpec;
+  const [, stallText, cpuText, intervalText, reportsText, watchdogText, dir] = captureSpec;
   const stallMs = Number(stallText);
   const cpuMs = Number(cpuText);
   const intervalMs = Number(intervalText);
@@ -448,12 +477,23 @@ if (captureSpec) {
     } catch (_) { watchdog = null; }
     return watchdog;
   };
-  // The watch begins a second after the event loop first turns: the app's own start (loading its modules, which is
-  // synchronous) is not a stall, and the worker's start does not compete with it.
+  let watching = false;
+  const watch = () => {
+    if (watching) return;
+    watching = true;
+    setInterval(() => { Atomics.add(beat, 0, 1); }, period).unref();
+    ensureWatchdog();
+  };
+  // The watch can begin a second after the start: the app's own start (loading its modules, which is synchronous) is
+  // not a stall, and the worker's start does not compete with it. (The delays 5 measures begin at the first turn.)
   if (stallMs > 0) {
     setTimeout(() => {
-      setInterval(() => { Atomics.add(beat, 0, 1); }, period).unref();
-      ensureWatchdog();
+      if (watchdogText === 'a') { watch(); return; }
+      lagSeen = (lagMs) => {
+        if (watching || !(lagMs >= stallMs)) return;
+        watch();
+        tell({ nk: 'captured', kind: 'stall', error: `the event loop was blocked for ${Math.round(lagMs)} ms before the stall watchdog ran (capture.watchdog = "on_lag"); it watches from now on and profiles the next stall` });
+      };
     }, 1000).unref();
   }
   if (process.channel) {

@@ -250,16 +250,17 @@ public class ConfigLoaderTests
     {
         LoadApp(App("")).Capture.Should().Be(CaptureSpec.Default);
         CaptureSpec.Default.Should().Be(new CaptureSpec(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3), TimeSpan.FromMinutes(10),
-            HeapCapture.Auto, TimeSpan.FromSeconds(60), 512 * MiB, 20, 1024 * MiB, true));
+            HeapCapture.Auto, TimeSpan.FromSeconds(60), 512 * MiB, 20, 1024 * MiB, true, WatchdogStart.OnLag));
         LoadApp(App("""
-            capture = { stall = "0s", cpu = "10s", interval = "1h", heap = "always", heap_gap = "30s", max_heap = "2G", keep = 5, max_size = "300M", reports = false }
+            capture = { stall = "0s", cpu = "10s", interval = "1h", heap = "always", heap_gap = "30s", max_heap = "2G", keep = 5, max_size = "300M", reports = false, watchdog = "always" }
             """)).Capture.Should().Be(new CaptureSpec(TimeSpan.Zero, TimeSpan.FromSeconds(10), TimeSpan.FromHours(1), HeapCapture.Always,
-                TimeSpan.FromSeconds(30), 2048 * MiB, 5, 300 * MiB, false));
+                TimeSpan.FromSeconds(30), 2048 * MiB, 5, 300 * MiB, false, WatchdogStart.Always));
         LoadApp(App("capture = { heap = \"never\" }")).Capture.Should().Be(CaptureSpec.Default with { Heap = HeapCapture.Never });
     }
 
     [Theory]
     [InlineData("capture = { heap = true }", "4:20: capture.heap must be \"auto\", \"always\" or \"never\", got true")]
+    [InlineData("capture = { watchdog = \"eager\" }", "4:24: capture.watchdog must be \"on_lag\" or \"always\", got \"eager\"")]
     [InlineData("capture = { heap = \"Auto\" }", "4:20: capture.heap must be \"auto\", \"always\" or \"never\", got \"Auto\"")]
     [InlineData("capture = { stall = 500 }", "4:21: capture.stall must be a duration with a unit such as \"5s\", got 500")]
     [InlineData("capture = { cpu = \"0s\" }", "4:19: capture.cpu must be greater than 0, got \"0s\"")]

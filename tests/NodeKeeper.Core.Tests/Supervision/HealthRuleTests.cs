@@ -25,6 +25,18 @@ public sealed class HealthRuleTests
     }
 
     [Fact]
+    public void An_idle_preload_reports_every_5_s_or_within_half_the_stall_time_and_never_more_often_than_its_interval()
+    {
+        var second = TimeSpan.FromSeconds(1);
+        HealthRule.Quiet(null, second).Should().Be(TimeSpan.FromSeconds(5));
+        HealthRule.Quiet(Health, second).Should().Be(TimeSpan.FromSeconds(3), "timeout 2 s × 3 failures: a stall after 6 s, so a report every 3 s at least");
+        HealthRule.Quiet(Health with { Timeout = TimeSpan.FromMilliseconds(500), Failures = 1 }, second).Should().Be(second,
+            "a stall rule of 500 ms cannot be met by reports a second apart; the preload then reports every interval, as it did");
+        HealthRule.Quiet(Health with { Timeout = TimeSpan.FromSeconds(30) }, second).Should().Be(TimeSpan.FromSeconds(5));
+        HealthRule.Quiet(null, TimeSpan.FromSeconds(10)).Should().Be(TimeSpan.FromSeconds(10), "NK_METRICS_MS above 5 s");
+    }
+
+    [Fact]
     public void An_event_loop_is_stalled_after_timeout_times_failures_without_a_report()
     {
         HealthRule.StallAfter(Health).Should().Be(TimeSpan.FromSeconds(6));
