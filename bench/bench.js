@@ -972,6 +972,7 @@ async function main() {
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
     keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade, http_counting: httpCounting, bad_deploy: badDeploy,
     watchdog_cost: watchdogCost, heap_snapshot_reading: heapSnapshotReading,
+    scale: require('./scale')({ smoke, repo, work, now, sleep, get, freePort, run, median, stat, alive, log, record, track, NodeKeeper, Pm2, nkBin, pm2Bin, only, TICKS, runAsync }),
   };
   // keepalive_downtime needs wrk and nginx: without them a full run leaves it out (saying so), a run that names it fails.
   const optional = (name) => (name === 'keepalive_downtime' && (smoke || !wrkBin || !nginxBin)) || (name === 'http_counting' && !wrkBin)

@@ -1,0 +1,156 @@
+'use strict';
+// The `scale` scenario: many apps on one supervisor (issue 18). For each size (100 and 300 apps; --smoke: 10), the
+// same small HTTP server (examples/http-server.js) once per app, each on its own loopback port, under bare node,
+// NodeKeeper and PM2 (fork mode), one after another on the same machine in one run:
+//   start:   from the start command (the daemon already running) until every port answers /health with 200, and the
+//            restarts counted during it; bare node: every process spawned at once by this bench.
+//   status:  wall time of `nk status --json` / `pm2 jlist`, median and p90, run back to back within the first 5 s after
+//            a second start (every app started again from stopped), and settled (after the idle window).
+//   daemon:  RSS and threads after the start has settled, and its CPU time over 20 s idle.
+//   stop:    wall time of `stop all` until the command returned, and until no app process was left.
+const fs = require('fs');
+const path = require('path');
+const { spawn } = require('child_process');
+
+module.exports = function makeScale(h) {
+  const { smoke, repo, work, now, sleep, get, freePort, run, median, stat, alive, log, record, track, NodeKeeper, Pm2, nkBin, pm2Bin, only, TICKS, runAsync } = h;
+  const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)] : NaN; };
+  const script = path.join(repo, 'examples', 'http-server.js');
+
+  /** Until every port answers /health with 200 (a few probes at a time, like a load balancer's health checks). */
+  async function allAnswering(ports, timeoutMs) {
+    const pending = new Set(ports);
+    const until = now() + timeoutMs;
+    while (pending.size) {
+      if (now() > until) throw new Error(`${pending.size} of ${ports.length} apps not answering after ${timeoutMs} ms`);
+      const batch = [...pending];
+      for (let i = 0; i < batch.length; i += 32) {
+        const part = batch.slice(i, i + 32);
+        const answers = await Promise.all(part.map((p) => get(p, 500)));
+        part.forEach((p, k) => { if (answers[k].status === 200) pending.delete(p); });
+      }
+      if (pending.size) await sleep(20);
+    }
+    return now();
+  }
+
+  function procStatus(pid) {
+    try {
+      const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)[1]) / 1024, threads: Number(/Threads:\s+(\d+)/.exec(s)[1]) };
+    } catch { return null; }
+  }
+
+  async function bare(n, ports) {
+    const children = [];
+    const t0 = now();
+    try {
+      for (const port of ports) {
+        const child = spawn(process.execPath, [script], { env: { ...process.env, PORT: port, NK_BENCH: work }, stdio: 'ignore' });
+        track(child.pid);
+        children.push(child);
+      }
+      return (await allAnswering(ports, 120000)) - t0;
+    } finally {
+      for (const c of children) if (c.pid > 1) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+      const until = now() + 10000;
+      while (children.some((c) => alive(c.pid)) && now() < until) await sleep(50);
+    }
+  }
+
+  const restarts = (sv, list) => list.reduce((a, i) => a + (sv.name === 'pm2' ? (i.pm2_env.restart_time || 0) : (i.restarts || 0)), 0);
+  const appPids = (sv, list) => list.map((i) => i.pid).filter((p) => p > 1);
+
+  /** `stop all`: the command's time, and the time until none of the apps' processes was left. */
+  async function stopAll(sv) {
+    const pids = appPids(sv, sv.status());
+    const t0 = now();
+    const r = run(sv.name === 'pm2' ? pm2Bin : nkBin, ['stop', 'all'], sv.env);
+    const command = r.ms;
+    if (r.code !== 0) throw new Error(`${sv.name} stop all exited ${r.code}: ${r.err || r.out}`);
+    const until = now() + 60000;
+    while (pids.some((p) => alive(p)) && now() < until) await sleep(20);
+    return { command, gone: now() - t0 };
+  }
+
+  async function supervised(sv, n, ports) {
+    const apps = ports.map((port, i) => ({ name: `a${i}`, script, port, env: { PORT: port },
+      out: path.join(sv.dir, `a${i}.out.log`), err: path.join(sv.dir, `a${i}.err.log`) }));
+    const isPm2 = sv.name === 'pm2';
+    const bin = isPm2 ? pm2Bin : nkBin;
+    // The daemon first: what is measured is starting apps, not a daemon.
+    run(bin, isPm2 ? ['ping'] : ['status'], sv.env);
+    const file = sv.write(apps);
+    const t0 = now();
+    const started = run(bin, isPm2 ? ['start', file] : ['start', file, '--no-wait'], sv.env);
+    if (started.code !== 0) throw new Error(`${sv.name} start exited ${started.code}: ${started.err || started.out}`);
+    const commandMs = started.ms;
+    const startMs = (await allAnswering(ports, 180000)) - t0;
+    const startRestarts = restarts(sv, sv.status());
+    const stop = await stopAll(sv);
+
+    // Again from stopped, this time with the CLI asked for the status back to back for 5 s from the command.
+    const t1 = now();
+    const again = runAsync(bin, isPm2 ? ['start', file] : ['start', file, '--no-wait'], sv.env);
+    const early = [];
+    while (now() - t1 < 5000) early.push((await runAsync(bin, isPm2 ? ['jlist'] : ['status', '--json'], sv.env)).ms);
+    const second = await again;
+    if (second.code !== 0) throw new Error(`${sv.name} second start exited ${second.code}: ${second.err || second.out}`);
+    await allAnswering(ports, 180000);
+    await sleep(smoke ? 500 : 5000);
+    const daemon = sv.daemonPids()[0];
+    const settled = procStatus(daemon);
+    const ticks0 = stat(daemon).ticks;
+    const idleMs = smoke ? 2000 : 20000;
+    await sleep(idleMs);
+    const idleCpu = (stat(daemon).ticks - ticks0) * (1000 / TICKS);
+    const later = [];
+    for (let i = 0; i < (smoke ? 3 : 20); i++) later.push(sv.statusCommand().ms);
+    const after = procStatus(daemon);
+    const secondStop = await stopAll(sv);
+    return {
+      startMs, commandMs, secondCommandMs: second.ms, startRestarts, stop: { command: median([stop.command, secondStop.command]), gone: median([stop.gone, secondStop.gone]) },
+      rss: settled.rss, threads: settled.threads, rssAfter: after.rss, idleCpu, idleMs,
+      status: { earlyMedian: median(early), earlyP90: p90(early), earlyRuns: early.length, settledMedian: median(later), settledP90: p90(later) },
+    };
+  }
+
+  return async function scale() {
+    const sizes = smoke ? [10] : (process.env.NK_SCALE_SIZES ? process.env.NK_SCALE_SIZES.split(',').map(Number) : [100, 300]);
+    for (const n of sizes) {
+      const ports = [];
+      for (let i = 0; i < n; i++) ports.push(await freePort());
+      const figures = {};
+      figures.node = { startMs: await bare(n, ports) };
+      log(`scale ${n}: bare node ${JSON.stringify(figures.node)}`);
+      const kinds = [['nodekeeper', NodeKeeper], ...(smoke ? [] : [['pm2', Pm2]])].filter(([name]) => !only || only.includes(name));
+      for (const [name, Cls] of kinds) {
+        const sv = new Cls(path.join(work, `scale${n}-${name}`));
+        fs.mkdirSync(sv.dir, { recursive: true });
+        try {
+          figures[name] = await supervised(sv, n, ports);
+        } finally {
+          sv.stop();
+        }
+        log(`scale ${n}: ${name} ${JSON.stringify(figures[name])}`);
+      }
+      const per = (f) => Object.fromEntries(Object.entries(figures).filter(([k]) => k !== 'node').map(([k, v]) => [k, f(v)]));
+      const r0 = (v) => Math.round(v);
+      const nk = figures.nodekeeper;
+      const floor = figures.node.startMs;
+      record('scale', `${n} apps: start until all answer (ms)${nk ? `; nk / bare node = ${(nk.startMs / floor).toFixed(2)}` : ''}`,
+        { node: r0(floor), ...per((v) => r0(v.startMs)) }, 'nk <= 1.2x node, 0 restarts', figures);
+      record('scale', `${n} apps: the start command's own time (ms)`, per((v) => r0(v.commandMs)), '');
+      record('scale', `${n} apps: restarts during the start`, per((v) => v.startRestarts), 'nk = 0');
+      record('scale', `${n} apps: daemon RSS (MiB)`, per((v) => Number(v.rss.toFixed(1))), `nk <= ${(15 + n * 64 / 1024).toFixed(1)} (15 MiB + 64 KiB/app)`);
+      record('scale', `${n} apps: daemon threads`, per((v) => v.threads), '');
+      record('scale', `${n} apps: daemon CPU over ${(smoke ? 2000 : 20000) / 1000} s idle (ms)`, per((v) => r0(v.idleCpu)), 'nk <= 1/10 of pm2');
+      record('scale', `${n} apps: status --json / jlist, within 5 s of a start (ms, median / p90)`,
+        per((v) => `${r0(v.status.earlyMedian)} / ${r0(v.status.earlyP90)}`), `nk <= ${n <= 100 ? 30 : 60}`);
+      record('scale', `${n} apps: status --json / jlist, settled (ms, median)`, per((v) => r0(v.status.settledMedian)), `nk <= ${n <= 100 ? 30 : 60}`);
+      record('scale', `${n} apps: status --json / jlist, settled (ms, p90)`, per((v) => r0(v.status.settledP90)), '');
+      record('scale', `${n} apps: stop all, command (ms)`, per((v) => r0(v.stop.command)), '');
+      record('scale', `${n} apps: stop all, until no app process is left (ms)`, per((v) => r0(v.stop.gone)), '');
+    }
+  };
+};
