@@ -186,7 +186,8 @@ public sealed class UpdateSystemdTests
         await Eventually.Until(() => File.Exists(file), TimeSpan.FromSeconds(10), $"orphan {n} to be left");
         var pid = int.Parse(File.ReadAllText(file).Trim());
         await Eventually.Until(() => Task.FromResult(Ppid(pid)), p => p == daemon, TimeSpan.FromSeconds(5), $"orphan {n} ({Procs.Describe(pid)}) to be reparented to the daemon {daemon}");
-        File.ReadAllText($"/proc/{pid}/comm").Trim().Should().Be("sleep");
+        // `sleep 60 &` forks a shell that then execs sleep: for a moment the orphan may still be that shell.
+        await Eventually.Until(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "sleep", TimeSpan.FromSeconds(5), $"orphan {n} to be sleep");
         return pid;
     }
 
