@@ -12,6 +12,9 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public string Home { get; } = home;
     /// <summary>The apps' folders of captured evidence (crash reports, profiles, heap snapshots).</summary>
     public Captures.CaptureStore Captures { get; } = new(home);
+
+    /// <summary>How many instances start at once (see <see cref="NodeKeeper.Core.Supervision.StartGate"/>).</summary>
+    public NodeKeeper.Core.Supervision.StartGate Starts { get; } = new(NodeKeeper.Core.Supervision.StartGate.DefaultWidth, Processes.SchedStat.Progress, clock);
     /// <summary>What the daemon reads in them (summaries cached; one heap snapshot read at a time).</summary>
     public Captures.EvidenceReader Evidence { get; } = new();
     public string LogDirectory => NkHome.Logs(Home);

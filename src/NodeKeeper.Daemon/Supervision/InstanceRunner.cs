@@ -86,6 +86,12 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private sealed record Reported(PreloadReport Report) : InstanceEvent;
     private sealed record Ended(LiveProcess Process, Exited Exit) : InstanceEvent;
     private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
+    private sealed record SlotGranted(StartGate.Ticket Ticket) : InstanceEvent;
+
+    /// <summary>The start gate's slot of the current launch (waited for, then held until the run is no longer starting).</summary>
+    private StartGate.Ticket? _slot;
+    /// <summary>Whether the current launch got its slot and spawned (or was refused).</summary>
+    private bool _launched;
 
     private async Task LoopAsync(CancellationToken ct)
     {
@@ -122,6 +128,16 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             case CaptureTaken c:
                 Taken(c.Notice);
                 return;
+            case SlotGranted g:
+                if (!ReferenceEquals(g.Ticket, _slot) || State.Status != InstanceStatus.Starting || _launched)
+                {
+                    if (!ReferenceEquals(g.Ticket, _slot)) _ctx.Starts.Release(g.Ticket);
+                    return;
+                }
+                _launched = true;
+                LaunchProcess();
+                if (_process is { } spawned) _ctx.Starts.Watch(g.Ticket, spawned.Pid);
+                return;
             case Ended ended:
                 if (ReferenceEquals(_process, ended.Process)) _process = null;
                 ended.Process.Dispose();
@@ -148,6 +164,9 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         if (before.Status != t.State.Status)
             _log.LogInformation("{App}:{Index} {From} -> {To}", _app.Name, Index, before.Status.Wire(), t.State.Status.Wire());
         if (t.State.Status != InstanceStatus.Starting) CancelReadiness();
+        // An app ready at spawn keeps its slot through its own start, until its process goes idle (the gate sees it).
+        if (t.State.Status != InstanceStatus.Starting && !(t.State.Status == InstanceStatus.Online && _app.Spec.Ready == ReadyMode.Spawn))
+            GiveBackSlot();
         foreach (var c in t.Commands) Execute(c);
         var old = Interlocked.Exchange(ref _changed, NewSignal());
         old.TrySetResult();
@@ -174,7 +193,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     {
         switch (c)
         {
-            case Launch: LaunchProcess(); break;
+            case Launch: RequestLaunch(); break;
             case SignalTree s:
                 var number = Signals.Number(s.Signal) ?? 15;
                 if (_app.SharesPort && _process is { Ipc: not null } p) _ = p.RetireAsync(number, _app.ReleasingPort, _app.Spec.DrainTimeout);
@@ -184,6 +203,28 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             case StartTimer t: Arm(t); break;
             case WatchReadiness: StartReadinessWatch(); break;
         }
+    }
+
+    /// <summary>A launch waits for a slot of the start gate (at once when a few instances start; in turn in a storm).</summary>
+    private void RequestLaunch()
+    {
+        if (_slot is { } old) _ctx.Starts.Release(old);
+        _launched = false;
+        _slot = _ctx.Starts.Request(t => Post(new SlotGranted(t)));
+    }
+
+    /// <summary>
+    /// The run is no longer starting (ready, ended, stopped): its slot goes to the next (a second release of a slot the
+    /// gate freed for idleness does nothing). A stop that overtook a launch
+    /// still waiting for its slot ends as the stop of a run that never started.
+    /// </summary>
+    private void GiveBackSlot()
+    {
+        if (_slot is not { } slot) return;
+        _slot = null;
+        _ctx.Starts.Release(slot);
+        if (!_launched && State.Status == InstanceStatus.Stopping) Post(new SpawnFailed("stopped before it was started", null));
+        _launched = false;
     }
 
     private void LaunchProcess()
@@ -267,6 +308,8 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             Arm(new StartTimer(t.Kind, left > TimeSpan.Zero ? left : TimeSpan.Zero, t.Generation));
         }
         if (State.Status == InstanceStatus.Starting && State.Pid is not null) StartReadinessWatch();
+        // A launch the previous image had not started yet (waiting for its start gate): it waits here instead.
+        if (State.Status == InstanceStatus.Starting && State.Pid is null && _process is null) RequestLaunch();
         foreach (var e in handed.Queued) Post(e.Event());
         Run();
     }
@@ -364,12 +407,27 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         var cts = new CancellationTokenSource();
         _timers[t.Kind] = cts;
         _due[t.Kind] = new HandedTimer(t.Kind, t.Generation, _ctx.Clock.GetUtcNow() + t.Delay);
-        _ = FireAsync(t, cts.Token);
+        _ = FireAsync(t, t.Kind == TimerKind.ListenTimeout ? _process?.Pid : null, cts.Token);
     }
 
-    private async Task FireAsync(StartTimer t, CancellationToken ct)
+    /// <summary>Fires the timer; listen_timeout waits on by the time the app's main thread waited for a CPU (see
+    /// <see cref="ReadinessDeadline"/>).</summary>
+    private async Task FireAsync(StartTimer t, int? pid, CancellationToken ct)
     {
-        try { await Task.Delay(t.Delay, _ctx.Clock, ct); }
+        try
+        {
+            await Task.Delay(t.Delay, _ctx.Clock, ct);
+            var extended = TimeSpan.Zero;
+            while (pid is { } p && SchedStat.Read(p) is { } sched
+                   && ReadinessDeadline.Extension(t.Delay, TimeSpan.FromTicks(sched.WaitNs / 100), extended) is { } more)
+            {
+                if (extended == TimeSpan.Zero)
+                    _log.LogInformation("{App}:{Index}: not ready after listen_timeout, but it waited {Waited:0.0} s for a CPU (the machine is busy): waiting that much longer",
+                        _app.Name, Index, sched.WaitNs / 1e9);
+                extended += more;
+                await Task.Delay(more, _ctx.Clock, ct);
+            }
+        }
         catch (OperationCanceledException) { return; }
         Post(new TimerFired(t.Kind, t.Generation));
     }
@@ -395,6 +453,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _events.Writer.TryComplete();
         _life.Cancel();
+        if (_slot is { } slot) _ctx.Starts.Release(slot);
         foreach (var t in _timers.Values) t.Cancel();
         CancelReadiness();
         try { await _loop; } catch (OperationCanceledException) { }

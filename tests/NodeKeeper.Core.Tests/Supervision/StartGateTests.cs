@@ -1,0 +1,145 @@
+using NodeKeeper.Core.Supervision;
+
+namespace NodeKeeper.Core.Tests.Supervision;
+
+public sealed class StartGateTests
+{
+    /// <summary>A clock moved by hand; its timers never fire (the tests call Check themselves).</summary>
+    private sealed class HandClock : TimeProvider
+    {
+        public long Now;
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+        public override long GetTimestamp() => Now;
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new Never();
+        public void Advance(TimeSpan by) => Now += by.Ticks;
+        private sealed class Never : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+            public void Dispose() { }
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
+    }
+
+    private readonly HandClock _clock = new();
+    private readonly Dictionary<int, long?> _cpu = [];
+    private readonly List<string> _granted = [];
+
+    private StartGate Gate(int width) => new(width, pid => _cpu.GetValueOrDefault(pid), _clock);
+
+    private StartGate.Ticket Ask(StartGate gate, string name) => gate.Request(_ => _granted.Add(name));
+
+    [Fact]
+    public void A_lone_request_is_granted_at_once_and_the_rest_wait_their_turn_first_come_first_served()
+    {
+        var gate = Gate(2);
+        var a = Ask(gate, "a");
+        _granted.Should().Equal(["a"], "nothing holds it up: granted before Request returns");
+        var b = Ask(gate, "b");
+        var c = Ask(gate, "c");
+        var d = Ask(gate, "d");
+        _granted.Should().Equal("a", "b");
+        (gate.Holding, gate.Waiting).Should().Be((2, 2));
+        c.IsGranted.Should().BeFalse();
+
+        gate.Release(a);
+        _granted.Should().Equal("a", "b", "c");
+        gate.Release(a);
+        _granted.Should().Equal(["a", "b", "c"], "a second release of the same slot frees nothing more");
+        gate.Release(b);
+        _granted.Should().Equal("a", "b", "c", "d");
+        (gate.Holding, gate.Waiting).Should().Be((2, 0));
+        d.IsGranted.Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_withdrawn_request_is_never_granted_and_a_new_request_waits_behind_those_already_waiting()
+    {
+        var gate = Gate(1);
+        var a = Ask(gate, "a");
+        var b = Ask(gate, "b");
+        Ask(gate, "c");
+        gate.Release(b);
+        gate.Release(a);
+        _granted.Should().Equal("a", "c");
+        gate.Waiting.Should().Be(0);
+    }
+
+    [Fact]
+    public void A_started_process_keeps_its_slot_while_it_uses_or_waits_for_the_cpu_and_frees_it_when_idle_or_gone()
+    {
+        var gate = Gate(2);
+        var busy = Ask(gate, "busy");
+        var waiting = Ask(gate, "waits on a database");
+        Ask(gate, "next");
+        Ask(gate, "after");
+        gate.Watch(busy, 100);
+        gate.Watch(waiting, 200);
+        _cpu[100] = 10;
+        _cpu[200] = 50;
+        gate.Check();
+        _granted.Should().HaveCount(2, "a first look only notes where each process stands");
+
+        _cpu[100] = 30;
+        gate.Check();
+        _granted.Should().Equal(["busy", "waits on a database", "next"], "the process that neither ran nor waited to run gave its slot away");
+        busy.IsGranted.Should().BeTrue();
+        waiting.IsGranted.Should().BeFalse();
+
+        _cpu[100] = null;
+        gate.Check();
+        _granted.Should().Equal("busy", "waits on a database", "next", "after");
+    }
+
+    [Fact]
+    public void No_slot_is_held_longer_than_most_held_and_an_unwatched_slot_is_held_until_released()
+    {
+        var gate = Gate(2);
+        var watched = Ask(gate, "watched");
+        var unwatched = Ask(gate, "unwatched");
+        Ask(gate, "next");
+        gate.Watch(watched, 100);
+        for (long i = 0; i < 3; i++)
+        {
+            _cpu[100] = i;
+            _clock.Advance(StartGate.MostHeld / 4);
+            gate.Check();
+        }
+        _granted.Should().HaveCount(2, "it keeps running");
+        _cpu[100] = 99;
+        _clock.Advance(StartGate.MostHeld);
+        gate.Check();
+        _granted.Should().Equal("watched", "unwatched", "next");
+        unwatched.IsGranted.Should().BeTrue("no process to look at: only a release frees it");
+    }
+
+    [Fact]
+    public void A_release_grants_outside_the_gate_so_a_granted_callback_may_ask_and_release_again()
+    {
+        StartGate gate = null!;
+        var order = new List<string>();
+        gate = new StartGate(1, _ => null, _clock);
+        var first = gate.Request(_ => order.Add("first"));
+        gate.Request(t => { order.Add("second"); gate.Release(t); });
+        gate.Request(_ => order.Add("third"));
+        gate.Release(first);
+        order.Should().Equal("first", "second", "third");
+        StartGate.DefaultWidth.Should().BeGreaterThanOrEqualTo(2);
+    }
+}
+
+public sealed class ReadinessDeadlineTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static TimeSpan Ms(int ms) => TimeSpan.FromMilliseconds(ms);
+
+    [Fact]
+    public void The_time_an_app_waited_for_a_cpu_is_added_to_its_listen_timeout_up_to_three_times_the_timeout()
+    {
+        ReadinessDeadline.Extension(Timeout, Ms(20), TimeSpan.Zero).Should().BeNull("a few milliseconds of wait are no reason to wait longer");
+        ReadinessDeadline.Extension(Timeout, Ms(4000), TimeSpan.Zero).Should().Be(Ms(4000));
+        ReadinessDeadline.Extension(Timeout, Ms(4000), Ms(4000)).Should().BeNull("made up for already: the app had its time");
+        ReadinessDeadline.Extension(Timeout, Ms(6500), Ms(4000)).Should().Be(Ms(2500), "it kept waiting during the extension");
+        ReadinessDeadline.Extension(Timeout, Ms(50_000), Ms(25_000)).Should().Be(Ms(5000), "never more than 3 x listen_timeout in all");
+        ReadinessDeadline.Extension(Timeout, Ms(50_000), Ms(30_000)).Should().BeNull();
+    }
+}
