@@ -10,15 +10,19 @@ public sealed class ProcFiles : IDisposable
     private readonly Dictionary<string, int> _open = new();
     private readonly HashSet<string> _used = new();
 
-    /// <summary>Reads /proc/PID/stat through the cache.</summary>
+    /// <summary>Reads /proc/PID/stat through the cache. When it is opened anew (a new process, or a pid used again), the
+    /// files of the pid's other /proc entries are opened anew too.</summary>
     public ProcStat? Stat(int pid)
     {
         Span<byte> buf = stackalloc byte[1024];
-        var n = Read($"/proc/{pid}/stat", buf);
+        var path = $"/proc/{pid}/stat";
+        if (!_open.ContainsKey(path)) Forget($"/proc/{pid}/task/{pid}/children");
+        var n = Read(path, buf);
         return n <= 0 ? null : ProcStat.Parse(pid, buf[..n]);
     }
 
-    /// <summary>Reads a small /proc file; -1 when it cannot be read (the process is gone).</summary>
+    /// <summary>Reads a small /proc file; -1 when it cannot be read (the process is gone). An empty file (a process
+    /// without children) stays open: reopening it every second cost an open and a close per instance.</summary>
     public int Read(string path, Span<byte> buffer)
     {
         _used.Add(path);
@@ -29,13 +33,15 @@ public sealed class ProcFiles : IDisposable
             _open[path] = fd;
         }
         var n = Native.ReadAt(fd, buffer);
-        // A process that ended reads as an error (or nothing): drop the file, a new process with the pid gets a new one.
-        if (n <= 0)
-        {
-            Native.CloseFd(fd);
-            _open.Remove(path);
-        }
+        // A process that ended reads as an error: drop the file, a new process with the pid gets a new one.
+        if (n < 0) Forget(path);
         return n;
+    }
+
+    private void Forget(string path)
+    {
+        if (!_open.Remove(path, out var fd)) return;
+        Native.CloseFd(fd);
     }
 
     /// <summary>Closes the files not read since the last call (their processes ended or are no longer sampled).</summary>

@@ -66,7 +66,7 @@ public sealed partial class InstanceRunner
     {
         var spec = _app.Spec;
         var c = spec.Capture;
-        if (c.Heap == HeapCapture.Never || (c.Heap == HeapCapture.Auto && spec.Instances < 2) || spec.User is not null) return;
+        if (!HeapWatchPossible()) return;
         if (Volatile.Read(ref _heapCapturing) != 0 || _process is not { Ipc: not null } || Report is not { } report) return;
         var now = _ctx.Clock.GetUtcNow();
         if (now - _lastHeapCapture < c.Interval || HeapGrowth is null) return;
@@ -78,6 +78,15 @@ public sealed partial class InstanceRunner
         }
         _log.LogInformation("{App}:{Index}: its heap keeps growing: comparing two heap snapshots {Gap} s apart", spec.Name, Index, c.HeapGap.TotalSeconds);
         _ = CompareHeapAsync(c.HeapGap, CancellationToken.None);
+    }
+
+    /// <summary>Whether the heap watch could act after a report: the policy allows it and the heap's trend says it grows.</summary>
+    private bool HeapWatchPossible()
+    {
+        var spec = _app.Spec;
+        var c = spec.Capture;
+        if (c.Heap == HeapCapture.Never || (c.Heap == HeapCapture.Auto && spec.Instances < 2) || spec.User is not null) return false;
+        return HeapGrowth is not null;
     }
 
     /// <summary>Why a heap snapshot of this run must not be taken now (one line); null when it may.</summary>

@@ -82,8 +82,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     }
 
     // Events of this actor alone, never seen by the machine: what the sampler, the IPC reader and the exit watcher learnt.
-    private sealed record Sampled(InstanceMetrics Metrics, IReadOnlyList<ProcessId> Tree) : InstanceEvent;
-    private sealed record Reported(PreloadReport Report) : InstanceEvent;
+    private sealed record HeapReview : InstanceEvent;
     private sealed record Ended(LiveProcess Process, Exited Exit) : InstanceEvent;
     private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
     private sealed record SlotGranted(StartGate.Ticket Ticket) : InstanceEvent;
@@ -117,12 +116,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     {
         switch (e)
         {
-            case Sampled s:
-                _figures.Sampled(s.Metrics, _ctx.Clock.GetUtcNow(), State.StartedAt);
-                _process?.Remember(s.Tree);
-                return;
-            case Reported r:
-                _figures.Reported(r.Report, _ctx.Clock.GetUtcNow());
+            case HeapReview:
                 WatchHeap();
                 return;
             case CaptureTaken c:
@@ -240,7 +234,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         var (file, args) = InstanceLaunch.CommandLine(spec, preload);
         var env = InstanceLaunch.Environment(spec, Index, _ctx.Home, CaptureFolder(spec));
         StderrTail.Clear();
-        _figures.Reset();
+        lock (_figuresLock) _figures.Reset();
         int? sharedFd = null;
         if (_app.SharesPort)
         {
@@ -371,7 +365,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     /// </summary>
     private sealed class ChannelOf(InstanceRunner runner, LiveProcess process) : IIpcListener
     {
-        public void Reported(PreloadReport report) => runner.Post(new Reported(report));
+        public void Reported(PreloadReport report) => runner.TakeReport(report, process);
         public void ReadyMessage() { if (runner._app.Spec.Ready == ReadyMode.Message) runner.Post(new ReadyReported()); }
         public void Listening() { if (runner._app.Spec.Ready == ReadyMode.Listen) runner.Post(new ReadyReported()); }
         public void Drained() => process.Drained();
@@ -435,8 +429,34 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     /// <summary>The processes of this instance the daemon knows of (for the state file).</summary>
     public List<ProcessId> KnownProcesses() => _process?.KnownTree() ?? [];
 
-    /// <summary>A sample from the sampler (its thread): the figures, and the tree, so escaped descendants still end with the app.</summary>
-    public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree) => Post(new Sampled(metrics, [.. tree]));
+    /// <summary>
+    /// A sample of <paramref name="root"/>'s run from the sampler (its thread): the figures, and the tree, so escaped
+    /// descendants still end with the app. Taken in at once, not through the loop: an idle fleet's samples then wake no
+    /// thread of the pool. A sample of a run that has ended meanwhile is dropped.
+    /// </summary>
+    public void UpdateMetrics(InstanceMetrics metrics, IEnumerable<ProcessId> tree, ProcessId root)
+    {
+        lock (_figuresLock)
+        {
+            if (_process is not { } p || p.Id != root) return;
+            _figures.Sampled(metrics, _ctx.Clock.GetUtcNow(), State.StartedAt);
+            p.Remember(tree);
+        }
+    }
+
+    /// <summary>The preload's report on <paramref name="process"/>, from the IPC reader's thread: taken in at once; the loop
+    /// hears of it only when the heap's trend may call for snapshots.</summary>
+    private void TakeReport(PreloadReport report, LiveProcess process)
+    {
+        lock (_figuresLock)
+        {
+            if (!ReferenceEquals(_process, process)) return;
+            _figures.Reported(report, _ctx.Clock.GetUtcNow());
+        }
+        if (HeapWatchPossible()) Post(new HeapReview());
+    }
+
+    private readonly Lock _figuresLock = new();
 
     /// <summary>An instance as its loop froze it (`nk update`): state, armed timers, history, stderr tail, and its run.</summary>
     public sealed record FrozenInstance(InstanceState State, IReadOnlyList<HandedTimer> Timers, IReadOnlyList<ExitRecord> History, string StderrTail, LiveProcess? Process);
