@@ -54,6 +54,7 @@ internal sealed class RotatingFileStream : IDisposable
         {
             if (_stream is null)
                 Open();
+            _buffer ??= Buffers.Pool.Rent(BufferSize);
             while (!rest.IsEmpty)
             {
                 int fitting = FittingLength(rest);
@@ -80,13 +81,19 @@ internal sealed class RotatingFileStream : IDisposable
         }
     }
 
-    /// <summary>Writes what is buffered to the OS.</summary>
+    /// <summary>Writes what is buffered to the OS, and gives the buffer back to the pool: a log that is not being written
+    /// holds none (a hundred quiet apps held 12 MiB of them).</summary>
     /// <exception cref="LogWriteException">As <see cref="Write"/>.</exception>
     public void Flush()
     {
         try
         {
             WriteBuffer();
+            if (_buffer is not null)
+            {
+                Buffers.Pool.Return(_buffer);
+                _buffer = null;
+            }
         }
         catch (Exception error)
         {
@@ -221,7 +228,6 @@ internal sealed class RotatingFileStream : IDisposable
         var stream = new FileStream(SafeFiles.OpenAppend(_path), FileAccess.Write, bufferSize: 0);
         _stream = stream;
         _buffered = 0;
-        _buffer ??= new byte[BufferSize];
         _offset = stream.CanSeek ? stream.Seek(0, SeekOrigin.End) : 0;
         // A previous daemon killed mid-write, or a disk that filled up mid-line, leaves a partial
         // line; without a newline the next line would be glued to it.

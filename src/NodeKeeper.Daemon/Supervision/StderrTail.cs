@@ -1,9 +1,10 @@
 namespace NodeKeeper.Daemon.Supervision;
 
-/// <summary>The last bytes an instance wrote to stderr, kept to explain its exit.</summary>
+/// <summary>The last bytes an instance wrote to stderr (at most <paramref name="capacity"/>), kept to explain its exit.
+/// It holds only what was written: an instance that writes nothing to stderr costs no buffer.</summary>
 public sealed class StderrTail(int capacity = 64 * 1024)
 {
-    private readonly byte[] _ring = new byte[capacity];
+    private byte[] _ring = [];
     private long _written;
     private readonly Lock _lock = new();
 
@@ -11,6 +12,14 @@ public sealed class StderrTail(int capacity = 64 * 1024)
     {
         lock (_lock)
         {
+            if (data.IsEmpty) return;
+            // Below the capacity the bytes have never wrapped: grow, keeping them in order.
+            if (_ring.Length < capacity && _written + data.Length > _ring.Length)
+            {
+                var bigger = new byte[(int)Math.Min(capacity, Math.Max(_ring.Length * 2L, Math.Max(4096, _written + data.Length)))];
+                _ring.AsSpan(0, (int)_written).CopyTo(bigger);
+                _ring = bigger;
+            }
             if (data.Length >= _ring.Length) data = data[^_ring.Length..];
             var pos = (int)(_written % _ring.Length);
             var first = Math.Min(data.Length, _ring.Length - pos);
@@ -34,5 +43,12 @@ public sealed class StderrTail(int capacity = 64 * 1024)
         }
     }
 
-    public void Clear() { lock (_lock) _written = 0; }
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _written = 0;
+            _ring = [];
+        }
+    }
 }
