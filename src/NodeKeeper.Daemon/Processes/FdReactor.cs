@@ -62,8 +62,8 @@ public abstract class FdReader
 /// buffer while it writes nothing; what it holds between reads is the start of an unfinished line, if any.
 /// </summary>
 /// <remarks>
-/// After a round in which every read was small (apps writing a line at a time), the thread waits
-/// <see cref="CoalesceMs"/> before it looks again: the pipes (1 MiB) gather a batch meanwhile and the apps never block,
+/// After a round in which every read was small (apps writing a line at a time), the log pipes' thread waits 2 ms
+/// before it looks again: the pipes (1 MiB) gather a batch meanwhile and the apps never block,
 /// so a chatty app costs a few hundred wake-ups a second at most, whatever the number of apps. A reader that floods is
 /// left out of the set for <see cref="FloodPause"/>. The thread also waits on <see cref="ReaderPause"/>: when `nk update`
 /// raises it, every reader parks in its slot at once (each byte read so far is handed on), and the thread waits until
@@ -73,16 +73,18 @@ public sealed class FdReactor
 {
     public const int ScratchSize = 64 * 1024;
     public const int CoalesceBelow = 16 * 1024;
-    private const int CoalesceMs = 2;
     private static readonly long FloodPause = 10;
     private const ulong PauseToken = ulong.MaxValue, WakeToken = ulong.MaxValue - 1;
 
     /// <summary>The apps' stdout and stderr pipes.</summary>
-    public static readonly FdReactor Logs = new("log pipes");
-    /// <summary>The apps' IPC channels: their messages are not held up by a log burst.</summary>
-    public static readonly FdReactor Ipc = new("ipc channels");
+    public static readonly FdReactor Logs = new("log pipes", coalesceMs: 2);
+    /// <summary>The apps' IPC channels: their messages are not held up by a log burst. Messages are few (a report every
+    /// few seconds per app), so a read is not followed by a wait: that would only double the wake-ups; a channel that
+    /// floods is paced by <see cref="ReadOutcome.Flooding"/> instead.</summary>
+    public static readonly FdReactor Ipc = new("ipc channels", coalesceMs: 0);
 
     private readonly string _name;
+    private readonly int _coalesceMs;
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, FdReader> _readers = [];
     private readonly List<(FdReader Reader, ulong Token)> _cancelled = [];
@@ -91,7 +93,11 @@ public sealed class FdReactor
     private int _epoll = -1;
     private int _wake = -1;
 
-    private FdReactor(string name) => _name = name;
+    private FdReactor(string name, int coalesceMs)
+    {
+        _name = name;
+        _coalesceMs = coalesceMs;
+    }
 
     /// <summary>Readers being read now (for tests and the daemon's own figures).</summary>
     public int Count { get { lock (_lock) return _readers.Count; } }
@@ -158,7 +164,7 @@ public sealed class FdReactor
                     case ReadOutcome.Flooding: Defer(token, reader); break;
                 }
             }
-            if (n > 0 && !busy) Thread.Sleep(CoalesceMs);
+            if (n > 0 && !busy && _coalesceMs > 0) Thread.Sleep(_coalesceMs);
         }
     }
 

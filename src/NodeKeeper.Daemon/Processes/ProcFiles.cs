@@ -38,6 +38,13 @@ public sealed class ProcFiles : IDisposable
         return n;
     }
 
+    /// <summary>Keeps the pid's files open through this pass without reading them.</summary>
+    public void Keep(int pid)
+    {
+        _used.Add($"/proc/{pid}/stat");
+        _used.Add($"/proc/{pid}/task/{pid}/children");
+    }
+
     private void Forget(string path)
     {
         if (!_open.Remove(path, out var fd)) return;

@@ -79,11 +79,17 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
         {
             // Between full samples only the instances with a memory limit are looked at, so a fast leak is caught early.
             if (!full && app.Spec.MaxMemory is null) continue;
-            if (instance.Process is not { } root || _files.Stat(root.Pid) is not { } rootStat
-                || rootStat.StartTime != root.StartTime || rootStat.IsZombie)
+            if (instance.Process is not { } root) continue;
+            // A quiet instance is not even read (its end is heard through its exit, not here); its files stay open.
+            if (full && app.Spec.MaxMemory is null && _quietUntil.TryGetValue(root, out var until) && _ticks < until)
+            {
+                seen.Add(root);
+                _files.Keep(root.Pid);
+                continue;
+            }
+            if (_files.Stat(root.Pid) is not { } rootStat || rootStat.StartTime != root.StartTime || rootStat.IsZombie)
                 continue;
             seen.Add(root);
-            if (full && app.Spec.MaxMemory is null && _quietUntil.TryGetValue(root, out var until) && _ticks < until) continue;
             var tree = ProcChildren.Tree(rootStat, _files);
             long ticks = 0, rss = 0;
             foreach (var st in tree) { ticks += st.UserTicks + st.SystemTicks; rss += st.RssPages * PageSize; }
