@@ -6,7 +6,7 @@
 //            restarts counted during it; bare node: every process spawned at once by this bench.
 //   status:  wall time of `nk status --json` / `pm2 jlist`, median and p90, run back to back within the first 5 s after
 //            a second start (every app started again from stopped), and settled (after the idle window).
-//   daemon:  RSS and threads after the start has settled, and its CPU time over 20 s idle.
+//   daemon:  RSS and threads 15 s after every app answered, and its CPU time over the next 20 s (idle).
 //   stop:    wall time of `stop all` until the command returned, and until no app process was left.
 const fs = require('fs');
 const path = require('path');
@@ -97,7 +97,9 @@ module.exports = function makeScale(h) {
     const second = await again;
     if (second.code !== 0) throw new Error(`${sv.name} second start exited ${second.code}: ${second.err || second.out}`);
     await allAnswering(ports, 180000);
-    await sleep(smoke ? 500 : 5000);
+    // Settled: 15 s after every app answered (a start's aftermath, the apps' warm-up and the daemon's collection of the
+    // start's garbage, is not idleness), for every supervisor alike.
+    await sleep(smoke ? 500 : 15000);
     const daemon = sv.daemonPids()[0];
     const settled = procStatus(daemon);
     const ticks0 = stat(daemon).ticks;
