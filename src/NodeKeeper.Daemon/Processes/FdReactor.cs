@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace NodeKeeper.Daemon.Processes;
 
 /// <summary>
-/// What a reader did with one readiness of its fd: read a lot (the fd is busy), a little, nothing after all, reached the
-/// end, or read so often that it should wait a moment (its writer floods).
+/// What a reader did with one readiness of its fd: read a lot (the fd is busy), a little (or nothing after all), reached
+/// the end, or read so often that it should wait a moment (its writer floods).
 /// </summary>
 public enum ReadOutcome { Large, Small, Ended, Flooding }
 
@@ -73,7 +73,7 @@ public sealed class FdReactor
 {
     public const int ScratchSize = 64 * 1024;
     public const int CoalesceBelow = 16 * 1024;
-    private static readonly long FloodPause = 10;
+    private const long FloodPause = 10;
     private const ulong PauseToken = ulong.MaxValue, WakeToken = ulong.MaxValue - 1;
 
     /// <summary>The apps' stdout and stderr pipes.</summary>
@@ -98,9 +98,6 @@ public sealed class FdReactor
         _name = name;
         _coalesceMs = coalesceMs;
     }
-
-    /// <summary>Readers being read now (for tests and the daemon's own figures).</summary>
-    public int Count { get { lock (_lock) return _readers.Count; } }
 
     /// <summary>Starts reading the reader's fd; its <see cref="FdReader.Completion"/> says when it has ended.</summary>
     public Task Add(FdReader reader, CancellationToken ct = default)
