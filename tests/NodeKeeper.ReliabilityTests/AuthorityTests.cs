@@ -391,7 +391,10 @@ public sealed class AuthorityTests(ITestOutputHelper output)
         // The socket cannot be read, and the lock (empty) is held by the daemon.
         foreach (var f in files.Where(f => Path.GetFileName(f) is not ("nk.sock" or "nk.lock")))
         {
-            var text = File.ReadAllText(f);
+            string text;
+            // state.json is written to a temporary file and renamed: one listed a moment ago may be state.json now.
+            try { text = File.ReadAllText(f); }
+            catch (FileNotFoundException) when (f.EndsWith(".tmp", StringComparison.Ordinal)) { continue; }
             if (text.Contains(fileSecret)) leaks.Add($"{f} holds the env_file value");
             // The live state and the dump must bring the app back with its env (resurrect, a crashed daemon's
             // successor): the `env` table is kept there, readable by the owner alone. Nowhere else.
