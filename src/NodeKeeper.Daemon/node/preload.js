@@ -478,6 +478,9 @@ if (captureSpec) {
   const beat = new Int32Array(new SharedArrayBuffer(8));
   const period = Math.max(50, Math.min(250, Math.floor(stallMs / 4) || 250));
   let watchdog = null;
+  // What waits for the worker to run (on_lag's notice), told once whether it started.
+  let onStarted = null;
+  const started = (ok) => { const f = onStarted; onStarted = null; if (f) f(ok); };
   const ensureWatchdog = () => {
     if (watchdog) return watchdog;
     try {
@@ -489,8 +492,9 @@ if (captureSpec) {
       });
       // Listeners first: one added after unref() would ref the worker again.
       w.on('message', (m) => { if (m && typeof m === 'object') tell({ nk: 'captured', ...m }); });
-      w.on('error', () => { if (watchdog === w) watchdog = null; });
-      w.on('exit', () => { if (watchdog === w) watchdog = null; });
+      w.on('online', () => started(true));
+      w.on('error', () => { started(false); if (watchdog === w) watchdog = null; });
+      w.on('exit', () => { started(false); if (watchdog === w) watchdog = null; });
       w.unref();
       watchdog = w;
     } catch (_) { watchdog = null; }
@@ -510,8 +514,13 @@ if (captureSpec) {
       if (watchdogText === 'a') { watch(); return; }
       lagSeen = (lagMs) => {
         if (watching || !(lagMs >= stallMs)) return;
+        // Told once the worker runs (or could not start), so that "it watches from now on" is true when it is read.
+        const blocked = `the event loop was blocked for ${Math.round(lagMs)} ms before the stall watchdog ran (capture.watchdog = "on_lag")`;
+        onStarted = (ok) => tell({ nk: 'captured', kind: 'stall', error: ok
+          ? `${blocked}; it watches from now on and profiles the next stall`
+          : `${blocked}; the watchdog thread could not start, so no stall is profiled` });
         watch();
-        tell({ nk: 'captured', kind: 'stall', error: `the event loop was blocked for ${Math.round(lagMs)} ms before the stall watchdog ran (capture.watchdog = "on_lag"); it watches from now on and profiles the next stall` });
+        if (!watchdog) started(false);
       };
     }, 1000).unref();
   }
@@ -582,27 +591,34 @@ function watchdogMain() {
     const urls = new Map();
     const stacks = [];
     let paused = null;
+    let asked = 0;
+    const stuckAt = Atomics.load(beat, 0);
+    const beating = () => Atomics.load(beat, 0) !== stuckAt;
     s.on('Debugger.scriptParsed', (m) => urls.set(m.params.scriptId, m.params.url));
-    // Every pause is resumed at once, a `debugger;` statement of the app's included.
+    // Every pause is resumed at once, a `debugger;` statement of the app's included. A pause asked for is kept even
+    // when it came after its wait (a loaded machine schedules the main thread late), as long as the main thread has not
+    // beaten since the stall began: then it is still the blocked code that was paused.
     s.on('Debugger.paused', (m) => {
-      if (paused) {
-        stacks.push(m.params.callFrames.slice(0, 32).map((f) => ({
-          function: f.functionName, url: urls.get(f.location.scriptId) || f.url || '',
-          line: f.location.lineNumber + 1, column: (f.location.columnNumber || 0) + 1,
-        })));
-        paused();
+      if (asked > 0) {
+        asked--;
+        if (!beating()) {
+          stacks.push(m.params.callFrames.slice(0, 32).map((f) => ({
+            function: f.functionName, url: urls.get(f.location.scriptId) || f.url || '',
+            line: f.location.lineNumber + 1, column: (f.location.columnNumber || 0) + 1,
+          })));
+        }
+        if (paused) paused();
         paused = null;
       }
       post('Debugger.resume').catch(() => {});
     });
     const pause = () => new Promise((resolve) => {
       paused = resolve;
-      post('Debugger.pause').catch(() => { paused = null; resolve(); });
-      setTimeout(() => { if (paused === resolve) { paused = null; resolve(); } }, 250);
+      asked++;
+      post('Debugger.pause').catch(() => { asked--; paused = null; resolve(); });
+      setTimeout(() => { if (paused === resolve) { paused = null; resolve(); } }, 1000);
     });
     let profile = null;
-    const stuckAt = Atomics.load(beat, 0);
-    const beating = () => Atomics.load(beat, 0) !== stuckAt;
     try {
       await post('Debugger.enable');
       await pause();
