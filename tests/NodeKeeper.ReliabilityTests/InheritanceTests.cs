@@ -81,6 +81,35 @@ public sealed class InheritanceTests
         (clean["USER"], clean["LOGNAME"], clean["HOME"]).Should().Be(("root", "root", "/root"), "a clean environment of the daemon's user still says who that is");
     }
 
+    /// <summary>
+    /// What the daemon's runtime changed for itself stays with it: .NET ignores SIGPIPE and blocks some signals on its
+    /// threads, and an exec keeps both. The interpreter here is a shell script that writes down what it was handed (its
+    /// ignored and blocked signals, its standard input) and then execs node.
+    /// </summary>
+    [Fact]
+    public async Task An_app_starts_with_every_signal_at_its_default_none_blocked_and_dev_null_as_its_input()
+    {
+        await using var home = new TestHome();
+        var seen = Path.Combine(home.Configs, "seen.txt");
+        var wrapper = Path.Combine(home.Configs, "node-wrapper.sh");
+        // Read with builtins only, first: the shell blocks every signal while it waits for a command it ran.
+        File.WriteAllText(wrapper, "#!/bin/sh\nwhile IFS= read -r line; do case \"$line\" in SigIgn:*|SigBlk:*) echo \"$line\";; esac; done " +
+            "< /proc/$$/status > \"$SEEN.tmp\"\n" +
+            "echo \"stdin: $(readlink /proc/$$/fd/0)\" >> \"$SEEN.tmp\"\nmv \"$SEEN.tmp\" \"$SEEN\"\nexec node \"$@\"\n");
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("wrapped", "worker.js",
+            $"interpreter = \"{wrapper}\"\nenv = {{ SEEN = \"{seen}\" }}")));
+        await home.WaitForAsync("wrapped", i => i.Status == "online" && i.HeapUsedBytes is not null, "node started through the wrapper");
+
+        var lines = File.ReadAllLines(seen).ToDictionary(l => l[..l.IndexOf(':')], l => l[(l.IndexOf(':') + 1)..].Trim());
+        // glibc before 2.38 leaves its own two internal signals (32 and 33) ignored in a posix_spawn child; glibc installs
+        // its handler for either before it uses it, and no program may use them.
+        var ignored = Convert.ToUInt64(lines["SigIgn"], 16) & ~((1UL << 31) | (1UL << 32));
+        ignored.Should().Be(0UL, $"no signal is ignored (the daemon's runtime ignores SIGPIPE): SigIgn {lines["SigIgn"]}");
+        lines["SigBlk"].Should().Be("0000000000000000", "no signal is blocked");
+        lines["stdin"].Should().Be("/dev/null");
+    }
+
     private static Dictionary<int, string> OpenFds(int pid)
     {
         var fds = new Dictionary<int, string>();

@@ -1,68 +1,103 @@
-using System.Diagnostics;
 using System.Net.Sockets;
-using CliWrap;
 
 namespace NodeKeeper.Daemon.Processes;
 
-/// <summary>Starts processes through CliWrap, optionally handing them a Node IPC channel on an inherited fd.</summary>
+/// <summary>Starts processes (posix_spawn), optionally handing them a Node IPC channel on an inherited fd.</summary>
 public static class Launcher
 {
-    /// <summary>Starts the process; throws when it cannot be started (missing binary, bad cwd).</summary>
+    /// <summary>
+    /// Starts the process; throws when it cannot be started (missing binary, bad cwd). It is spawned here, not through
+    /// System.Diagnostics.Process: a Process keeps a reader and a writer with their buffers for each redirected stream,
+    /// a copy of the whole environment and a registered wait for as long as the child lives, about 25 KiB per app with
+    /// hundreds of them. The child's output pipes go to the log readers, its standard input is /dev/null, and its end
+    /// is heard on SIGCHLD, as for a child adopted across `nk update`.
+    /// </summary>
     public static RunningProcess Start(LaunchSpec spec)
     {
-        int parentFd = -1, childFd = -1;
-        var env = new Dictionary<string, string?>();
-        foreach (var (k, v) in spec.Environment) env[k] = v;
-        if (spec.WithIpcChannel)
-        {
-            (parentFd, childFd) = Native.CreateSocketPair();
-            env["NODE_CHANNEL_FD"] = childFd.ToString();
-            env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
-        }
-
-        var command = Cli.Wrap(spec.FileName)
-            .WithArguments(spec.Arguments)
-            .WithWorkingDirectory(spec.WorkingDirectory)
-            .WithEnvironmentVariables(env)
-            .WithStandardOutputPipe(PipeTarget.Create((s, ct) => spec.Stdout(Enlarged(s), ct)))
-            .WithStandardErrorPipe(PipeTarget.Create((s, ct) => spec.Stderr(Enlarged(s), ct)))
-            .WithValidation(CommandResultValidation.None);
-
-        Task? exited = null;
-        CommandTask<CommandResult> task;
+        var path = ResolveProgram(spec.FileName);
+        var env = Environ(spec.Environment);
+        var opened = new List<int>();
+        int pid;
+        Task<int> status;
+        int outRead, errRead, parentFd = -1;
         try
         {
-            // Only this child may inherit the channel's (and the shared socket's) fd: others spawned meanwhile would keep them open.
+            var stdin = Native.OpenDevNull();
+            opened.Add(stdin);
+            int outWrite, errWrite;
+            (outRead, outWrite) = Native.CreatePipe();
+            opened.Add(outRead); opened.Add(outWrite);
+            (errRead, errWrite) = Native.CreatePipe();
+            opened.Add(errRead); opened.Add(errWrite);
+            foreach (var fd in new[] { outRead, errRead }) Native.SetPipeCapacity(fd, PipeCapacity);
+            int childFd = -1;
+            if (spec.WithIpcChannel)
+            {
+                (parentFd, childFd) = Native.CreateSocketPair();
+                opened.Add(childFd);
+                env["NODE_CHANNEL_FD"] = childFd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
+            }
+            // Only this child may inherit the channel's (and the shared socket's) fd: others spawned meanwhile would keep
+            // them open. Under the lock the child is also registered before any SIGCHLD handler may reap it.
             lock (OrphanReaper.SpawnLock)
             {
                 if (childFd >= 0) Native.SetInheritable(childFd, true);
                 if (spec.InheritedFd is { } shared) Native.SetInheritable(shared, true);
                 try
                 {
-                    task = command.ExecuteAsync(null, p =>
-                    {
-                        OrphanReaper.RegisterLaunched(p.Id);
-                        exited = p.WaitForExitAsync();
-                    });
+                    pid = Native.Spawn(path, [spec.FileName, .. spec.Arguments], [.. env.Select(e => $"{e.Key}={e.Value}")], spec.WorkingDirectory, stdin, outWrite, errWrite);
                 }
                 finally
                 {
-                    if (childFd >= 0) Native.CloseFd(childFd);
                     if (spec.InheritedFd is { } inherited) Native.SetInheritable(inherited, false);
                 }
+                status = OrphanReaper.Adopt(pid);
             }
         }
         catch
         {
+            foreach (var fd in opened) Native.CloseFd(fd);
             if (parentFd >= 0) Native.CloseFd(parentFd);
             throw;
         }
+        // The child holds its ends now; the daemon keeps only the read ends and its end of the channel.
+        foreach (var fd in opened) if (fd != outRead && fd != errRead) Native.CloseFd(fd);
 
-        var pid = task.ProcessId;
         var start = ProcStat.Read(pid)?.StartTime ?? 0;
-        var completed = Complete(task, pid);
+        var pumps = new List<Task>();
+        foreach (var (fd, pump) in new[] { (outRead, spec.Stdout), (errRead, spec.Stderr) })
+            pumps.Add(PumpThenClose(pump, new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In,
+                new Microsoft.Win32.SafeHandles.SafePipeHandle(fd, ownsHandle: true))));
         Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
-        return new RunningProcess(new ProcessId(pid, start), exited ?? completed, completed, ipc);
+        return new RunningProcess(new ProcessId(pid, start), status, AdoptedCompletion(status, pumps), ipc);
+    }
+
+    /// <summary>
+    /// The program's full path: as given when it names a folder (relative to the daemon's), else the first executable
+    /// of that name on the daemon's PATH, as System.Diagnostics.Process finds it.
+    /// </summary>
+    public static string ResolveProgram(string file)
+    {
+        if (file.Contains('/')) return Path.GetFullPath(file);
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, file);
+            if (Native.IsExecutableFile(candidate)) return candidate;
+        }
+        throw new System.ComponentModel.Win32Exception(2, $"cannot start {file}: not found on PATH");
+    }
+
+    /// <summary>The daemon's environment with the instance's changes (a null value removes a variable).</summary>
+    private static Dictionary<string, string> Environ(IReadOnlyDictionary<string, string?> changes)
+    {
+        var merged = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            if (e.Key is string k && e.Value is string v) merged[k] = v;
+        foreach (var (k, v) in changes)
+            if (v is null) merged.Remove(k);
+            else merged[k] = v;
+        return merged;
     }
 
     /// <summary>
@@ -102,18 +137,5 @@ public static class Launcher
     /// A 1 MiB pipe instead of 64 KiB: the app writes with blocking pipes (the preload), so a burst larger than the
     /// pipe would make it wait for the daemon to be scheduled; with room for a burst it never notices the reader.
     /// </summary>
-    private static Stream Enlarged(Stream s)
-    {
-        if (s is System.IO.Pipes.PipeStream pipe)
-            Native.SetPipeCapacity((int)pipe.SafePipeHandle.DangerousGetHandle(), PipeCapacity);
-        return s;
-    }
-
     public const int PipeCapacity = 1024 * 1024;
-
-    private static async Task<int> Complete(CommandTask<CommandResult> task, int pid)
-    {
-        try { return (await task).ExitCode; }
-        finally { OrphanReaper.ForgetLaunched(pid); }
-    }
 }

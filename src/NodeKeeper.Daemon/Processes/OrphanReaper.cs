@@ -4,28 +4,23 @@ using System.Runtime.InteropServices;
 namespace NodeKeeper.Daemon.Processes;
 
 /// <summary>
-/// Reaps processes reparented to the daemon (it is a child subreaper). .NET reaps only the children it started,
-/// so those are registered here and never touched: waitpid on them would steal their exit status.
+/// Waits for the daemon's children: the apps it spawned (<see cref="Launcher.Start"/>) and the ones an earlier image
+/// left it across `nk update`, each with its exit status; and reaps processes reparented to the daemon (it is a child
+/// subreaper). A child .NET started itself (System.Diagnostics.Process) is never waited for here.
 /// </summary>
 public static class OrphanReaper
 {
-    private static readonly ConcurrentDictionary<int, byte> Launched = new();
     private static readonly ConcurrentDictionary<int, TaskCompletionSource<int>> Adopted = new();
     private static readonly int Self = Environment.ProcessId;
 
     /// <summary>Held while a child is being spawned, so a fresh child is registered before anyone may reap it.</summary>
     public static readonly Lock SpawnLock = new();
 
-    /// <summary>Marks a pid as .NET's own child (call under SpawnLock, right after the start).</summary>
-    public static void RegisterLaunched(int pid) => Launched[pid] = 0;
-
-    /// <summary>Forgets a child .NET has reaped.</summary>
-    public static void ForgetLaunched(int pid) => Launched.TryRemove(pid, out _);
-
     /// <summary>
-    /// Takes on a child an earlier image of this daemon started (`nk update`): .NET does not know it, so its end is
-    /// waited for here, on SIGCHLD. Completes with its exit code, 128 + the signal that ended it, or -1 when its status
-    /// was taken before the exec.
+    /// Takes on a child of the daemon's that .NET does not know (one spawned by <see cref="Launcher.Start"/>, under
+    /// SpawnLock, or one an earlier image of this daemon started before `nk update`): its end is waited for here, on
+    /// SIGCHLD. Completes with its exit code, 128 + the signal that ended it, or -1 when its status was taken before the
+    /// exec.
     /// </summary>
     public static Task<int> Adopt(int pid)
     {
@@ -62,7 +57,7 @@ public static class OrphanReaper
     {
         lock (SpawnLock)
         {
-            if (pid <= 1 || Launched.ContainsKey(pid) || Adopted.ContainsKey(pid)) return;
+            if (pid <= 1 || Adopted.ContainsKey(pid)) return;
             if (ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self) Native.TryReap(pid);
         }
     }
