@@ -110,6 +110,29 @@ public sealed class InheritanceTests
         lines["stdin"].Should().Be("/dev/null");
     }
 
+    /// <summary>
+    /// A daemon started with SIGCHLD ignored (a parent's choice, which exec keeps) would have .NET reap every child on
+    /// SIGCHLD, before the daemon could take its status: it puts SIGCHLD back to its default first thing, and an app's
+    /// exit is still seen, with its code.
+    /// </summary>
+    [Fact]
+    public async Task A_daemon_started_with_SIGCHLD_ignored_still_sees_an_app_exit_with_its_code()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("worker", "worker.js"));
+        var started = await home.RunWithAsync(["perl", "-e", "$SIG{CHLD} = 'IGNORE'; exec @ARGV or die", Repo.Nk], "start", config);
+        started.Code.Should().Be(0, started.ToString());
+        var daemon = home.DaemonPid()!.Value;
+        var first = await home.WaitForAsync("worker", i => i.Status == "online" && i.HeapUsedBytes is not null, "online");
+
+        Procs.Signal(first.Pid!.Value, 9, home.Home);
+        var after = await home.WaitForAsync("worker", i => i.Restarts == 1 && i.Status == "online", "restarted after the kill");
+        after.LastExit.Should().NotBeNull();
+        after.LastExit!.Signal.Should().Be("SIGKILL", "the exit's status reached the daemon");
+        Convert.ToUInt64(File.ReadLines($"/proc/{daemon}/status").First(l => l.StartsWith("SigIgn:"))["SigIgn:".Length..].Trim(), 16)
+            .Should().Match(v => (v & (1UL << 16)) == 0, "SIGCHLD is not ignored by the daemon");
+    }
+
     private static Dictionary<int, string> OpenFds(int pid)
     {
         var fds = new Dictionary<int, string>();

@@ -78,13 +78,18 @@ public sealed class FdReactor
 
     /// <summary>The apps' stdout and stderr pipes.</summary>
     public static readonly FdReactor Logs = new("log pipes", coalesceMs: 2);
-    /// <summary>The apps' IPC channels: their messages are not held up by a log burst. Messages are few (a report every
-    /// few seconds per app), so a read is not followed by a wait: that would only double the wake-ups; a channel that
-    /// floods is paced by <see cref="ReadOutcome.Flooding"/> instead.</summary>
-    public static readonly FdReactor Ipc = new("ipc channels", coalesceMs: 0);
+    /// <summary>The apps' IPC channels: their messages are not held up by a log burst. A message that comes after a
+    /// quiet moment is read at once; while messages keep coming (hundreds of apps each reporting every few seconds), the
+    /// thread looks at most every <see cref="IpcRoundMs"/>, so it wakes for several at a time. A channel that floods is
+    /// paced by <see cref="ReadOutcome.Flooding"/>.</summary>
+    public static readonly FdReactor Ipc = new("ipc channels", coalesceMs: 0, roundMs: IpcRoundMs);
+
+    /// <summary>The IPC thread's shortest spacing of two rounds after the first: 20 wake-ups a second at most.</summary>
+    public const int IpcRoundMs = 50;
 
     private readonly string _name;
     private readonly int _coalesceMs;
+    private readonly int _roundMs;
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, FdReader> _readers = [];
     private readonly List<(FdReader Reader, ulong Token)> _cancelled = [];
@@ -93,10 +98,11 @@ public sealed class FdReactor
     private int _epoll = -1;
     private int _wake = -1;
 
-    private FdReactor(string name, int coalesceMs)
+    private FdReactor(string name, int coalesceMs, int roundMs = 0)
     {
         _name = name;
         _coalesceMs = coalesceMs;
+        _roundMs = roundMs;
     }
 
     /// <summary>Starts reading the reader's fd; its <see cref="FdReader.Completion"/> says when it has ended.</summary>
@@ -133,9 +139,21 @@ public sealed class FdReactor
     {
         var events = new byte[128 * Native.EpollEventSize];
         var scratch = new byte[ScratchSize];
+        var lastRound = long.MinValue / 2;
         while (true)
         {
             var n = Native.EpollWait(_epoll, events, WaitMs());
+            if (n > 0 && _roundMs > 0)
+            {
+                // Two rounds in quick succession: the next one waits out the spacing, and reads what gathered meanwhile.
+                var now = Environment.TickCount64;
+                if (now - lastRound < _roundMs)
+                {
+                    Thread.Sleep((int)(_roundMs - (now - lastRound)));
+                    n = Native.EpollWait(_epoll, events, 0);
+                }
+                lastRound = Environment.TickCount64;
+            }
             Resume();
             var busy = false;
             for (var i = 0; i < n; i++)

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using CliWrap;
 
 namespace NodeKeeper.Daemon.Processes;
 
@@ -14,6 +15,7 @@ public static class Launcher
     /// </summary>
     public static RunningProcess Start(LaunchSpec spec)
     {
+        if (DotNetReapsEveryChild) return StartThroughDotNet(spec);
         var path = ResolveProgram(spec.FileName);
         var env = Environ(spec.Environment);
         var opened = new List<int>();
@@ -71,6 +73,87 @@ public static class Launcher
                 new Microsoft.Win32.SafeHandles.SafePipeHandle(fd, ownsHandle: true))));
         Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
         return new RunningProcess(new ProcessId(pid, start), status, AdoptedCompletion(status, pumps), ipc);
+    }
+
+    /// <summary>
+    /// Starts the process through System.Diagnostics.Process (CliWrap), whose exit .NET itself reaps: the way when .NET
+    /// reaps every child of the daemon's on SIGCHLD (see <see cref="DotNetReapsEveryChild"/>).
+    /// </summary>
+    private static RunningProcess StartThroughDotNet(LaunchSpec spec)
+    {
+        int parentFd = -1, childFd = -1;
+        var env = new Dictionary<string, string?>();
+        foreach (var (k, v) in spec.Environment) env[k] = v;
+        if (spec.WithIpcChannel)
+        {
+            (parentFd, childFd) = Native.CreateSocketPair();
+            env["NODE_CHANNEL_FD"] = childFd.ToString();
+            env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
+        }
+
+        var command = Cli.Wrap(spec.FileName)
+            .WithArguments(spec.Arguments)
+            .WithWorkingDirectory(spec.WorkingDirectory)
+            .WithEnvironmentVariables(env)
+            .WithStandardOutputPipe(PipeTarget.Create((s, ct) => spec.Stdout(Enlarged(s), ct)))
+            .WithStandardErrorPipe(PipeTarget.Create((s, ct) => spec.Stderr(Enlarged(s), ct)))
+            .WithValidation(CommandResultValidation.None);
+
+        Task? exited = null;
+        CommandTask<CommandResult> task;
+        try
+        {
+            // Only this child may inherit the channel's (and the shared socket's) fd: others spawned meanwhile would keep them open.
+            lock (OrphanReaper.SpawnLock)
+            {
+                if (childFd >= 0) Native.SetInheritable(childFd, true);
+                if (spec.InheritedFd is { } shared) Native.SetInheritable(shared, true);
+                try
+                {
+                    task = command.ExecuteAsync(null, p =>
+                    {
+                        OrphanReaper.RegisterDotNetChild(p.Id);
+                        exited = p.WaitForExitAsync();
+                    });
+                }
+                finally
+                {
+                    if (childFd >= 0) Native.CloseFd(childFd);
+                    if (spec.InheritedFd is { } inherited) Native.SetInheritable(inherited, false);
+                }
+            }
+        }
+        catch
+        {
+            if (parentFd >= 0) Native.CloseFd(parentFd);
+            throw;
+        }
+
+        var pid = task.ProcessId;
+        var start = ProcStat.Read(pid)?.StartTime ?? 0;
+        var completed = Complete(task, pid);
+        Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
+        return new RunningProcess(new ProcessId(pid, start), exited ?? completed, completed, ipc);
+    }
+
+    /// <summary>
+    /// As pid 1 (`nk run` in a container) .NET reaps every child of the process on SIGCHLD (waitpid(-1)), before any
+    /// handler of the daemon's runs: the status of a child .NET did not start would be lost. There apps are started
+    /// through System.Diagnostics.Process, whose children .NET reaps with their status.
+    /// </summary>
+    public static readonly bool DotNetReapsEveryChild = Environment.ProcessId == 1;
+
+    private static Stream Enlarged(Stream s)
+    {
+        if (s is System.IO.Pipes.PipeStream pipe)
+            Native.SetPipeCapacity((int)pipe.SafePipeHandle.DangerousGetHandle(), PipeCapacity);
+        return s;
+    }
+
+    private static async Task<int> Complete(CommandTask<CommandResult> task, int pid)
+    {
+        try { return (await task).ExitCode; }
+        finally { OrphanReaper.ForgetDotNetChild(pid); }
     }
 
     /// <summary>

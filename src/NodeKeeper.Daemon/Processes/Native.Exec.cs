@@ -53,6 +53,23 @@ public static partial class Native
         }
     }
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int waitid(int idtype, int id, byte* info, int options);
+
+    /// <summary>
+    /// The pid of a child of this process that has exited and not been waited for, left as it is (waitid with WNOWAIT);
+    /// 0 when there is none.
+    /// </summary>
+    public static unsafe int PeekExitedChild()
+    {
+        const int P_ALL = 0, WEXITED = 4, WNOWAIT = 0x01000000;
+        var info = stackalloc byte[128];
+        new Span<byte>(info, 128).Clear();
+        while (waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0)
+            if (Marshal.GetLastPInvokeError() != 4 /*EINTR*/) return 0;
+        return *(int*)(info + 16); // siginfo_t.si_pid (0 when no child has exited)
+    }
+
     /// <summary>A non-blocking, close-on-exec eventfd: readable once <see cref="RaiseEvent"/> was called, until <see cref="ClearEvent"/>.</summary>
     public static int CreateEvent()
     {

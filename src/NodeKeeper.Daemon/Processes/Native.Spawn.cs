@@ -55,6 +55,23 @@ public static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial int pipe2(int* fds, int flags);
 
+    [LibraryImport("libc")]
+    private static unsafe partial int sigaction(int sig, byte* act, byte* oldact);
+
+    [LibraryImport("libc")]
+    private static partial nint signal(int sig, nint handler);
+
+    /// <summary>
+    /// A daemon started with SIGCHLD ignored (a parent's choice, kept across exec) would have .NET reap every child on
+    /// SIGCHLD (waitpid(-1)), and the apps' exit statuses would be lost: SIGCHLD goes back to its default first thing.
+    /// </summary>
+    public static unsafe void UnignoreSigchld()
+    {
+        const int SIGCHLD = 17;
+        var old = stackalloc byte[256];
+        if (sigaction(SIGCHLD, null, old) == 0 && *(nint*)old == 1 /*SIG_IGN*/) signal(SIGCHLD, 0 /*SIG_DFL*/);
+    }
+
     /// <summary>A pipe, both ends close-on-exec: (read end, write end).</summary>
     public static unsafe (int Read, int Write) CreatePipe()
     {

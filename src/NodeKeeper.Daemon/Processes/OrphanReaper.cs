@@ -33,13 +33,33 @@ public static class OrphanReaper
 
     private static void CollectAdopted()
     {
-        foreach (var (pid, done) in Adopted)
-            if (Native.TryWaitChild(pid) is { } status && Adopted.TryRemove(pid, out _))
-                done.TrySetResult(status);
+        foreach (var (pid, _) in Adopted) Collect(pid);
     }
 
-    /// <summary>Reaps every zombie orphan of the daemon (its children are listed in /proc/self/task/*/children).</summary>
+    /// <summary>Takes an adopted child's status once it has exited; true when it had.</summary>
+    private static bool Collect(int pid)
+    {
+        if (!Adopted.TryGetValue(pid, out var done) || Native.TryWaitChild(pid) is not { } status) return false;
+        if (Adopted.TryRemove(pid, out _)) done.TrySetResult(status);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes the status of every child of the daemon's that has exited: an adopted one completes its task, an orphan is
+    /// reaped. waitid(WNOWAIT) names an exited child without reaping it, so while none has exited this costs one system
+    /// call, however many apps run; a child .NET started itself is left to .NET, and then the children are scanned.
+    /// </summary>
     public static void ReapAll()
+    {
+        while (Native.PeekExitedChild() is > 1 and var pid)
+        {
+            if (Collect(pid)) continue;
+            if (!Reap(pid)) { ScanAll(); return; }
+        }
+    }
+
+    /// <summary>Every adopted child, and every zombie orphan in /proc/self/task/*/children.</summary>
+    private static void ScanAll()
     {
         if (!Adopted.IsEmpty) CollectAdopted();
         foreach (var pid in ProcChildren.OfDaemon())
@@ -52,13 +72,21 @@ public static class OrphanReaper
     /// </summary>
     public static IDisposable ReapOnSigchld() => PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ReapAll());
 
-    /// <summary>Reaps one pid if it is a zombie orphan of the daemon.</summary>
-    public static void Reap(int pid)
+    /// <summary>Reaps one pid if it is a zombie orphan of the daemon (not adopted, not one of .NET's); true when it did.</summary>
+    public static bool Reap(int pid)
     {
         lock (SpawnLock)
         {
-            if (pid <= 1 || Adopted.ContainsKey(pid)) return;
-            if (ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self) Native.TryReap(pid);
+            if (pid <= 1 || Adopted.ContainsKey(pid) || DotNets.ContainsKey(pid)) return false;
+            return ProcStat.Read(pid) is { IsZombie: true } st && st.Ppid == Self && Native.TryReap(pid);
         }
     }
+
+    /// <summary>Marks a child .NET started (System.Diagnostics.Process, under SpawnLock): .NET takes its status, never this.</summary>
+    public static void RegisterDotNetChild(int pid) => DotNets[pid] = 0;
+
+    /// <summary>Forgets a child .NET has reaped.</summary>
+    public static void ForgetDotNetChild(int pid) => DotNets.TryRemove(pid, out _);
+
+    private static readonly ConcurrentDictionary<int, byte> DotNets = new();
 }

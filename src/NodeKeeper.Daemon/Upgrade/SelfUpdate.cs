@@ -1,3 +1,4 @@
+using System.Text;
 using System.Net.Sockets;
 using System.Text.Json;
 using CliWrap;
@@ -180,14 +181,22 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             HandoverFile.Write(path, dryRun);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            var result = await Cli.Wrap(target).WithArguments(["handover-check", path]).WithValidation(CommandResultValidation.None)
-                .ExecuteBufferedAsync(timeout.Token);
+            var stdout = new StringBuilder();
+            var stderr = new StringBuilder();
+            var command = Cli.Wrap(target).WithArguments(["handover-check", path]).WithValidation(CommandResultValidation.None)
+                .WithStandardOutputPipe(PipeTarget.ToStringBuilder(stdout)).WithStandardErrorPipe(PipeTarget.ToStringBuilder(stderr));
+            // Registered as .NET's own child before any SIGCHLD handler may see it: the daemon's reaper leaves it to .NET.
+            CommandTask<CommandResult> running;
+            lock (OrphanReaper.SpawnLock) running = command.ExecuteAsync(null, p => OrphanReaper.RegisterDotNetChild(p.Id), timeout.Token);
+            CommandResult result;
+            try { result = await running; }
+            finally { OrphanReaper.ForgetDotNetChild(running.ProcessId); }
             Probe? probe = null;
-            try { probe = JsonSerializer.Deserialize(result.StandardOutput, ProbeJson.Default.Probe); }
+            try { probe = JsonSerializer.Deserialize(stdout.ToString(), ProbeJson.Default.Probe); }
             catch (JsonException) { }
             if (result.ExitCode != 0 || probe is null)
             {
-                var said = (probe?.Error ?? result.StandardError.Split('\n').FirstOrDefault(l => l.Trim().Length > 0) ?? "").Trim();
+                var said = (probe?.Error ?? stderr.ToString().Split('\n').FirstOrDefault(l => l.Trim().Length > 0) ?? "").Trim();
                 return (null, $"cannot take over: `{Path.GetFileName(target)} handover-check` exited with code {result.ExitCode}{(said.Length > 0 ? $" ({said})" : "")}");
             }
             if (!probe.Formats.Contains(HandoverRecord.CurrentFormat))
