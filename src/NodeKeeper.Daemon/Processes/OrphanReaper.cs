@@ -36,13 +36,22 @@ public static class OrphanReaper
         foreach (var (pid, _) in Adopted) Collect(pid);
     }
 
-    /// <summary>Takes an adopted child's status once it has exited; true when it had.</summary>
+    /// <summary>
+    /// Takes an adopted child's status once it has exited; true when it had. One at a time: the SIGCHLD handler and the
+    /// sampler's pass may both come for the same child, and the second waitpid would find no child (a status of -1).
+    /// </summary>
     private static bool Collect(int pid)
     {
-        if (!Adopted.TryGetValue(pid, out var done) || Native.TryWaitChild(pid) is not { } status) return false;
-        if (Adopted.TryRemove(pid, out _)) done.TrySetResult(status);
-        return true;
+        lock (CollectLock)
+        {
+            if (!Adopted.TryGetValue(pid, out var done) || Native.TryWaitChild(pid) is not { } status) return false;
+            Adopted.TryRemove(pid, out _);
+            done.TrySetResult(status);
+            return true;
+        }
     }
+
+    private static readonly Lock CollectLock = new();
 
     /// <summary>
     /// Takes the status of every child of the daemon's that has exited: an adopted one completes its task, an orphan is
