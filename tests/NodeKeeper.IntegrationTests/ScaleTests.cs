@@ -31,4 +31,41 @@ public sealed class ScaleTests
         foreach (var port in ports) (await FreshHttp.Get(port)).Should().StartWith("hello from pid");
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().NotContain("not_ready");
     }
+
+    /// <summary>
+    /// Once a start of many apps is over, the daemon gives back the pages of nk-full it ran for it (ImagePages): before,
+    /// about 13 of the binary's 16 MiB stayed resident for good. What it reads back afterwards is what it uses.
+    /// </summary>
+    [Fact]
+    public async Task After_a_start_of_many_apps_the_daemon_keeps_only_the_pages_of_its_binary_it_uses()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(string.Concat(Enumerable.Range(0, 20).Select(i => TestHome.App($"w{i}", "worker.js"))));
+        await home.OkAsync("start", config);
+        await Eventually.Until(home.StatusAsync, l => l.Count == 20 && l.All(i => i.Status == "online" && i.HeapUsedBytes != null),
+            TimeSpan.FromSeconds(60), "all 20 apps online and reporting");
+        var daemon = home.DaemonPid()!.Value;
+        var (size, rss) = await Eventually.Until(() => Task.FromResult(ImageResidency(daemon)), r => r.Rss * 2 < r.Size,
+            TimeSpan.FromSeconds(30), "less than half of nk-full's read-only pages resident once the start is over");
+        (await home.OkAsync("status")).Out.Should().Contain("w19", "the daemon answers on, reading back what it needs");
+        rss.Should().BeGreaterThan(0);
+        size.Should().BeGreaterThan(rss);
+    }
+
+    /// <summary>The size and the resident part (KiB) of the daemon's read-only mappings of its executable.</summary>
+    private static (long Size, long Rss) ImageResidency(int pid)
+    {
+        var exe = new FileInfo($"/proc/{pid}/exe").LinkTarget!;
+        long size = 0, rss = 0;
+        var inImage = false;
+        foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length > 0 && fields[0].Contains('-') && !fields[0].EndsWith(':'))
+                inImage = fields.Length >= 6 && fields[5] == exe && !fields[1].Contains('w');
+            else if (inImage && fields[0] == "Size:") size += long.Parse(fields[1]);
+            else if (inImage && fields[0] == "Rss:") rss += long.Parse(fields[1]);
+        }
+        return (size, rss);
+    }
 }

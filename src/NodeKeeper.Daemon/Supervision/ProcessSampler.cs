@@ -30,6 +30,10 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     private long _ticks;
     private readonly ProcFiles _files = new();
     private readonly HeapTrim _trim = new();
+    private static readonly TimeSpan StartSettles = TimeSpan.FromSeconds(10);
+    private readonly System.Diagnostics.Stopwatch _sinceStart = System.Diagnostics.Stopwatch.StartNew();
+    private bool _startGivenBack;
+    private long _lastAllocated;
 
     protected override Task ExecuteAsync(CancellationToken ct)
     {
@@ -60,9 +64,25 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             }
             // A bug of the daemon's must not end it (its apps would run on unsupervised): said, and sampling goes on.
             catch (Exception ex) { ctx.Logger.LogError(ex, "sampling failed"); }
-            // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim).
-            if (_ticks % FullEvery == 0 && _trim.Observe(GC.GetTotalAllocatedBytes()))
-                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            // Once a second, on this thread: after a burst, the memory it used goes back to the system (see HeapTrim),
+            // and so do the pages of nk-full it ran (see ImagePages); those of the daemon's own start, at its first quiet
+            // second 10 s after it (a start of a few apps allocates too little to count as a burst).
+            if (_ticks % FullEvery == 0)
+            {
+                var allocated = GC.GetTotalAllocatedBytes();
+                if (_trim.Observe(allocated))
+                {
+                    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    ImagePages.GiveBack();
+                    _startGivenBack = true;
+                }
+                else if (!_startGivenBack && _sinceStart.Elapsed >= StartSettles && allocated - _lastAllocated < _trim.QuietBelow)
+                {
+                    ImagePages.GiveBack();
+                    _startGivenBack = true;
+                }
+                _lastAllocated = allocated;
+            }
         }
     }
 
