@@ -1,8 +1,7 @@
-using System.Text;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using CliWrap;
-using CliWrap.Buffered;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Supervision;
