@@ -66,13 +66,8 @@ public static class Launcher
         // The child holds its ends now; the daemon keeps only the read ends and its end of the channel.
         foreach (var fd in opened) if (fd != outRead && fd != errRead) Native.CloseFd(fd);
 
-        var start = ProcStat.Read(pid)?.StartTime ?? 0;
-        var pumps = new List<Task>();
-        foreach (var (fd, pump) in new[] { (outRead, spec.Stdout), (errRead, spec.Stderr) })
-            pumps.Add(PumpThenClose(pump, new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In,
-                new Microsoft.Win32.SafeHandles.SafePipeHandle(fd, ownsHandle: true))));
-        Socket? ipc = parentFd >= 0 ? new Socket(new SafeSocketHandle(parentFd, ownsHandle: true)) : null;
-        return new RunningProcess(new ProcessId(pid, start), status, AdoptedCompletion(status, pumps), ipc);
+        var id = new ProcessId(pid, ProcStat.Read(pid)?.StartTime ?? 0);
+        return Supervised(id, status, outRead, errRead, parentFd >= 0 ? parentFd : null, spec.Stdout, spec.Stderr);
     }
 
     /// <summary>
@@ -192,7 +187,17 @@ public static class Launcher
         Func<Stream, CancellationToken, Task> stdout, Func<Stream, CancellationToken, Task> stderr)
     {
         foreach (var fd in new[] { stdoutFd, stderrFd, ipcFd }) if (fd is { } f) Native.SetInheritable(f, false);
-        var status = OrphanReaper.Adopt(id.Pid);
+        return Supervised(id, OrphanReaper.Adopt(id.Pid), stdoutFd, stderrFd, ipcFd, stdout, stderr);
+    }
+
+    /// <summary>
+    /// A child whose end <paramref name="status"/> tells (OrphanReaper): its output pipes pumped (each read end closed
+    /// once drained; null: none) and the daemon's end of its IPC channel. It is complete once it has exited and both
+    /// pipes are drained.
+    /// </summary>
+    private static RunningProcess Supervised(ProcessId id, Task<int> status, int? stdoutFd, int? stderrFd, int? ipcFd,
+        Func<Stream, CancellationToken, Task> stdout, Func<Stream, CancellationToken, Task> stderr)
+    {
         var pumps = new List<Task>();
         foreach (var (fd, pump) in new[] { (stdoutFd, stdout), (stderrFd, stderr) })
         {

@@ -26,8 +26,9 @@ public static class OrphanReaper
     {
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         Adopted[pid] = done;
-        // It may have ended during the exec, when no handler heard its SIGCHLD.
-        CollectAdopted();
+        // It may have ended during the exec, when no handler heard its SIGCHLD. Only this one: on the spawn path, a
+        // look at every other child would cost a system call per app for each app started.
+        Collect(pid);
         return done.Task;
     }
 

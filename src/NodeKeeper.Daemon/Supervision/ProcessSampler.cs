@@ -71,13 +71,9 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
             if (_ticks % FullEvery == 0)
             {
                 var allocated = GC.GetTotalAllocatedBytes();
-                if (_trim.Observe(allocated))
-                {
-                    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                    ImagePages.GiveBack();
-                    _startGivenBack = true;
-                }
-                else if (!_startGivenBack && _sinceStart.Elapsed >= StartSettles && allocated - _lastAllocated < _trim.QuietBelow)
+                var trim = _trim.Observe(allocated);
+                if (trim) GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                if (trim || (!_startGivenBack && _sinceStart.Elapsed >= StartSettles && allocated - _lastAllocated < _trim.QuietBelow))
                 {
                     ImagePages.GiveBack();
                     _startGivenBack = true;
