@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Rendering;
 using Spectre.Console;
@@ -36,9 +37,24 @@ public static class Monit
             return NkCommands.Ok;
         }
 
+        // SIGINT (kill -INT) and SIGTERM end the view from its first frame on: System.CommandLine hears them only once
+        // the command has first yielded, and a signal before that would leave the terminal on the alternate screen.
+        using var quit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        PosixSignalRegistration Quit(PosixSignal s) => PosixSignalRegistration.Create(s, c => { c.Cancel = true; quit.Cancel(); });
+        using var onInt = Quit(PosixSignal.SIGINT);
+        using var onTerm = Quit(PosixSignal.SIGTERM);
+        ct = quit.Token;
         string? refused = null;
         var color = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
         var keys = !Console.IsInputRedirected;
+        if (keys)
+        {
+            // Ctrl-C is read as a key, as PM2's monit does: it quits even when the shell that started nk had SIGINT
+            // ignored (a job started with &), which would make the terminal's SIGINT do nothing. The terminal is set up
+            // for keys before the first frame, so a Ctrl-C typed as soon as the view shows is read too.
+            Console.TreatControlCAsInput = true;
+            _ = Console.KeyAvailable;
+        }
         Console.Out.Write(EnterScreen + HideCursor);
         Console.Out.Flush();
         try
@@ -89,7 +105,7 @@ public static class Monit
         {
             var k = Console.ReadKey(intercept: true);
             if (k.KeyChar is 'q' or 'Q') return true;
-            if (k.Key == ConsoleKey.C && k.Modifiers.HasFlag(ConsoleModifiers.Control)) return true;
+            if (k.KeyChar == '\u0003' || (k.Key == ConsoleKey.C && k.Modifiers.HasFlag(ConsoleModifiers.Control))) return true;
         }
         return false;
     }

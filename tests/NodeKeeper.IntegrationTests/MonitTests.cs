@@ -23,13 +23,15 @@ public sealed class MonitTests
         monit.Output.LastIndexOf(LeaveAlternateScreen).Should().BeGreaterThan(monit.Output.LastIndexOf("online"), "the screen is left after the last frame");
     }
 
-    [Fact]
-    public async Task Monit_quits_on_ctrl_c_with_exit_code_0_and_the_terminal_restored()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // started by a shell with SIGINT ignored (a job started with &): the terminal's SIGINT does nothing
+    public async Task Monit_quits_on_ctrl_c_with_exit_code_0_and_the_terminal_restored(bool sigintIgnored)
     {
         await using var home = new TestHome();
         await StartWebAsync(home);
 
-        await using var monit = MonitSession.Start(home);
+        await using var monit = MonitSession.Start(home, sigintIgnored);
         await monit.WaitForOutputAsync(o => o.Contains("online"), "the web app online in the view");
         monit.Type("\u0003"); // the terminal turns ^C into SIGINT
         var code = await monit.WaitForExitAsync();
@@ -131,10 +133,11 @@ public sealed class MonitTests
 
         public string Output { get { lock (_output) return _output.ToString(); } }
 
-        public static MonitSession Start(TestHome home)
+        public static MonitSession Start(TestHome home, bool sigintIgnored = false)
         {
             var nk = "'" + Repo.Nk.Replace("'", "'\\''") + "'";
-            var psi = new ProcessStartInfo("script", ["-q", "-e", "-c", $"stty cols 160 rows 40; exec {nk} monit", "/dev/null"])
+            var ignore = sigintIgnored ? "trap '' INT; " : "";
+            var psi = new ProcessStartInfo("script", ["-q", "-e", "-c", $"{ignore}stty cols 160 rows 40; exec {nk} monit", "/dev/null"])
             {
                 RedirectStandardInput = true,
                 RedirectStandardOutput = true,
