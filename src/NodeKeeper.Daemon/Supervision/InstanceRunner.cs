@@ -247,20 +247,21 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             sharedFd = listener.Fd;
             env["NK_LISTEN_FD"] = listener.Fd.ToString();
         }
-        try
-        {
-            var slots = ReaderSlots.New();
-            var launch = Pumps(file, args, env, slots, null) with { InheritedFd = sharedFd };
-            var p = LiveProcess.Start(launch, slots);
-            _process = p;
-            Post(new Spawned(p.Pid));
-            _ = WatchEndAsync(p);
-            if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), slots.Ipc);
-        }
+        var slots = ReaderSlots.New();
+        LiveProcess p;
+        try { p = LiveProcess.Start(Pumps(file, args, env, slots, null) with { InheritedFd = sharedFd }, slots); }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException or CliWrap.Exceptions.CliWrapException)
         {
             Refuse(spec, ex.Message, null);
+            return;
         }
+        // Applied at once, not posted: an `nk update` freezing this loop next hands on the pid with the process (a
+        // Spawned still queued would be dropped, and the next image would keep a run with no pid, readiness watch or
+        // listen timeout).
+        _process = p;
+        Apply(new Spawned(p.Pid));
+        _ = WatchEndAsync(p);
+        if (p.Ipc is { } channel) IpcReader.Start(channel, InstanceLaunch.ReportInterval(env) / 2, new ChannelOf(this, p), slots.Ipc);
     }
 
     /// <summary>How a run's output is pumped into the app's log files (from where a previous daemon image left it, when adopted).</summary>
