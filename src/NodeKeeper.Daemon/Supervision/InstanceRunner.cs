@@ -157,7 +157,13 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         }
         if (before.Status != t.State.Status)
             _log.LogInformation("{App}:{Index} {From} -> {To}", _app.Name, Index, before.Status.Wire(), t.State.Status.Wire());
-        if (t.State.Status != InstanceStatus.Starting) CancelReadiness();
+        if (t.State.Status != InstanceStatus.Starting)
+        {
+            CancelReadiness();
+            // listen_timeout is the machine's to ignore once the run is no longer starting; ended here, it neither wakes
+            // a thread for every app started nor says in daemon.log that a ready app was not.
+            Disarm(TimerKind.ListenTimeout);
+        }
         // An app ready at spawn keeps its slot through its own start, until its process goes idle (the gate sees it).
         if (t.State.Status != InstanceStatus.Starting && !(t.State.Status == InstanceStatus.Online && _app.Spec.Ready == ReadyMode.Spawn))
             GiveBackSlot();
@@ -398,11 +404,17 @@ public sealed partial class InstanceRunner : IAsyncDisposable
 
     private void Arm(StartTimer t)
     {
-        if (_timers.Remove(t.Kind, out var old)) { old.Cancel(); old.Dispose(); }
+        Disarm(t.Kind);
         var cts = new CancellationTokenSource();
         _timers[t.Kind] = cts;
         _due[t.Kind] = new HandedTimer(t.Kind, t.Generation, _ctx.Clock.GetUtcNow() + t.Delay);
         _ = FireAsync(t, t.Kind == TimerKind.ListenTimeout ? _process?.Pid : null, cts.Token);
+    }
+
+    private void Disarm(TimerKind kind)
+    {
+        if (_timers.Remove(kind, out var old)) { old.Cancel(); old.Dispose(); }
+        _due.Remove(kind);
     }
 
     /// <summary>Fires the timer; listen_timeout waits on by the time the app's main thread waited for a CPU (see
