@@ -48,6 +48,8 @@ public sealed class UserTests
             var start = await home.RunWithAsync(nk, "start", config);
             start.Code.Should().Be(0, start.ToString());
             var app = await home.WaitForAsync("w", i => i.Status == "online", "online as nobody");
+            // Online at spawn, while setsid and setpriv still run on their way to exec node (same pid).
+            await Eventually.Until(() => File.ReadAllText($"/proc/{app.Pid}/comm").Trim() == "node", TimeSpan.FromSeconds(10), "the instance's pid to be node");
             File.ReadAllLines($"/proc/{app.Pid}/status").Single(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..]
                 .Should().OnlyContain(u => u == "65534");
             var first = PreloadFolders().Should().ContainSingle("the daemon made one folder for the preload").Subject;
