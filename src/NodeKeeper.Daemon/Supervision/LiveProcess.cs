@@ -76,9 +76,9 @@ public sealed class LiveProcess : IDisposable
     public void Signal(int signal)
     {
         _signalled = true;
-        var members = ProcessTree.Members(Pid, KnownTree());
+        var members = ProcessTree.RunningMembers(Pid, KnownTree());
         lock (_treeLock) _knownTree.UnionWith(members);
-        ProcessTree.Signal(members, signal);
+        ProcessTree.SignalRunning(Pid, members, signal);
     }
 
     /// <summary>
