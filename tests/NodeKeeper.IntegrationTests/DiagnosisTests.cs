@@ -38,8 +38,7 @@ public sealed class DiagnosisTests
         var config = home.WriteConfig(TestHome.App("fds", "fd-leaker.js", "max_open_files = 256\nmax_restarts = 0\nenv = { EVERY_MS = \"20\" }"));
         await home.OkAsync("start", config, "--no-wait");
         var pid = (await home.WaitForAsync("fds", i => i.Pid != null, "running")).Pid!.Value;
-        // The pid is known from the spawn on, while setsid and prlimit still run on their way to exec node (same pid).
-        await Eventually.Until(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "node", TimeSpan.FromSeconds(10), "the instance to run node");
+        await Procs.UntilRunsAsync(pid, "node");
         var limits = File.ReadAllLines($"/proc/{pid}/limits").Single(l => l.StartsWith("Max open files"));
         limits.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3..5].Should().Equal("256", "256");
 

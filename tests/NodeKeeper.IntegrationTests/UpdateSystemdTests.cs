@@ -187,7 +187,7 @@ public sealed class UpdateSystemdTests
         var pid = int.Parse(File.ReadAllText(file).Trim());
         await Eventually.Until(() => Task.FromResult(Ppid(pid)), p => p == daemon, TimeSpan.FromSeconds(5), $"orphan {n} ({Procs.Describe(pid)}) to be reparented to the daemon {daemon}");
         // `sleep 60 &` forks a shell that then execs sleep: for a moment the orphan may still be that shell.
-        await Eventually.Until(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "sleep", TimeSpan.FromSeconds(5), $"orphan {n} to be sleep");
+        await Procs.UntilRunsAsync(pid, "sleep", TimeSpan.FromSeconds(5));
         return pid;
     }
 

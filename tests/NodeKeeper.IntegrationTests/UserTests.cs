@@ -11,10 +11,7 @@ public sealed class UserTests
         var config = home.WriteConfig(TestHome.App("w", "worker.js", "user = \"nobody\""));
         await home.OkAsync("start", config);
         var pid = (await home.InstanceAsync("w")).Pid!.Value;
-        // The pid is the app's from the start, but for a moment it is still setsid, then setpriv, before node: each execs
-        // the next in place.
-        await Eventually.Until(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "node",
-            TimeSpan.FromSeconds(10), "the instance's pid to be node");
+        await Procs.UntilRunsAsync(pid, "node");
         var status = File.ReadAllLines($"/proc/{pid}/status");
         status.Single(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..].Should().OnlyContain(u => u == "65534");
         status.Single(l => l.StartsWith("Gid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..].Should().OnlyContain(g => g == "65534");
@@ -48,8 +45,7 @@ public sealed class UserTests
             var start = await home.RunWithAsync(nk, "start", config);
             start.Code.Should().Be(0, start.ToString());
             var app = await home.WaitForAsync("w", i => i.Status == "online", "online as nobody");
-            // Online at spawn, while setsid and setpriv still run on their way to exec node (same pid).
-            await Eventually.Until(() => File.ReadAllText($"/proc/{app.Pid}/comm").Trim() == "node", TimeSpan.FromSeconds(10), "the instance's pid to be node");
+            await Procs.UntilRunsAsync(app.Pid!.Value, "node"); // online at spawn, before setpriv has exec'd node
             File.ReadAllLines($"/proc/{app.Pid}/status").Single(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..]
                 .Should().OnlyContain(u => u == "65534");
             var first = PreloadFolders().Should().ContainSingle("the daemon made one folder for the preload").Subject;

@@ -23,6 +23,19 @@ public static class Procs
         catch (IOException) { return false; }
     }
 
+    /// <summary>
+    /// Until <paramref name="pid"/> runs <paramref name="program"/> (its /proc/PID/comm): an instance's pid is known
+    /// from its spawn on, while setsid, prlimit and setpriv still exec their way to node in that pid.
+    /// </summary>
+    public static Task UntilRunsAsync(int pid, string program, TimeSpan? timeout = null) =>
+        Eventually.Until(() => Comm(pid) == program, timeout ?? TimeSpan.FromSeconds(10), $"pid {pid} to run {program}");
+
+    private static string? Comm(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/comm").Trim(); }
+        catch (IOException) { return null; }
+    }
+
     /// <summary>"pid state ppid cmdline" of a process, for failure messages.</summary>
     public static string Describe(int pid)
     {

@@ -16,11 +16,17 @@ public static class ProcessTree
     public static List<ProcessId> Members(int root, IEnumerable<ProcessId> known)
     {
         var snap = ProcSnapshot.Take();
+        return Live(snap.TreeOf(root), known, k => snap.ByPid.TryGetValue(k.Pid, out var st) && st.StartTime == k.StartTime && !st.IsZombie);
+    }
+
+    /// <summary>The live processes of a tree other than the daemon and pid 1, and the known ones <paramref name="alive"/> says still run.</summary>
+    private static List<ProcessId> Live(IEnumerable<ProcStat> tree, IEnumerable<ProcessId> known, Func<ProcessId, bool> alive)
+    {
         var result = new Dictionary<int, ProcessId>();
-        foreach (var st in snap.TreeOf(root))
+        foreach (var st in tree)
             if (!st.IsZombie && st.Pid > 1 && st.Pid != Self) result[st.Pid] = new ProcessId(st.Pid, st.StartTime);
         foreach (var k in known)
-            if (!result.ContainsKey(k.Pid) && snap.ByPid.TryGetValue(k.Pid, out var st) && st.StartTime == k.StartTime && !st.IsZombie && k.Pid > 1 && k.Pid != Self)
+            if (!result.ContainsKey(k.Pid) && k.Pid > 1 && k.Pid != Self && alive(k))
                 result[k.Pid] = k;
         return [.. result.Values];
     }
@@ -71,16 +77,8 @@ public static class ProcessTree
     /// process group that left the tree (reparented to the daemon) are reached by <see cref="SignalRunning"/> through
     /// the group.
     /// </summary>
-    public static List<ProcessId> RunningMembers(int root, IEnumerable<ProcessId> known)
-    {
-        var result = new Dictionary<int, ProcessId>();
-        foreach (var st in ProcChildren.TreeOfAllThreads(root))
-            if (!st.IsZombie && st.Pid > 1 && st.Pid != Self) result[st.Pid] = new ProcessId(st.Pid, st.StartTime);
-        foreach (var k in known)
-            if (!result.ContainsKey(k.Pid) && k.Pid > 1 && k.Pid != Self && k.IsAlive())
-                result[k.Pid] = k;
-        return [.. result.Values];
-    }
+    public static List<ProcessId> RunningMembers(int root, IEnumerable<ProcessId> known) =>
+        Live(ProcChildren.TreeOfAllThreads(root), known, k => k.IsAlive());
 
     /// <summary>
     /// Signals a running app once per process: its process group (root leads it: the app is started through setsid)
