@@ -19,11 +19,17 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
     private static readonly double TicksPerSecond = Native.ClockTicksPerSecond();
     private readonly Dictionary<ProcessId, (long Ticks, long At, long Rss, int? Files)> _previous = new();
     /// <summary>
-    /// An instance whose process used no CPU and kept its memory and open files since its last sample is looked at again
+    /// An instance whose process used (almost) no CPU and kept its memory and open files since its last sample is looked at again
     /// only after <see cref="QuietPasses"/> full passes (unless its app has a memory limit): an idle fleet costs the daemon
     /// a fifth of the reads and events, and a process that wakes up is seen within seconds.
     /// </summary>
-    private const int QuietPasses = 5;
+    private const int QuietPasses = 10;
+    /// <summary>
+    /// The CPU share (percent of a core) up to which an instance counts as quiet: a clock tick (10 ms) in a second. An
+    /// idle app under the preload uses about a millisecond a second (its report timer), so its ticks still move now and
+    /// then; an exact match of ticks would keep most of an idle fleet sampled every second.
+    /// </summary>
+    private const double QuietCpu = 1.0;
     private readonly Dictionary<ProcessId, long> _quietUntil = new();
     private readonly Dictionary<ProcessId, int?> _limits = new();
     private const int ReapEveryTicks = 5 * FullEvery;
@@ -125,7 +131,7 @@ public sealed class ProcessSampler(Supervisor supervisor, DaemonContext ctx) : B
                 if (seconds > 0) cpu = Math.Max(0, (ticks - prev.Ticks) / TicksPerSecond / seconds * 100);
             }
             var files = OpenFiles(root.Pid);
-            var quiet = prev.At != 0 && ticks == prev.Ticks && Math.Abs(rss - prev.Rss) < 1 << 20 && files == prev.Files;
+            var quiet = prev.At != 0 && cpu <= QuietCpu && Math.Abs(rss - prev.Rss) < 1 << 20 && files == prev.Files;
             if (quiet) _quietUntil[root] = _ticks + QuietPasses * FullEvery;
             else _quietUntil.Remove(root);
             _previous[root] = (ticks, now, rss, files);
