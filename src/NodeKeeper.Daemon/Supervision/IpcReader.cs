@@ -38,8 +38,12 @@ public static class IpcReader
     /// Starts reading. It parks in <paramref name="slot"/> when <see cref="ReaderPause"/> asks (`nk update`); the reader
     /// of the next daemon image goes on from what it left (<paramref name="resume"/>).
     /// </summary>
-    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume = null) =>
+    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume = null)
+    {
+        // A new run's readiness ("listening", "ready") is awaited: its messages are read in short rounds.
+        FdReactor.Ipc.Hurry();
         FdReactor.Ipc.Add(new ChannelReader(channel, reportSpacing, listener, slot, resume));
+    }
 
     private sealed class ChannelReader : FdReader
     {

@@ -109,6 +109,8 @@ public sealed class LiveProcess : IDisposable
     private async Task SendAsync(string message)
     {
         await _sending.WaitAsync();
+        // Every message the daemon sends asks for an answer (drained, captured): it is read in short rounds.
+        FdReactor.Ipc.Hurry();
         try { await Ipc!.SendAsync(Encoding.UTF8.GetBytes(message), SocketFlags.None); }
         finally { _sending.Release(); }
     }
