@@ -62,55 +62,62 @@ public static class FastPath
         var path = NkHome.Socket(home);
         // A home or a daemon that is not to be trusted gets nothing: nk-full says why (nk-full checks as this does).
         if (HomeGuard.Refusal(home) is not null) return null;
-        Response? response;
+        FastReply.Answer? answer;
         try
         {
             using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             socket.Connect(new UnixDomainSocketEndPoint(path));
             if (Uids.UntrustedServer(socket, path) is not null) return null;
-            var request = JsonSerializer.SerializeToUtf8Bytes(
-                new Request { Id = 1, Cmd = ask.Cmd, Names = ask.Cmd == Commands.Status ? ask.Names : null }, ProtocolJson.Default.Request);
-            socket.Send([.. request, (byte)'\n']);
+            socket.Send(FastReply.Request(1, ask.Cmd, ask.Cmd == Commands.Status ? ask.Names : null));
             var line = ReadLine(socket);
             if (line is null) return null;
-            response = JsonSerializer.Deserialize(line, ProtocolJson.Default.Response);
+            answer = FastReply.Parse(line);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or JsonException)
+        catch (Exception ex) when (ex is SocketException or IOException)
         {
             return null;
         }
         // A daemon of another version: nk-full answers, and says so.
-        if (response is not { Ok: true } || (response.Version is { } v && v != OwnVersion)) return null;
+        if (answer is not { Ok: true } || (answer.Version is { } v && v != OwnVersion)) return null;
 
-        string text;
-        if (ask.Cmd == Commands.Ping) text = $"pong: daemon pid {response.Pid}, version {response.Version}, home {home}\n";
+        byte[] text;
+        if (ask.Cmd == Commands.Ping) text = Encoding.UTF8.GetBytes($"pong: daemon pid {answer.Pid}, version {answer.Version}, home {home}\n");
+        else if (ask.Json)
+        {
+            // The rows as the daemon wrote them: the same bytes nk-full's serializer writes for them.
+            text = answer.Instances is { } rows ? [.. rows.Span, (byte)'\n'] : "[]\n"u8.ToArray();
+            // Said as nk-full says it: on stderr beside JSON (which stays the rows alone).
+            if (answer.DaemonNotice is { } notice) Console.Error.Write(Render.DaemonNotice(notice));
+        }
         else
         {
-            var rows = response.Instances?.ToList() ?? [];
-            text = ask.Json ? JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo) + "\n" : Render.StatusTable(rows, DateTimeOffset.UtcNow);
-            if (response.DaemonNotice is { } notice)
-            {
-                // Said as nk-full says it: below the table, or on stderr beside JSON (which stays the rows alone).
-                if (ask.Json) Console.Error.Write(Render.DaemonNotice(notice));
-                else text += Render.DaemonNotice(notice);
-            }
+            List<InstanceInfo> rows;
+            try { rows = answer.Instances is { } raw ? JsonSerializer.Deserialize(raw.Span, StatusJson.Default.ListInstanceInfo) ?? [] : []; }
+            catch (JsonException) { return null; }
+            var table = Render.StatusTable(rows, DateTimeOffset.UtcNow);
+            // Said as nk-full says it: below the table.
+            if (answer.DaemonNotice is { } notice) table += Render.DaemonNotice(notice);
+            text = Encoding.UTF8.GetBytes(table);
         }
         using var stdout = Console.OpenStandardOutput();
-        stdout.Write(Encoding.UTF8.GetBytes(text));
+        stdout.Write(text);
         return 0;
     }
 
     /// <summary>The answer line (the daemon writes one per request); null when the connection ends first or it passes 64 MiB.</summary>
     private static byte[]? ReadLine(Socket socket)
     {
-        var buffer = new byte[64 * 1024];
+        // Not zeroed first: each byte is read into before it is looked at.
+        var buffer = GC.AllocateUninitializedArray<byte>(64 * 1024);
         var length = 0;
         while (true)
         {
             if (length == buffer.Length)
             {
                 if (buffer.Length >= 64 * 1024 * 1024) return null;
-                Array.Resize(ref buffer, buffer.Length * 2);
+                var larger = GC.AllocateUninitializedArray<byte>(buffer.Length * 2);
+                buffer.AsSpan(0, length).CopyTo(larger);
+                buffer = larger;
             }
             var n = socket.Receive(buffer, length, buffer.Length - length, SocketFlags.None);
             if (n == 0) return null;

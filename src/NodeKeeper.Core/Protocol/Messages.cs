@@ -303,6 +303,18 @@ public sealed record HttpOutcomes
 public sealed partial class ProtocolJson : JsonSerializerContext;
 
 /// <summary>
+/// The rows of `nk status` alone, with <see cref="ProtocolJson"/>'s options: what `nk`'s fast path reads, so that the
+/// small client links no metadata (nor code) of the rest of the protocol.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    WriteIndented = false)]
+[JsonSerializable(typeof(List<InstanceInfo>))]
+public sealed partial class StatusJson : JsonSerializerContext;
+
+/// <summary>
 /// One capture of an app's evidence, as nk describe, nk profile and nk heap show it. Kind: "report" (Node's diagnostic
 /// report of a crash), "stall" (a blocked event loop: its stacks, and its CPU profile in Files), "cpu" (a CPU profile
 /// asked for), "heap" (a heap snapshot), "growth" (two heap snapshots compared). Files are absolute paths; a
