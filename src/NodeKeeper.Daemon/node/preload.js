@@ -244,7 +244,7 @@ let lagSeen = null;
 //    A report that does not come within that is itself the news: the event loop is stalled.
 if (instance && process.channel) {
   const v8 = require('v8');
-  const { monitorEventLoopDelay, performance } = require('perf_hooks');
+  const { monitorEventLoopDelay } = require('perf_hooks');
   const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;
   const quiet = Number(process.env.NK_REPORT_QUIET_MS) > every ? Number(process.env.NK_REPORT_QUIET_MS) : every;
   delete process.env.NK_METRICS_MS;
@@ -258,24 +258,26 @@ if (instance && process.channel) {
     || m.heap_limit !== sent.heap_limit || m.handles !== sent.handles || m.lag_max >= LAG_MS || sent.lag_max >= LAG_MS
     || (httpCounting && http_.classes.some((c, i) => c !== sentClasses[i]));
   // The delay histogram's timer wakes the process every 10 ms (about 7 ms of CPU a second in an idle instance:
-  // 300 idle apps would keep two cores busy), so it runs only while the loop does work: the share of the last
-  // interval the loop was busy (eventLoopUtilization, which costs no timer) decides for the next one. An idle loop's
-  // delay is what the report's own timer was late by, which also catches any stall of a second or more.
+  // 300 idle apps would keep two cores busy), so it runs only while the process works: the CPU it used in the last
+  // interval (2 % of a core or more) decides for the next one. Not the loop's utilization: on a machine busy starting
+  // hundreds of apps, each of the histogram's own wake-ups waits for a core, and the utilization that waiting adds kept
+  // it on for good in every idle app (300 apps started 20 % slower for it). Its own CPU stays well under the bar. An
+  // idle loop's delay is what the report's own timer was late by, which also catches any stall of a second or more.
   const delay = monitorEventLoopDelay({ resolution: 10 });
-  const BUSY = 0.005;
-  const elu = performance && typeof performance.eventLoopUtilization === 'function' ? () => performance.eventLoopUtilization() : null;
+  const BUSY = 0.02;
   let delayOn = false;
-  let last = null; // the loop's utilization at the last report
+  let cpu = null; // process.cpuUsage() at the last report
   let prev = 0; // when the report's timer last ran (0: not yet, from the first turn of the event loop)
   // From the first turn: the app's synchronous start (loading its modules) is not a delay of it.
-  setImmediate(() => { prev = Date.now(); if (elu) last = elu(); else { delay.enable(); delayOn = true; } });
+  setImmediate(() => { prev = Date.now(); cpu = process.cpuUsage(); });
   // The histogram holds whole timer intervals: the delay is what exceeds the 10 ms resolution.
   const ms = (ns) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - 10e6) / 1e4) / 100) : null);
   const report = () => {
     const heap = v8.getHeapStatistics();
     const handles = typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null;
     const at = Date.now();
-    const late = prev ? Math.max(0, at - prev - every) : 0;
+    const elapsed = prev ? at - prev : 0;
+    const late = prev ? Math.max(0, elapsed - every) : 0;
     prev = at;
     const counted = delay.count > 0;
     const m = {
@@ -284,10 +286,10 @@ if (instance && process.channel) {
       lag_max: Math.max(counted ? ms(delay.max) : 0, late), handles,
     };
     delay.reset();
-    if (elu && last) {
-      const now = elu();
-      const busy = performance.eventLoopUtilization(now, last).utilization >= BUSY;
-      last = now;
+    if (cpu && elapsed > 0) {
+      const usage = process.cpuUsage();
+      const busy = (usage.user - cpu.user + usage.system - cpu.system) / 1000 >= BUSY * elapsed;
+      cpu = usage;
       if (busy !== delayOn) { if (busy) delay.enable(); else delay.disable(); delayOn = busy; }
     }
     if (lagSeen) lagSeen(m.lag_max);
