@@ -63,8 +63,8 @@ public sealed class RecoveryTests
         await home.OkAsync("stop", "w");
         var daemon = home.DaemonPid()!.Value;
         // Every process of the old generation: the apps and what they spawned (spawner.js leaves a detached grandchild).
-        await Eventually.Until(() => Task.FromResult(File.ReadAllText(Path.Combine(home.Home, "state.json"))),
-            s => s.Contains("\"running\": false"), TimeSpan.FromSeconds(5), "the state file to show w stopped");
+        await Eventually.Until(() => Task.FromResult(NodeKeeper.Daemon.State.StateFile.Read(Path.Combine(home.Home, "state.json")).State),
+            s => s is not null && s.Apps.Any(a => a.Spec.Name == "w" && !a.Running), TimeSpan.FromSeconds(5), "the state file to show w stopped");
         var old = Procs.OwnedBy(home.Home).Where(p => p != daemon).ToList();
         old.Should().HaveCountGreaterThanOrEqualTo(4);
 

@@ -57,7 +57,8 @@ public sealed class DeadDaemonTests
         var daemon = home.DaemonPid()!.Value;
         // state.json trails a change by 100 ms: wait until it records every app's process.
         var state = Path.Combine(home.Home, "state.json");
-        await Eventually.Until(() => File.Exists(state) && pids.All(p => File.ReadAllText(state).Contains($"\"pid\": {p}")),
+        bool Recorded(int pid) => NodeKeeper.Daemon.State.StateFile.Read(state).State?.Apps.SelectMany(a => a.Instances).Any(i => i.Process?.Pid == pid) == true;
+        await Eventually.Until(() => pids.All(Recorded),
             TimeSpan.FromSeconds(10), "state.json to record every process");
 
         Procs.Signal(daemon, 9, home.Home);

@@ -78,7 +78,7 @@ public sealed class StateKeeper(Persistence persistence, DaemonContext ctx) : IH
     private void Write()
     {
         _unsaved = false;
-        try { StateFile.Write(ctx.StatePath, persistence.Capture(processes: true)); }
+        try { StateFile.WriteLive(ctx.StatePath, persistence.Capture(processes: true)); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             ctx.Logger.LogWarning(ex, "cannot write {Path}", ctx.StatePath);

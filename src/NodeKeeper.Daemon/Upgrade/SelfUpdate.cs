@@ -84,7 +84,7 @@ public sealed class SelfUpdate(Supervisor supervisor, Persistence persistence, H
             };
             HandoverFile.Write(NkHome.Handover(ctx.Home), record);
             // Should the new image fail to adopt, it takes over from this state file, as after a crash: exact pids.
-            failure = StateFile.WriteThen(ctx.StatePath, persistence.Capture(processes: true), () =>
+            failure = StateFile.WriteLiveThen(ctx.StatePath, persistence.Capture(processes: true), () =>
             {
                 ctx.Logger.LogInformation("nk update: exec {Target} with {Apps} app(s), {Instances} running instance(s), {Connections} control connection(s)",
                     target, apps.Count, parked.Count, connections.Count);
