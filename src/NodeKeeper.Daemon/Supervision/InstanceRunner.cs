@@ -29,7 +29,11 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private readonly Dictionary<TimerKind, HandedTimer> _due = new();
     private readonly List<ExitRecord> _history = [];
     private readonly RunFigures _figures = new();
-    private TaskCompletionSource _changed = NewSignal();
+    /// <summary>The latest state published, the end of the chain every waiter walks (see <see cref="WaitAsync"/>).</summary>
+    private StateNode _latest = new(InstanceState.New);
+    /// <summary>States applied by the Apply in progress (and the ones it led to), published in order once it is done.</summary>
+    private readonly List<InstanceState> _unpublished = [];
+    private int _applying;
     private LiveProcess? _process;
     private CancellationTokenSource? _readiness;
     private Task _loop = Task.CompletedTask;
@@ -44,12 +48,20 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         {
             // A reload's replacement carries on the instance's counts and history: for the user it is one instance.
             State = InstanceState.New with { Restarts = replacing.State.Restarts + 1, LastExit = replacing.State.LastExit };
+            Publish(State);
             lock (replacing._history) _history.AddRange(replacing._history);
         }
     }
 
     public int Index { get; }
     public InstanceState State { get; private set; } = InstanceState.New;
+
+    /// <summary>One state the instance passed through, and the promise of the next one.</summary>
+    private sealed class StateNode(InstanceState state)
+    {
+        public InstanceState State { get; } = state;
+        public TaskCompletionSource<StateNode> Next { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
     /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
     public InstanceMetrics? Metrics => _figures.Metrics;
     public StderrTail StderrTail { get; } = new();
@@ -73,12 +85,21 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     /// <summary>Waits until the state satisfies the predicate.</summary>
     public async Task WaitAsync(Func<InstanceState, bool> until, CancellationToken ct)
     {
+        // Every state from the latest published on, in order: a passing one (backoff between two crashes, when the
+        // next start is due at once) is seen even when the next was applied before this waiter ran again.
+        var node = Volatile.Read(ref _latest);
         while (true)
         {
-            var signal = Volatile.Read(ref _changed);
-            if (until(State)) return;
-            await signal.Task.WaitAsync(ct);
+            if (until(node.State)) return;
+            node = await node.Next.Task.WaitAsync(ct);
         }
+    }
+
+    /// <summary>Makes <paramref name="state"/> the latest, after the ones published before it.</summary>
+    private void Publish(InstanceState state)
+    {
+        var node = new StateNode(state);
+        Interlocked.Exchange(ref _latest, node).Next.TrySetResult(node);
     }
 
     // Events of this actor alone, never seen by the machine: what the sampler, the IPC reader and the exit watcher learnt.
@@ -148,6 +169,20 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         var before = State;
         var t = InstanceMachine.Handle(before, e, _app.Spec, _ctx.Clock.GetUtcNow());
         State = t.State;
+        _unpublished.Add(t.State);
+        _applying++;
+        try { Transition(before, t, e); }
+        finally { _applying--; }
+        // Waiters hear of a state once its commands have run; one Apply inside another (a launch's Spawned) is told
+        // after the outer one's state, in the order they were applied.
+        if (_applying > 0) return;
+        foreach (var state in _unpublished) Publish(state);
+        _unpublished.Clear();
+        _ctx.StateChanged();
+    }
+
+    private void Transition(InstanceState before, Transition t, InstanceEvent e)
+    {
         if (t.State.LastExit is { } exit && !ReferenceEquals(exit, before.LastExit))
         {
             var record = Explain(exit, t.State.Status == InstanceStatus.Backoff ? t.State.BackoffDelay : null, before, e);
@@ -168,9 +203,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         if (t.State.Status != InstanceStatus.Starting && !(t.State.Status == InstanceStatus.Online && _app.Spec.Ready == ReadyMode.Spawn))
             GiveBackSlot();
         foreach (var c in t.Commands) Execute(c);
-        var old = Interlocked.Exchange(ref _changed, NewSignal());
-        old.TrySetResult();
-        _ctx.StateChanged();
     }
 
     /// <summary>
@@ -290,6 +322,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     public void Adopt(HandedInstance handed)
     {
         State = handed.State;
+        Publish(State);
         lock (_history) _history.AddRange(handed.History);
         StderrTail.Append(Encoding.UTF8.GetBytes(handed.StderrTail));
         if (handed.Process is { } hp)
@@ -477,7 +510,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
     public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private int _disposed;
 
