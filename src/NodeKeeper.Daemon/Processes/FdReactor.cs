@@ -209,6 +209,7 @@ public sealed class FdReactor
             }
             Resume();
             var busy = false;
+            var flooded = false;
             for (var i = 0; i < n; i++)
             {
                 var token = Native.EpollData(events, i);
@@ -229,9 +230,12 @@ public sealed class FdReactor
                 {
                     case ReadOutcome.Ended: Remove(token, reader, null); break;
                     case ReadOutcome.Large: busy = true; break;
-                    case ReadOutcome.Flooding: Defer(token, reader); break;
+                    case ReadOutcome.Flooding: Defer(token, reader); flooded = true; break;
                 }
             }
+            // A channel with more to read than one read takes, or one that floods (then paced by its deferral), is not
+            // held to the idle spacing as well: the app's sends would pile up in its memory past 64 KiB a second.
+            if (busy || flooded) Hurry();
             if (n > 0 && !busy && _coalesceMs > 0) Thread.Sleep(_coalesceMs);
             // While rounds follow each other closely (hundreds of apps reporting), the spacing is waited out at once:
             // the next wait then finds the messages that gathered meanwhile and returns without sleeping, so a round

@@ -72,7 +72,8 @@ public static class IpcReader
             while (_lines.Next(ref chunk, out var line)) Dispatch(line[System.Text.Ascii.Trim(line)], _spacing, ref _lastReport, _listener);
             var now = Environment.TickCount64;
             if (now / 1000 != _second) { _second = now / 1000; _reads = 0; }
-            return ++_reads > FloodReads ? ReadOutcome.Flooding : ReadOutcome.Small;
+            // A full read: more is waiting, the reactor keeps its short spacing while that lasts.
+            return ++_reads > FloodReads ? ReadOutcome.Flooding : n == ReadSize ? ReadOutcome.Large : ReadOutcome.Small;
         }
 
         protected internal override ParkedReader Park() => new(Native.DupCloseOnExec(Fd), _lines.Pending.ToArray(), _lines.Skipping);
