@@ -11,13 +11,14 @@ public static class Launcher
     /// System.Diagnostics.Process: a Process keeps a reader and a writer with their buffers for each redirected stream,
     /// a copy of the whole environment and a registered wait for as long as the child lives, about 25 KiB per app with
     /// hundreds of them. The child's output pipes go to the log readers, its standard input is /dev/null, and its end
-    /// is heard on SIGCHLD, as for a child adopted across `nk update`.
+    /// is heard on SIGCHLD, as for a child adopted across `nk update`. It leads a session and process group of its own
+    /// (the daemon signals the group), set up by posix_spawn itself: no setsid program runs before it.
     /// </summary>
     public static RunningProcess Start(LaunchSpec spec)
     {
         if (DotNetReapsEveryChild) return StartThroughDotNet(spec);
-        var path = ResolveProgram(spec.FileName);
         var env = Environ(spec.Environment);
+        var path = ResolveProgram(spec.FileName, spec.WorkingDirectory, env.GetValueOrDefault("PATH"));
         var opened = new List<int>();
         int pid;
         Task<int> status;
@@ -86,8 +87,9 @@ public static class Launcher
             env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
         }
 
-        var command = Cli.Wrap(spec.FileName)
-            .WithArguments(spec.Arguments)
+        // System.Diagnostics.Process cannot make a session: setsid(1) does, and execs the program in place (same pid).
+        var command = Cli.Wrap("setsid")
+            .WithArguments([spec.FileName, .. spec.Arguments])
             .WithWorkingDirectory(spec.WorkingDirectory)
             .WithEnvironmentVariables(env)
             .WithStandardOutputPipe(PipeTarget.Create((s, ct) => spec.Stdout(Enlarged(s), ct)))
@@ -152,15 +154,17 @@ public static class Launcher
     }
 
     /// <summary>
-    /// The program's full path: as given when it names a folder (relative to the daemon's), else the first executable
-    /// of that name on the daemon's PATH, as System.Diagnostics.Process finds it.
+    /// The program's full path, found as execvp(3) in the child would find it: a name with a slash relative to the
+    /// child's working folder, else the first executable of that name on the child's PATH (<paramref name="searchPath"/>;
+    /// glibc's default when it has none).
     /// </summary>
-    public static string ResolveProgram(string file)
+    public static string ResolveProgram(string file, string cwd, string? searchPath)
     {
-        if (file.Contains('/')) return Path.GetFullPath(file);
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        if (file.Contains('/')) return Path.GetFullPath(file, cwd);
+        foreach (var dir in (searchPath ?? "/bin:/usr/bin").Split(':'))
         {
-            var candidate = Path.Combine(dir, file);
+            // An empty entry is the working folder, as for execvp.
+            var candidate = Path.GetFullPath(Path.Combine(dir.Length == 0 ? "." : dir, file), cwd);
             if (Native.IsExecutableFile(candidate)) return candidate;
         }
         throw new System.ComponentModel.Win32Exception(2, $"cannot start {file}: not found on PATH");

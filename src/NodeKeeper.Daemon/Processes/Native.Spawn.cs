@@ -10,7 +10,7 @@ namespace NodeKeeper.Daemon.Processes;
 /// </summary>
 public static partial class Native
 {
-    private const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
+    private const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
     private const int O_RDONLY_CLOEXEC = 0x80000, O_CLOEXEC = 0x80000;
 
     // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336 on x86-64 and arm64; sigset_t 128.
@@ -97,8 +97,9 @@ public static partial class Native
     /// <summary>
     /// Starts <paramref name="path"/> (a full path) with argv and envp, in <paramref name="cwd"/>, its standard input,
     /// output and error on the given fds, every signal at its default disposition and none blocked (the daemon's
-    /// runtime ignores SIGPIPE and blocks some; an exec keeps both). Every other fd of the daemon stays behind unless it
-    /// was made inheritable. Throws <see cref="Win32Exception"/> with the reason when it cannot start.
+    /// runtime ignores SIGPIPE and blocks some; an exec keeps both), in a session (and process group) of its own, led
+    /// by it (setsid(2), done by glibc in the child before the exec). Every other fd of the daemon stays behind unless
+    /// it was made inheritable. Throws <see cref="Win32Exception"/> with the reason when it cannot start.
     /// </summary>
     public static unsafe int Spawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, string cwd, int stdin, int stdout, int stderr)
     {
@@ -129,7 +130,7 @@ public static partial class Native
             sigfillset(defaults);
             Check(posix_spawnattr_setsigmask(attr, mask), "sigmask");
             Check(posix_spawnattr_setsigdefault(attr, defaults), "sigdefault");
-            Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), "flags");
+            Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID), "flags");
             int pid;
             fixed (IntPtr* a = args, v = vars)
             {

@@ -81,7 +81,7 @@ public static class ProcessTree
         Live(ProcChildren.TreeOfAllThreads(root), known, k => k.IsAlive());
 
     /// <summary>
-    /// Signals a running app once per process: its process group (root leads it: the app is started through setsid)
+    /// Signals a running app once per process: its process group (root leads it: the app is started in a session of its own)
     /// with one kill(2), and each member outside that group on its own.
     /// </summary>
     public static void SignalRunning(int root, IEnumerable<ProcessId> members, int signal)

@@ -3,13 +3,16 @@ using NodeKeeper.Core.Config;
 
 namespace NodeKeeper.Daemon.Supervision;
 
-/// <summary>How an app's instance is started: the argv (through setsid, prlimit, setpriv) and its environment.</summary>
+/// <summary>How an app's instance is started: the argv (through prlimit, setpriv) and its environment.</summary>
 public static class InstanceLaunch
 {
-    /// <summary>The argv: setsid [prlimit] [setpriv] interpreter node_args [--max-old-space-size] --require preload script args.</summary>
+    /// <summary>
+    /// The program and its arguments: [prlimit] [setpriv] interpreter node_args [--max-old-space-size] --require preload
+    /// script args. prlimit and setpriv exec the next one in place (the pid stays node's); the launcher gives the
+    /// process its own session and process group to signal.
+    /// </summary>
     public static (string File, List<string> Args) CommandLine(AppSpec spec, string preloadPath)
     {
-        // setsid execs in place (the pid stays node's) and gives the app its own process group to signal.
         var args = new List<string>();
         if (spec.MaxOpenFiles is { } nofile)
             args.AddRange(["prlimit", $"--nofile={nofile}:{nofile}", "--"]);
@@ -27,7 +30,7 @@ public static class InstanceLaunch
         args.Add(preloadPath);
         args.Add(spec.Script);
         args.AddRange(spec.Args);
-        return ("setsid", args);
+        return (args[0], args[1..]);
     }
 
     /// <summary>What a clean environment keeps of the daemon's: where programs are, the language and the time zone.</summary>
