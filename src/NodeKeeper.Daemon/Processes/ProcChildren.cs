@@ -30,29 +30,24 @@ public static class ProcChildren
         if (ProcStat.Read(root) is not { } first) return result;
         result.Add(first);
         var seen = new HashSet<int> { root };
-        Span<byte> buf = stackalloc byte[16 * 1024];
         for (var i = 0; i < result.Count; i++)
-        {
-            List<string> tasks;
-            try { tasks = [.. Directory.EnumerateDirectories($"/proc/{result[i].Pid}/task")]; }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { continue; }
-            foreach (var task in tasks)
-            {
-                var n = Native.ReadSmallFile(Path.Combine(task, "children"), buf);
-                if (n <= 0) continue;
-                foreach (var child in ParsePids(buf[..n]))
-                    if (seen.Add(child) && ProcStat.Read(child) is { } st) result.Add(st);
-            }
-        }
+            foreach (var child in OfAllThreads($"/proc/{result[i].Pid}"))
+                if (seen.Add(child) && ProcStat.Read(child) is { } st) result.Add(st);
         return result;
     }
 
     /// <summary>The daemon's own children, over all its threads.</summary>
-    public static List<int> OfDaemon()
+    public static List<int> OfDaemon() => OfAllThreads("/proc/self");
+
+    /// <summary>The children of the process at <paramref name="procDir"/> (/proc/PID), forked by any of its threads.</summary>
+    private static List<int> OfAllThreads(string procDir)
     {
         var pids = new List<int>();
-        Span<byte> buf = stackalloc byte[4096];
-        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        Span<byte> buf = stackalloc byte[16 * 1024];
+        List<string> tasks;
+        try { tasks = [.. Directory.EnumerateDirectories($"{procDir}/task")]; }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return pids; }
+        foreach (var task in tasks)
         {
             var n = Native.ReadSmallFile(Path.Combine(task, "children"), buf);
             if (n > 0) pids.AddRange(ParsePids(buf[..n]));

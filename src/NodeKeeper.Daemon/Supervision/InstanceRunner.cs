@@ -56,12 +56,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     public int Index { get; }
     public InstanceState State { get; private set; } = InstanceState.New;
 
-    /// <summary>One state the instance passed through, and the promise of the next one.</summary>
-    private sealed class StateNode(InstanceState state)
-    {
-        public InstanceState State { get; } = state;
-        public TaskCompletionSource<StateNode> Next { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
     /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
     public InstanceMetrics? Metrics => _figures.Metrics;
     public StderrTail StderrTail { get; } = new();
@@ -93,6 +87,13 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             if (until(node.State)) return;
             node = await node.Next.Task.WaitAsync(ct);
         }
+    }
+
+    /// <summary>One state the instance passed through, and the promise of the next one.</summary>
+    private sealed class StateNode(InstanceState state)
+    {
+        public InstanceState State { get; } = state;
+        public TaskCompletionSource<StateNode> Next { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>Makes <paramref name="state"/> the latest, after the ones published before it.</summary>
@@ -509,7 +510,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
 
     /// <summary>An exit in this instance's history: the backoff chosen after it, its cause and evidence, its last figures.</summary>
     public sealed record ExitRecord(ExitInfo Exit, TimeSpan? Delay, string? Cause, IReadOnlyList<string> Evidence, MetricsBefore Before);
-
 
     private int _disposed;
 
