@@ -26,7 +26,8 @@ public sealed class IpcLines(int maxLine = IpcLines.MaxLine)
     public void Resume(ReadOnlySpan<byte> pending, bool skipping)
     {
         _length = Math.Min(pending.Length, maxLine);
-        pending[.._length].CopyTo(Room);
+        // Every launch resumes (from nothing, mostly): the room is taken only for a line actually carried over.
+        if (_length > 0) pending[.._length].CopyTo(Room);
         _skipping = skipping;
     }
 
