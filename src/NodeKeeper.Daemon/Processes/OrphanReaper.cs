@@ -59,7 +59,25 @@ public static class OrphanReaper
     /// reaped. waitid(WNOWAIT) names an exited child without reaping it, so while none has exited this costs one system
     /// call, however many apps run; a child .NET started itself is left to .NET, and then the children are scanned.
     /// </summary>
+    /// <remarks>
+    /// One pass at a time: SIGCHLD handlers run on pool threads, and a storm of exits ran several passes at once, which
+    /// took the same child from each other and then scanned every child for nothing. A call while a pass runs asks that
+    /// pass to go round once more, and returns.
+    /// </remarks>
     public static void ReapAll()
+    {
+        if (Interlocked.Increment(ref _reapCalls) != 1) return;
+        int calls;
+        do
+        {
+            calls = Volatile.Read(ref _reapCalls);
+            ReapPass();
+        } while (Interlocked.Add(ref _reapCalls, -calls) != 0);
+    }
+
+    private static int _reapCalls;
+
+    private static void ReapPass()
     {
         while (Native.PeekExitedChild() is > 1 and var pid)
         {
