@@ -30,6 +30,40 @@ public sealed class ScaleTests
                 .Select(i => $"{i.Name}: {i.LastExit?.Reason}")));
         foreach (var port in ports) (await FreshHttp.Get(port)).Should().StartWith("hello from pid");
         File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Should().NotContain("not_ready");
+
+        // And all of them stopped at once, on the same busy machine: each in turn through the stop gate, each by its own
+        // SIGTERM handler (exit code 0, no SIGKILL), and no process of theirs left.
+        await home.OkAsync("stop", "all");
+        var stopped = await home.StatusAsync();
+        stopped.Should().HaveCount(Apps).And.OnlyContain(i => i.Status == "stopped");
+        stopped.Should().OnlyContain(i => i.LastExit != null && i.LastExit.Code == 0 && i.LastExit.Signal == null,
+            "every app ended by its own handler: " + string.Join(", ", stopped.Where(i => i.LastExit?.Code != 0)
+                .Select(i => $"{i.Name}: code {i.LastExit?.Code}, signal {i.LastExit?.Signal}")));
+        Procs.OwnedBy(home.Home).Should().Equal([home.DaemonPid()!.Value], "the daemon alone is left");
+    }
+
+    /// <summary>
+    /// A stop of many apps whose SIGTERM handler works on the CPU (150 ms each) with a kill_timeout of 400 ms: the stop
+    /// gate lets a few run their handlers at a time, so the last ones get their signal well after the stop was asked
+    /// for (16 apps, 4 slots on 2 cores: about 0.5 s). kill_timeout counts from each app's own signal, so every one
+    /// ends by its handler; counted from the request, the last ones were SIGKILLed in the middle of their clean-up.
+    /// </summary>
+    [Fact]
+    public async Task Apps_stopped_together_each_get_their_kill_timeout_from_their_own_signal()
+    {
+        const int count = 16;
+        await using var home = new TestHome();
+        var config = home.WriteConfig(string.Concat(Enumerable.Range(0, count).Select(i => TestHome.App($"g{i}", "graceful.js",
+            "kill_timeout = \"400ms\"\nenv = { SHUTDOWN_MS = \"150\", SHUTDOWN_SPIN = \"1\" }\n"))));
+        await home.OkAsync("start", config);
+        await home.OkAsync("stop", "all");
+        var rows = await home.StatusAsync();
+        rows.Should().HaveCount(count).And.OnlyContain(i => i.Status == "stopped");
+        rows.Should().OnlyContain(i => i.LastExit != null && i.LastExit.Code == 0 && i.LastExit.Signal == null,
+            "no app was SIGKILLed during its clean-up: " + string.Join(", ", rows.Where(i => i.LastExit?.Code != 0)
+                .Select(i => $"{i.Name}: code {i.LastExit?.Code}, signal {i.LastExit?.Signal}")));
+        foreach (var i in rows)
+            File.ReadAllText(Path.Combine(home.Logs, $"{i.Name}.out.log")).Should().Contain("clean exit");
     }
 
     /// <summary>

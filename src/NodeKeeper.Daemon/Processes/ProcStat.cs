@@ -6,6 +6,9 @@ public readonly record struct ProcStat(
 {
     public bool IsZombie => State is 'Z' or 'X';
 
+    /// <summary>For the stop gate: whether the process's main thread runs or waits to run; null when it is gone or ended.</summary>
+    public static bool? Runnable(int pid) => Read(pid) is { IsZombie: false } st ? st.State == 'R' : null;
+
     /// <summary>Reads one process; null when it is gone or unreadable.</summary>
     public static ProcStat? Read(int pid)
     {

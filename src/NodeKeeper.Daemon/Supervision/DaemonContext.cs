@@ -13,8 +13,12 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     /// <summary>The apps' folders of captured evidence (crash reports, profiles, heap snapshots).</summary>
     public Captures.CaptureStore Captures { get; } = new(home);
 
-    /// <summary>How many instances start at once (see <see cref="NodeKeeper.Core.Supervision.StartGate"/>).</summary>
-    public NodeKeeper.Core.Supervision.StartGate Starts { get; } = new(NodeKeeper.Core.Supervision.StartGate.DefaultWidth, Processes.SchedStat.Progress, clock);
+    /// <summary>How many instances start at once (see <see cref="NodeKeeper.Core.Supervision.CpuGate"/>).</summary>
+    public NodeKeeper.Core.Supervision.CpuGate Starts { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStarts(Processes.SchedStat.Progress, clock);
+    /// <summary>How many instances are sent their stop signal at once.</summary>
+    public NodeKeeper.Core.Supervision.CpuGate Stops { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStops(Processes.ProcStat.Runnable, clock);
+    /// <summary>How many shared-port instances drain at once before their stop signal.</summary>
+    public NodeKeeper.Core.Supervision.CpuGate Drains { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStops(Processes.ProcStat.Runnable, clock);
     /// <summary>What the daemon reads in them (summaries cached; one heap snapshot read at a time).</summary>
     public Captures.EvidenceReader Evidence { get; } = new();
     public string LogDirectory => NkHome.Logs(Home);

@@ -107,12 +107,20 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private sealed record HeapReview : InstanceEvent;
     private sealed record Ended(LiveProcess Process, Exited Exit) : InstanceEvent;
     private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
-    private sealed record SlotGranted(StartGate.Ticket Ticket) : InstanceEvent;
+    private sealed record SlotGranted(CpuGate.Ticket Ticket) : InstanceEvent;
+    private sealed record StopSlotGranted(CpuGate Gate, CpuGate.Ticket Ticket) : InstanceEvent;
+    private sealed record DrainEnded(LiveProcess Process) : InstanceEvent;
 
     /// <summary>The start gate's slot of the current launch (waited for, then held until the run is no longer starting).</summary>
-    private StartGate.Ticket? _slot;
+    private CpuGate.Ticket? _slot;
     /// <summary>Whether the current launch got its slot and spawned (or was refused).</summary>
     private bool _launched;
+    /// <summary>The stop gate's slot of the current stop: asked for when its signal is due, held until the process ends
+    /// or sleeps.</summary>
+    private (CpuGate Gate, CpuGate.Ticket Ticket)? _stopSlot;
+    /// <summary>A stop's signal not sent yet: whether the run drains first, and the kill timer that starts with the signal.</summary>
+    private PendingStop? _pendingStop;
+    private readonly record struct PendingStop(int Signal, bool Drain, StartTimer? Kill);
 
     private async Task LoopAsync(CancellationToken ct)
     {
@@ -122,6 +130,8 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             {
                 if (e is Freeze f)
                 {
+                    // A stop waiting for its slot is sent now: the next image takes on a signalled run with its kill timer.
+                    SendPendingStop();
                     // Nothing changes this instance until thawed (or the exec ends this image): later events wait in the channel.
                     f.Frozen.TrySetResult(new FrozenInstance(State, [.. _due.Values.Where(t => t.Generation == State.Generation)], History, StderrTail.Text(), _process));
                     await f.Thaw.WaitAsync(ct);
@@ -153,6 +163,30 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                 _launched = true;
                 LaunchProcess();
                 if (_process is { } spawned) _ctx.Starts.Watch(g.Ticket, spawned.Pid);
+                return;
+            case DrainEnded d:
+                // Drained (or drain_timeout passed): the signal asks for a slot of its own.
+                if (!ReferenceEquals(d.Process, _process) || _pendingStop is not { Drain: false }) return;
+                if (_stopSlot is { } drainSlot) { _stopSlot = null; drainSlot.Gate.Release(drainSlot.Ticket); }
+                AskStopSlot();
+                return;
+            case StopSlotGranted g:
+                if (!ReferenceEquals(g.Ticket, _stopSlot?.Ticket)) { g.Gate.Release(g.Ticket); return; }
+                if (_pendingStop is null || _process is not { } stopping || State.Status != InstanceStatus.Stopping)
+                {
+                    GiveBackStopSlot();
+                    return;
+                }
+                if (_pendingStop is { Drain: true } drain)
+                {
+                    _pendingStop = drain with { Drain = false };
+                    _ = DrainAsync(stopping);
+                }
+                else SendPendingStop();
+                // Held while the process works on it: until it sleeps (drained, or waiting for its last connections) or
+                // ends; its exit (heard on SIGCHLD) lets the next go at once, before this loop hears of it.
+                g.Gate.Watch(g.Ticket, stopping.Pid);
+                stopping.Exited.ContinueWith(_ => g.Gate.Release(g.Ticket), TaskContinuationOptions.ExecuteSynchronously);
                 return;
             case Ended ended:
                 if (ReferenceEquals(_process, ended.Process)) _process = null;
@@ -203,6 +237,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         // An app ready at spawn keeps its slot through its own start, until its process goes idle (the gate sees it).
         if (t.State.Status != InstanceStatus.Starting && !(t.State.Status == InstanceStatus.Online && _app.Spec.Ready == ReadyMode.Spawn))
             GiveBackSlot();
+        if (t.State.Status != InstanceStatus.Stopping) GiveBackStopSlot();
         foreach (var c in t.Commands) Execute(c);
     }
 
@@ -229,13 +264,60 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             case Launch: RequestLaunch(); break;
             case SignalTree s:
                 var number = Signals.Number(s.Signal) ?? 15;
-                if (_app.SharesPort && _process is { Ipc: not null } p) _ = p.RetireAsync(number, _app.ReleasingPort, _app.Spec.DrainTimeout);
-                else _process?.Signal(number);
+                if (_process is not { } p) break;
+                GiveBackStopSlot();
+                // The signal waits for a slot of the stop gate (at once when a few instances stop; in turn in a storm). A
+                // shared-port instance drains first (its preload closes the listener and ends its connections), in a
+                // slot too: 300 drains at once are 300 processes woken at once.
+                _pendingStop = new PendingStop(number, _app.SharesPort && p.Ipc is not null, null);
+                AskStopSlot();
                 break;
             case KillTree: _process?.Signal(Native.SIGKILL); break;
+            // kill_timeout counts from the signal, not from the request: a stop that drained or waited for its slot has
+            // all of it.
+            case StartTimer { Kind: TimerKind.Kill } t when _pendingStop is { Kill: null } pending:
+                _pendingStop = pending with { Kill = t with { Delay = _app.Spec.KillTimeout } };
+                break;
             case StartTimer t: Arm(t); break;
             case WatchReadiness: StartReadinessWatch(); break;
         }
+    }
+
+    /// <summary>Asks for a slot of the drain gate (a shared-port run that drains first) or of the stop gate.</summary>
+    private void AskStopSlot()
+    {
+        var gate = _pendingStop is { Drain: true } ? _ctx.Drains : _ctx.Stops;
+        _stopSlot = (gate, gate.Request(t => Post(new StopSlotGranted(gate, t))));
+    }
+
+    /// <summary>Drains a shared-port run (at most drain_timeout), then tells the loop.</summary>
+    private async Task DrainAsync(LiveProcess p)
+    {
+        await p.DrainAsync(_app.ReleasingPort, _app.Spec.DrainTimeout).ConfigureAwait(false);
+        Post(new DrainEnded(p));
+    }
+
+    /// <summary>
+    /// Sends the stop's signal that waits (for the drain or a slot), if any, and starts its kill timer. At a freeze
+    /// (`nk update`) it is sent at once, drained or not: the next image takes on a signalled run and its kill timer.
+    /// </summary>
+    private void SendPendingStop()
+    {
+        if (_pendingStop is not { } stop) return;
+        _pendingStop = null;
+        if (State.Status != InstanceStatus.Stopping || _process is not { } p) return;
+        p.Signal(stop.Signal);
+        if (stop.Kill is { } kill) Arm(kill);
+    }
+
+    /// <summary>The stop is over (the run ended, or the instance is no longer stopping): its slot goes to the next, and
+    /// a signal still waiting for one is not sent.</summary>
+    private void GiveBackStopSlot()
+    {
+        _pendingStop = null;
+        if (_stopSlot is not { } slot) return;
+        _stopSlot = null;
+        slot.Gate.Release(slot.Ticket);
     }
 
     /// <summary>A launch waits for a slot of the start gate (at once when a few instances start; in turn in a storm).</summary>
@@ -519,6 +601,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         _events.Writer.TryComplete();
         _life.Cancel();
         if (_slot is { } slot) _ctx.Starts.Release(slot);
+        if (_stopSlot is { } stopSlot) stopSlot.Gate.Release(stopSlot.Ticket);
         foreach (var t in _timers.Values) t.Cancel();
         CancelReadiness();
         try { await _loop; } catch (OperationCanceledException) { }

@@ -56,6 +56,8 @@ public sealed class LiveProcess : IDisposable
 
     public ProcessId Id => _process.Id;
     public int Pid => _process.Pid;
+    /// <summary>Completes once the process has exited and was reaped (its children may live on).</summary>
+    public Task Exited => _process.Exited;
     /// <summary>The daemon's end of the Node IPC channel, when the process has one.</summary>
     public Socket? Ipc => _process.Ipc;
 
@@ -82,25 +84,27 @@ public sealed class LiveProcess : IDisposable
     }
 
     /// <summary>
-    /// Stops a shared-port instance without failing a request: the preload closes its listener (new connections go to
-    /// other instances or wait in the backlog), lets every connection end after a response that says so, and says
-    /// "drained" once none is left; only then does the app get <paramref name="signal"/>. <paramref name="drainTimeout"/>
-    /// is the most the draining may take. The message is internal to Node's IPC (`cmd` "NODE_…"), so the app's own
-    /// process.on('message') never sees it. <paramref name="closeIdle"/>: nothing will take the keep-alive connections
-    /// (the port is let go), so idle ones close at once.
+    /// Drains a shared-port instance so that it can stop without failing a request: the preload closes its listener (new
+    /// connections go to other instances or wait in the backlog), lets every connection end after a response that says
+    /// so, and says "drained" once none is left; only then does the app get its stop signal (from its runner).
+    /// <paramref name="drainTimeout"/> is the most the draining may take. The message is internal to Node's IPC (`cmd`
+    /// "NODE_…"), so the app's own process.on('message') never sees it. <paramref name="closeIdle"/>: nothing will take
+    /// the keep-alive connections (the port is let go), so idle ones close at once.
     /// </summary>
-    public async Task RetireAsync(int signal, bool closeIdle, TimeSpan drainTimeout)
+    public async Task DrainAsync(bool closeIdle, TimeSpan drainTimeout)
     {
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _drained = drained;
         var message = $"{{\"cmd\":\"NODE_NK_DRAIN\",\"idle\":\"{(closeIdle ? "close" : "keep")}\",\"ms\":{(long)drainTimeout.TotalMilliseconds}}}\n";
-        try
+        // The send is bounded too: a channel whose buffer the app never reads must not hold the stop up.
+        try { await SendThenWait().WaitAsync(drainTimeout); }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
+
+        async Task SendThenWait()
         {
             await SendAsync(message);
-            await drained.Task.WaitAsync(drainTimeout);
+            await drained.Task;
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException) { }
-        if (!_process.Exited.IsCompleted) Signal(signal);
     }
 
     /// <summary>The preload said it has no connection left (from the IPC reader).</summary>

@@ -2,7 +2,7 @@ using NodeKeeper.Core.Supervision;
 
 namespace NodeKeeper.Core.Tests.Supervision;
 
-public sealed class StartGateTests
+public sealed class CpuGateTests
 {
     /// <summary>A clock moved by hand; its timers never fire (the tests call Check themselves).</summary>
     private sealed class HandClock : TimeProvider
@@ -24,9 +24,9 @@ public sealed class StartGateTests
     private readonly Dictionary<int, long?> _cpu = [];
     private readonly List<string> _granted = [];
 
-    private StartGate Gate(int width) => new(width, pid => _cpu.GetValueOrDefault(pid), _clock);
+    private CpuGate Gate(int width) => new(width, pid => _cpu.GetValueOrDefault(pid), _clock);
 
-    private StartGate.Ticket Ask(StartGate gate, string name) => gate.Request(_ => _granted.Add(name));
+    private CpuGate.Ticket Ask(CpuGate gate, string name) => gate.Request(_ => _granted.Add(name));
 
     [Fact]
     public void A_lone_request_is_granted_at_once_and_the_rest_wait_their_turn_first_come_first_served()
@@ -101,29 +101,64 @@ public sealed class StartGateTests
         for (long i = 0; i < 3; i++)
         {
             _cpu[100] = i;
-            _clock.Advance(StartGate.MostHeld / 4);
+            _clock.Advance(gate.MostHeld / 4);
             gate.Check();
         }
         _granted.Should().HaveCount(2, "it keeps running");
         _cpu[100] = 99;
-        _clock.Advance(StartGate.MostHeld);
+        _clock.Advance(gate.MostHeld);
         gate.Check();
         _granted.Should().Equal("watched", "unwatched", "next");
         unwatched.IsGranted.Should().BeTrue("no process to look at: only a release frees it");
     }
 
     [Fact]
+    public void A_stopping_process_keeps_its_slot_while_it_runs_and_frees_it_when_found_asleep_twice_gone_or_after_a_quarter_second()
+    {
+        var runnable = new Dictionary<int, bool?>();
+        var gate = CpuGate.ForStops(pid => runnable.GetValueOrDefault(pid), _clock);
+        gate.CheckEvery.Should().Be(TimeSpan.FromMilliseconds(10));
+        var tickets = Enumerable.Range(1, gate.Width).Select(i => Ask(gate, $"s{i}")).ToList();
+        Ask(gate, "next");
+        Ask(gate, "after");
+        Ask(gate, "last");
+        for (var i = 0; i < tickets.Count; i++)
+        {
+            gate.Watch(tickets[i], 100 + i);
+            runnable[100 + i] = true;
+        }
+        for (var look = 0; look < 5; look++)
+        {
+            _clock.Advance(TimeSpan.FromMilliseconds(10));
+            gate.Check();
+        }
+        _granted.Should().HaveCount(gate.Width, "each of them is running its signal handlers: the queue stays short");
+
+        runnable[100] = false;
+        gate.Check();
+        _granted.Should().HaveCount(gate.Width, "asleep at one look may be a moment's wait");
+        runnable[101] = null;
+        gate.Check();
+        _granted.Should().HaveCount(gate.Width + 2, "asleep at two looks in a row (draining its last connections), or gone");
+        _granted.Should().EndWith("after");
+
+        _clock.Advance(CpuGate.StopMostHeld);
+        gate.Check();
+        _granted.Should().EndWith("last", "one that still spins after a quarter of a second lets the next go all the same");
+    }
+
+    [Fact]
     public void A_release_grants_outside_the_gate_so_a_granted_callback_may_ask_and_release_again()
     {
-        StartGate gate = null!;
+        CpuGate gate = null!;
         var order = new List<string>();
-        gate = new StartGate(1, _ => null, _clock);
+        gate = new CpuGate(1, _ => null, _clock);
         var first = gate.Request(_ => order.Add("first"));
         gate.Request(t => { order.Add("second"); gate.Release(t); });
         gate.Request(_ => order.Add("third"));
         gate.Release(first);
         order.Should().Equal("first", "second", "third");
-        StartGate.DefaultWidth.Should().BeGreaterThanOrEqualTo(2);
+        CpuGate.DefaultWidth.Should().BeGreaterThanOrEqualTo(2);
     }
 }
 
