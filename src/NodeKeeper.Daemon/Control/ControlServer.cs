@@ -161,7 +161,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
         using var owned = client;
         await using var stream = new NetworkStream(client, ownsSocket: false);
         // Bytes read and not yet handled: whole requests and the start of the next.
-        var pending = new byte[64 * 1024];
+        var pending = new byte[4 * 1024];
         var length = 0;
         try
         {
@@ -191,7 +191,7 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                         return;
                     }
                     if (_handingOver && !conn.IsRequester) { Hand(client, pending.AsSpan(0, length)); return; }
-                    Grow(ref pending, length + 64 * 1024);
+                    Grow(ref pending, length + 4 * 1024);
                     int n;
                     try { n = await stream.ReadAsync(pending.AsMemory(length), conn.Reading.Token); }
                     catch (OperationCanceledException) when (_handingOver && !ct.IsCancellationRequested)
@@ -245,17 +245,24 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
     {
         // Every answer says which daemon gave it: a client of another version says so (and suggests nk update).
         r = r with { Version = r.Version ?? DaemonContext.Version };
-        byte[] bytes;
-        try { bytes = JsonSerializer.SerializeToUtf8Bytes(r, ProtocolJson.Default.Response); }
+        using var buffer = new PooledWriter();
+        try { Serialize(buffer, r); }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or InvalidOperationException or JsonException)
         {
             // An answer that cannot be written as JSON (a figure that is not a number) still gets one.
             ctx.Logger.LogError(ex, "the answer to request {Id} could not be written", r.Id);
-            bytes = JsonSerializer.SerializeToUtf8Bytes(Response.Fail(r.Id, $"the daemon could not write its answer: {ex.Message} (see {ctx.DaemonLogPath})"),
-                ProtocolJson.Default.Response);
+            buffer.Clear();
+            Serialize(buffer, Response.Fail(r.Id, $"the daemon could not write its answer: {ex.Message} (see {ctx.DaemonLogPath})"));
         }
-        await s.WriteAsync(bytes, ct);
-        await s.WriteAsync("\n"u8.ToArray(), ct);
+        buffer.GetSpan(1)[0] = (byte)'\n';
+        buffer.Advance(1);
+        await s.WriteAsync(buffer.Written, ct);
+    }
+
+    private static void Serialize(PooledWriter buffer, Response r)
+    {
+        using var json = new Utf8JsonWriter(buffer);
+        JsonSerializer.Serialize(json, r, ProtocolJson.Default.Response);
     }
 
     private async Task<Response> HandleAsync(ReadOnlyMemory<byte> line, Connection conn, CancellationToken ct)
