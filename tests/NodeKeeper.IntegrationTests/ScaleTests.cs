@@ -1,3 +1,5 @@
+using NodeKeeper.Core.Protocol;
+
 namespace NodeKeeper.IntegrationTests;
 
 /// <summary>
@@ -34,12 +36,17 @@ public sealed class ScaleTests
         // And all of them stopped at once, on the same busy machine: each in turn through the stop gate, each by its own
         // SIGTERM handler (exit code 0, no SIGKILL), and no process of theirs left.
         await home.OkAsync("stop", "all");
-        var stopped = await home.StatusAsync();
-        stopped.Should().HaveCount(Apps).And.OnlyContain(i => i.Status == "stopped");
-        stopped.Should().OnlyContain(i => i.LastExit != null && i.LastExit.Code == 0 && i.LastExit.Signal == null,
-            "every app ended by its own handler: " + string.Join(", ", stopped.Where(i => i.LastExit?.Code != 0)
-                .Select(i => $"{i.Name}: code {i.LastExit?.Code}, signal {i.LastExit?.Signal}")));
+        EachStoppedByItsHandler(await home.StatusAsync(), Apps);
         Procs.OwnedBy(home.Home).Should().Equal([home.DaemonPid()!.Value], "the daemon alone is left");
+    }
+
+    /// <summary>Every one of the apps is stopped, and ended by its own SIGTERM handler (exit code 0, no SIGKILL).</summary>
+    private static void EachStoppedByItsHandler(List<InstanceInfo> rows, int count)
+    {
+        rows.Should().HaveCount(count).And.OnlyContain(i => i.Status == "stopped");
+        rows.Should().OnlyContain(i => i.LastExit != null && i.LastExit.Code == 0 && i.LastExit.Signal == null,
+            "every app ended by its own handler: " + string.Join(", ", rows.Where(i => i.LastExit?.Code != 0)
+                .Select(i => $"{i.Name}: code {i.LastExit?.Code}, signal {i.LastExit?.Signal}")));
     }
 
     /// <summary>
@@ -58,10 +65,7 @@ public sealed class ScaleTests
         await home.OkAsync("start", config);
         await home.OkAsync("stop", "all");
         var rows = await home.StatusAsync();
-        rows.Should().HaveCount(count).And.OnlyContain(i => i.Status == "stopped");
-        rows.Should().OnlyContain(i => i.LastExit != null && i.LastExit.Code == 0 && i.LastExit.Signal == null,
-            "no app was SIGKILLed during its clean-up: " + string.Join(", ", rows.Where(i => i.LastExit?.Code != 0)
-                .Select(i => $"{i.Name}: code {i.LastExit?.Code}, signal {i.LastExit?.Signal}")));
+        EachStoppedByItsHandler(rows, count);
         foreach (var i in rows)
             File.ReadAllText(Path.Combine(home.Logs, $"{i.Name}.out.log")).Should().Contain("clean exit");
     }
