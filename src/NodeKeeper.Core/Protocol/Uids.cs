@@ -39,14 +39,27 @@ public static partial class Uids
         return BitConverter.ToUInt32(cred[4..8]);
     }
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int getsockopt(int fd, int level, int name, byte* value, ref int length);
+
+    /// <summary>The same of a socket held as a bare fd (`nk`'s fast path); null when it cannot be read.</summary>
+    public static unsafe uint? Peer(int fd)
+    {
+        var cred = stackalloc byte[12];
+        var length = 12;
+        return getsockopt(fd, 1 /*SOL_SOCKET*/, 17 /*SO_PEERCRED*/, cred, ref length) == 0 && length == 12 ? *(uint*)(cred + 4) : null;
+    }
+
     /// <summary>
     /// Why a client must send nothing to the daemon socket it connected to, in one line: the process that listens there
     /// is neither this user nor root, so it is someone else's daemon, or a listener put in its place, that would get
     /// every request (with the env values of `nk start`) and could answer anything. Null when the peer may be trusted.
     /// </summary>
-    public static string? UntrustedServer(Socket s, string socketPath)
+    public static string? UntrustedServer(Socket s, string socketPath) => UntrustedServer(Peer(s), socketPath);
+
+    /// <inheritdoc cref="UntrustedServer(Socket, string)"/>
+    public static string? UntrustedServer(uint peer, string socketPath)
     {
-        var peer = Peer(s);
         var self = Effective();
         if (peer == self || peer == 0) return null;
         return $"refusing to talk to {socketPath}: it is served by uid {peer}, expected uid {self}{(self == 0 ? "" : " or 0")}; "
