@@ -290,11 +290,13 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         _stopSlot = (gate, gate.Request(t => Post(new StopSlotGranted(gate, t))));
     }
 
-    /// <summary>Drains a shared-port run (at most drain_timeout), then tells the loop.</summary>
+    /// <summary>Drains a shared-port run (at most drain_timeout), then tells the loop, whatever happened: no kill timer
+    /// runs before the signal, so a drain that failed must not leave the run without one.</summary>
     private async Task DrainAsync(LiveProcess p)
     {
-        await p.DrainAsync(_app.ReleasingPort, _app.Spec.DrainTimeout).ConfigureAwait(false);
-        Post(new DrainEnded(p));
+        try { await p.DrainAsync(_app.ReleasingPort, _app.Spec.DrainTimeout).ConfigureAwait(false); }
+        catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: draining before the stop failed; it is signalled all the same", _app.Name, Index); }
+        finally { Post(new DrainEnded(p)); }
     }
 
     /// <summary>
