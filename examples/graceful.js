@@ -5,7 +5,6 @@
 const shutdownMs = Number(process.env.SHUTDOWN_MS || 200);
 const exitLines = Number(process.env.EXIT_LINES || 0);
 const spin = process.env.SHUTDOWN_SPIN === '1';
-console.log(`graceful ${process.pid}: started`);
 const keepAlive = setInterval(() => {}, 1 << 30);
 process.on('SIGTERM', () => {
   console.log(`graceful ${process.pid}: SIGTERM received, cleaning up`);
@@ -17,3 +16,5 @@ process.on('SIGTERM', () => {
     process.exit(0);
   }, spin ? 0 : shutdownMs);
 });
+// Said once the handler is in place: a test that waits for this line may signal at once.
+console.log(`graceful ${process.pid}: started`);
