@@ -14,5 +14,15 @@ public sealed class RunningProcess(ProcessId id, Task exited, Task<int> complete
     /// <summary>The daemon's end of the IPC channel (NODE_CHANNEL_FD), when one was asked for.</summary>
     public Socket? Ipc { get; } = ipc;
 
-    public void Dispose() => Ipc?.Dispose();
+    /// <summary>
+    /// Closes the daemon's end of the IPC channel, without waiting for its reader (which reads a copy of the fd): the
+    /// shutdown ends the reading at the reader's next look, also when a descendant of the app still holds the other end.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Ipc is not { } channel) return;
+        try { channel.Shutdown(SocketShutdown.Both); }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        channel.Dispose();
+    }
 }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.Win32.SafeHandles;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Supervision;
 using NodeKeeper.Daemon.Processes;
@@ -38,15 +39,23 @@ public static class IpcReader
     /// Starts reading. It parks in <paramref name="slot"/> when <see cref="ReaderPause"/> asks (`nk update`); the reader
     /// of the next daemon image goes on from what it left (<paramref name="resume"/>).
     /// </summary>
-    public static void Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume = null)
+    /// <returns>Completes once the reader has ended (the channel reached its end, or was shut down).</returns>
+    public static Task Start(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume = null)
     {
         // A new run's readiness ("listening", "ready") is awaited: its messages are read in short rounds.
         FdReactor.Ipc.Hurry();
-        FdReactor.Ipc.Add(new ChannelReader(channel, reportSpacing, listener, slot, resume));
+        return FdReactor.Ipc.Add(new ChannelReader(channel, reportSpacing, listener, slot, resume));
     }
 
+    /// <remarks>
+    /// It reads a copy of the channel's fd, closed when it ends. Holding the Socket's own handle instead made disposing the
+    /// Socket wait for the reader: .NET closes a socket that is still in use by spinning on the disposing thread (yields and
+    /// 1 ms sleeps) until it is let go, and this thread looks at the channels every 50-250 ms. Each ending run held a pool
+    /// thread that long, and during `stop all` even `nk ping` waited 20-50 ms for a free one (measured).
+    /// </remarks>
     private sealed class ChannelReader : FdReader
     {
+        private readonly SafeFileHandle _copy;
         private readonly IIpcListener _listener;
         private readonly IpcLines _lines = new();
         private readonly long _spacing;
@@ -55,8 +64,15 @@ public static class IpcReader
         private int _reads;
 
         public ChannelReader(Socket channel, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume)
-            : base(channel.SafeHandle, slot)
+            : this(new SafeFileHandle(Native.DupCloseOnExec((int)channel.SafeHandle.DangerousGetHandle()), ownsHandle: true),
+                reportSpacing, listener, slot, resume)
         {
+        }
+
+        private ChannelReader(SafeFileHandle copy, TimeSpan reportSpacing, IIpcListener listener, ReaderSlot slot, ParkedReader? resume)
+            : base(copy, slot)
+        {
+            _copy = copy;
             _listener = listener;
             if (resume is not null) _lines.Resume(resume.Carried, resume.Flag);
             _spacing = (long)reportSpacing.TotalMilliseconds;
@@ -78,7 +94,8 @@ public static class IpcReader
 
         protected internal override ParkedReader Park() => new(Native.DupCloseOnExec(Fd), _lines.Pending.ToArray(), _lines.Skipping);
 
-        protected override void Finish() { }
+        // Closed once the reader lets it go (FdReader.End), right after this.
+        protected override void Finish() => _copy.Dispose();
     }
 
     private static void Dispatch(ReadOnlySpan<byte> line, long spacing, ref long lastReport, IIpcListener listener)
