@@ -77,6 +77,35 @@ public sealed class FastReplyTests
     [InlineData("{\"ok\":true,\"instances\":[{\"name\":\"a\"}")]
     [InlineData("{\"ok\":true,\"daemon_notice\":[]}")]
     [InlineData("{\"ok\":true} trailing")]
+    [InlineData("{\"ok\":true,\"instances\":[{\"name\":\"a\"]}")]
+    [InlineData("{\"ok\":true,\"instances\":[],\"version\":3}")]
+    [InlineData("{\"ok\":true,\"instances\":[{\"name\":\"a\"}],\"pid\":[]}")]
+    [InlineData("{\"ok\":true,\"instances\":[{\"name\":\"a\"}]")]
+    [InlineData("{\"ok\":true,\"instances\":[{\"name\":\"a\"}]} trailing")]
     public void An_answer_it_cannot_read_is_left_to_nk_full(string line) =>
         FastReply.Parse(Encoding.UTF8.GetBytes(line)).Should().BeNull();
+
+    [Theory]
+    [InlineData("[]", 2)]
+    [InlineData("[]tail", 2)]
+    [InlineData("[1,[2,[3]],{\"a\":{}}],", 20)]
+    [InlineData("[{\"a\":\"]}[{\"}]", 14)]
+    [InlineData("[\"quote \\\" and ] inside\"]", 25)]
+    [InlineData("[\"backslash at the end \\\\\"]x", 27)]
+    [InlineData("[{]}", -1)]
+    [InlineData("[{\"a\":1]", -1)]
+    [InlineData("[[]", -1)]
+    [InlineData("[\"open", -1)]
+    [InlineData("[\"escape at the end \\", -1)]
+    public void The_end_of_the_rows_is_found_past_strings_and_by_kind_of_bracket(string json, int end) =>
+        FastReply.ArrayEnd(Encoding.UTF8.GetBytes(json), 0).Should().Be(end);
+
+    [Fact]
+    public void Rows_nested_deeper_than_the_scan_goes_are_left_to_nk_full()
+    {
+        var deep = new string('[', 65) + new string(']', 65);
+        FastReply.ArrayEnd(Encoding.UTF8.GetBytes(deep), 0).Should().Be(-1);
+        var shallow = new string('[', 64) + new string(']', 64);
+        FastReply.ArrayEnd(Encoding.UTF8.GetBytes(shallow), 0).Should().Be(128);
+    }
 }
