@@ -7,8 +7,9 @@ namespace NodeKeeper.Core.Protocol;
 /// <see cref="Response"/>: building that metadata (AppSpec, AppDescription, WhyReport… and their attributes) was half
 /// of the CPU of an `nk status --json`, which matters most when the machine is busy starting apps. The request is
 /// written with the fields a status or ping needs (a missing field is its default, as if sent null), and the answer is
-/// read token by token: the instances stay the bytes the daemon wrote, which are what
-/// <c>JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo)</c> writes (same type, same options).
+/// read token by token but for the instances, stepped over by a scan (see <see cref="Parse"/>): they stay the bytes
+/// the daemon wrote, which are what <c>JsonSerializer.Serialize(rows, ProtocolJson.Default.ListInstanceInfo)</c> writes
+/// (same type, same options).
 /// </summary>
 public static class FastReply
 {
