@@ -129,6 +129,33 @@ public sealed class UpdateTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_run_that_ends_while_the_daemon_is_replaced_is_dated_when_it_was_handed_on()
+    {
+        // The new image's start must not count as time the run lived: a crash loop would look stable, its backoff start over.
+        var next = await NextBuild.NkFullAsync();
+        await using var home = new TestHome();
+        var handover = Path.Combine(home.Home, "handover.json");
+        var config = home.WriteConfig(TestHome.App("ender", "crasher.js",
+            $"min_uptime = \"10m\"\nrestart_delay = \"10m\"\nmax_restart_delay = \"10m\"\nenv = {{ CRASH_ON_FILE = \"{handover}\" }}"));
+        await home.OkAsync("start", config);
+        var running = await home.WaitForAsync("ender", i => i.Status == "online" && i.Pid is not null, "ender online");
+
+        var update = await home.RunAsync("update", "--path", next);
+        update.Code.Should().Be(0, update.ToString());
+
+        var ended = await home.WaitForAsync("ender", i => i.Status == "backoff", "ender ended during the update");
+        var errLog = File.ReadAllText(Path.Combine(home.Logs, "ender.err.log"));
+        var saw = System.Text.RegularExpressions.Regex.Match(errLog, $@"crasher {running.Pid}: saw \S+ at (\d+)");
+        saw.Success.Should().BeTrue(errLog);
+        var sawAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(saw.Groups[1].Value));
+        ended.LastExit!.Reason.Should().Be("crash");
+        // It lived until the record was written (the app saw it at most 5 ms later): the exit is dated then, not when the
+        // new image, seconds later, found it.
+        ended.LastExit.At.Should().BeOnOrBefore(sawAt + TimeSpan.FromMilliseconds(1)).And.BeAfter(sawAt - TimeSpan.FromSeconds(1));
+        ended.UnstableRuns.Should().Be(1);
+    }
+
+    [Fact]
     public async Task Control_connections_and_the_http_endpoint_are_served_across_the_update()
     {
         await using var home = new TestHome();

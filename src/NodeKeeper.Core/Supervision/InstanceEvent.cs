@@ -20,8 +20,11 @@ public sealed record ReadyReported : InstanceEvent;
 /// <summary>
 /// The process ended, with the diagnosis of its end (<see cref="ExitClassifier"/>: reason, cause and evidence from its
 /// stderr). Null only where there is no stderr to read (a unit test): the machine then classifies the status alone.
+/// <paramref name="At"/>: when the process was found ended (before its tree was ended and its logs flushed, which can
+/// take seconds on a loaded machine); the run's length, which decides whether it was stable, ends there. Null: when the
+/// event is handled.
 /// </summary>
-public sealed record Exited(int? Code, string? Signal, ExitDiagnosis? Diagnosis = null) : InstanceEvent;
+public sealed record Exited(int? Code, string? Signal, ExitDiagnosis? Diagnosis = null, DateTimeOffset? At = null) : InstanceEvent;
 
 /// <summary>The user asked to stop.</summary>
 public sealed record StopRequested : InstanceEvent;

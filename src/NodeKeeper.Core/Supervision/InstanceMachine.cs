@@ -19,7 +19,7 @@ public static class InstanceMachine
             => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec,
                 [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")"]),
 
-        (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, now),
+        (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, EndOf(s, x, now)),
         (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),
         (InstanceStatus.Starting or InstanceStatus.Online, RestartRequested r) => BeginStop(s, StopIntent.Restart, r.Reason, spec, r.Evidence),
 
@@ -27,7 +27,7 @@ public static class InstanceMachine
         (InstanceStatus.Stopping, Spawned sp) => Same(s with { Pid = sp.Pid, StartedAt = now }),
         (InstanceStatus.Stopping, SpawnFailed) => OnRequestedExit(s, new Exited(null, null), spec, now),
 
-        (InstanceStatus.Stopping, Exited x) => OnRequestedExit(s, x, spec, now),
+        (InstanceStatus.Stopping, Exited x) => OnRequestedExit(s, x, spec, EndOf(s, x, now)),
         (InstanceStatus.Stopping, StopRequested) => Same(s with { Intent = StopIntent.Stop, PendingReason = ExitReasons.Stopped, PendingEvidence = null }),
         // Only the user overrides a stop or wakes a stopped app; max_memory, health and watch act on running ones.
         (InstanceStatus.Stopping, RestartRequested { Reason: ExitReasons.Restart } r) when s.Intent == StopIntent.Stop
@@ -44,6 +44,13 @@ public static class InstanceMachine
     };
 
     private static Transition Same(InstanceState s) => new(s, None);
+
+    /// <summary>When a run ended: when its process was found ended, never after the event is handled nor before the run began.</summary>
+    private static DateTimeOffset EndOf(InstanceState s, Exited x, DateTimeOffset now)
+    {
+        if (x.At is not { } at || at > now) return now;
+        return s.StartedAt is { } started && at < started ? started : at;
+    }
 
     private static Transition Next(InstanceState s, params InstanceCommand[] commands) =>
         new(s with { Generation = s.Generation + 1 }, commands);

@@ -5,10 +5,11 @@ namespace NodeKeeper.Daemon.Supervision;
 
 /// <summary>
 /// A run as one daemon image hands it to the next (`nk update`): its identity, the processes it spawned, where each
-/// reader parked (null: that fd had ended), whether NodeKeeper had signalled it, the OOM kills counted at its launch.
+/// reader parked (null: that fd had ended), whether NodeKeeper had signalled it, the OOM kills counted at its launch, and
+/// when that image found it ended (null: it had not, or an image that did not say).
 /// </summary>
 public sealed record HandedProcess(ProcessId Id, IReadOnlyList<ProcessId> Tree, ParkedReader? Out, ParkedReader? Err, ParkedReader? Ipc,
-    bool Signalled, long? OomKillsAtLaunch);
+    bool Signalled, long? OomKillsAtLaunch, DateTimeOffset? EndedAt = null);
 
 /// <summary>A timer armed by the previous image: it fires when it was due (at once when that has passed).</summary>
 public sealed record HandedTimer(TimerKind Kind, int Generation, DateTimeOffset Due);

@@ -414,7 +414,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         {
             var env = InstanceLaunch.Environment(_app.Spec, Index, _ctx.Home);
             var slots = ReaderSlots.New();
-            var p = LiveProcess.Adopt(hp, Pumps("", [], env, slots, hp), slots);
+            var p = LiveProcess.Adopt(hp, _ctx.Inherited?.WrittenAt, Pumps("", [], env, slots, hp), slots);
             _process = p;
             _ = WatchEndAsync(p);
             if (p.Ipc is { } channel)
@@ -481,7 +481,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         catch (TimeoutException) { }
         catch (Exception ex) { _log.LogWarning(ex, "{App}:{Index}: flushing its logs after its exit failed", spec.Name, Index); } // the exit is posted all the same
         var diagnosis = ExitClassifier.Classify(end.Code, end.Signal, StderrTail.Text(), end.SignalledByUs, end.KernelOom);
-        Post(new Ended(p, new Exited(end.Code, end.Signal, WithReport(diagnosis, p.Pid))));
+        Post(new Ended(p, new Exited(end.Code, end.Signal, WithReport(diagnosis, p.Pid), end.At)));
     }
 
     /// <summary>

@@ -18,6 +18,13 @@ public sealed class LiveProcess : IDisposable
     private HashSet<ProcessId> _knownTree = [];
     private readonly long? _oomKillsAtLaunch;
     private volatile bool _signalled;
+    /// <summary>When the process was found ended (an adopted run: by the previous image, or by the time it handed it on).</summary>
+    private long _endedAtTicks;
+    private DateTimeOffset? EndedAt
+    {
+        get => Volatile.Read(ref _endedAtTicks) is var t and not 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+        init => _endedAtTicks = value?.UtcTicks ?? 0;
+    }
     private TaskCompletionSource? _drained;
     /// <summary>One message at a time on the IPC channel: a drain and a capture request must not interleave.</summary>
     private readonly SemaphoreSlim _sending = new(1, 1);
@@ -38,11 +45,16 @@ public sealed class LiveProcess : IDisposable
         return new LiveProcess(Launcher.Start(launch), oomKills, slots);
     }
 
-    /// <summary>Takes on a run an earlier image of this daemon launched (`nk update`), as that image left it.</summary>
-    public static LiveProcess Adopt(HandedProcess handed, LaunchSpec pumps, ReaderSlots slots)
+    /// <summary>
+    /// Takes on a run an earlier image of this daemon launched (`nk update`), as that image left it at
+    /// <paramref name="handedAt"/>. A run already ended by now is dated then: the new image's start (seconds on a loaded
+    /// machine) must not count as time it ran, or a crash loop would look stable and its backoff start over.
+    /// </summary>
+    public static LiveProcess Adopt(HandedProcess handed, DateTimeOffset? handedAt, LaunchSpec pumps, ReaderSlots slots)
     {
+        var endedAt = handed.EndedAt ?? (handed.Id.IsAlive() ? null : handedAt);
         var running = Launcher.Adopt(handed.Id, handed.Out?.Fd, handed.Err?.Fd, handed.Ipc?.Fd, pumps.Stdout, pumps.Stderr);
-        var p = new LiveProcess(running, handed.OomKillsAtLaunch, slots) { _signalled = handed.Signalled };
+        var p = new LiveProcess(running, handed.OomKillsAtLaunch, slots) { _signalled = handed.Signalled, EndedAt = endedAt };
         p.Remember(handed.Tree);
         return p;
     }
@@ -52,7 +64,7 @@ public sealed class LiveProcess : IDisposable
 
     /// <summary>What `nk update` hands on of this run, given where its readers parked.</summary>
     public HandedProcess Hand(ParkedReader? stdout, ParkedReader? stderr, ParkedReader? ipc) =>
-        new(Id, KnownTree(), stdout, stderr, Ipc is null ? null : ipc, _signalled, _oomKillsAtLaunch);
+        new(Id, KnownTree(), stdout, stderr, Ipc is null ? null : ipc, _signalled, _oomKillsAtLaunch, EndedAt);
 
     public ProcessId Id => _process.Id;
     public int Pid => _process.Pid;
@@ -149,8 +161,11 @@ public sealed class LiveProcess : IDisposable
     /// <summary>The preload's word on a capture asked for (from the IPC reader); false when nobody waits for it.</summary>
     public bool Captured(CaptureNotice notice) => notice.Id is { } id && _captures.TryGetValue(id, out var answer) && answer.TrySetResult(notice);
 
-    /// <summary>How the run ended: its status, whether NodeKeeper signalled it, whether the kernel's OOM killer did.</summary>
-    public sealed record End(int? Code, string? Signal, bool SignalledByUs, bool KernelOom, bool PipesHeld, Exception? TreeError);
+    /// <summary>
+    /// How the run ended: its status, whether NodeKeeper signalled it, whether the kernel's OOM killer did, and when its
+    /// process was found ended (<see cref="At"/>, before its tree was ended and its pipes drained).
+    /// </summary>
+    public sealed record End(int? Code, string? Signal, bool SignalledByUs, bool KernelOom, bool PipesHeld, Exception? TreeError, DateTimeOffset At);
 
     /// <summary>
     /// Waits for the process to exit, then ends what it left behind (children holding its port or its pipes) with
@@ -160,6 +175,7 @@ public sealed class LiveProcess : IDisposable
     public async Task<End> WaitEndAsync(int killSignal, DateTimeOffset deadline, TimeProvider clock)
     {
         await _process.Exited.ConfigureAwait(false);
+        if (EndedAt is not { } at) Volatile.Write(ref _endedAtTicks, (at = clock.GetUtcNow()).UtcTicks);
         Exception? treeError = null;
         try { await ProcessTree.EndAsync(Pid, KnownTree(), killSignal, deadline, clock, CancellationToken.None); }
         catch (Exception ex) { treeError = ex; } // the exit is reported all the same
@@ -176,7 +192,7 @@ public sealed class LiveProcess : IDisposable
         }
         catch (TimeoutException) { held = true; }
         var kernelOom = signal == "SIGKILL" && CgroupMemory.OomKills() is { } kills && _oomKillsAtLaunch is { } atLaunch && kills > atLaunch;
-        return new End(code, signal, _signalled, kernelOom, held, treeError);
+        return new End(code, signal, _signalled, kernelOom, held, treeError, at);
     }
 
     public void Dispose() => _process.Dispose();

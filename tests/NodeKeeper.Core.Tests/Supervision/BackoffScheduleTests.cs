@@ -153,4 +153,46 @@ public class BackoffScheduleTests
 
         d.State.UnstableRuns.Should().Be(1);
     }
+
+    [Fact]
+    public void Uptime_ends_when_the_process_was_found_ended_not_when_its_end_is_handled()
+    {
+        var d = CrashLooper().Start().Spawn().AdvanceMs(500);
+        var endedAt = d.Now;
+
+        // Its end reached the machine 5 s later (its logs flushed on a loaded disk, or the daemon was being replaced).
+        d.Advance(TimeSpan.FromSeconds(5)).Send(new Exited(1, null, At: endedAt));
+
+        d.Status.Should().Be(InstanceStatus.Backoff);
+        d.State.UnstableRuns.Should().Be(1, "it ran 500 ms, under min_uptime");
+        d.State.LastExit!.At.Should().Be(endedAt);
+    }
+
+    [Fact]
+    public void The_backoff_goes_on_across_late_ends()
+    {
+        var d = CrashLooper().Start();
+        for (var i = 0; i < 4; i++)
+        {
+            d.Spawn().AdvanceMs(100);
+            var endedAt = d.Now;
+            d.Advance(TimeSpan.FromSeconds(3)).Send(new Exited(1, null, At: endedAt)).Fire(TimerKind.Backoff);
+        }
+
+        d.State.UnstableRuns.Should().Be(4);
+    }
+
+    [Fact]
+    public void An_end_dated_in_the_future_or_before_the_spawn_is_taken_as_handled_or_at_the_spawn()
+    {
+        var late = CrashLooper().Start().Spawn().Advance(TimeSpan.FromSeconds(3));
+        late.Send(new Exited(1, null, At: late.Now + TimeSpan.FromMinutes(1)));
+        late.State.UnstableRuns.Should().Be(0, "an end after now is taken as now: it ran 3 s");
+        late.State.LastExit!.At.Should().Be(late.Now);
+
+        var early = CrashLooper().Start().Spawn().Advance(TimeSpan.FromSeconds(3));
+        early.Send(new Exited(1, null, At: Driver.T0 - TimeSpan.FromHours(1)));
+        early.State.UnstableRuns.Should().Be(1, "an end before the spawn is taken as the spawn");
+        early.State.LastExit!.At.Should().Be(Driver.T0);
+    }
 }
