@@ -66,7 +66,9 @@ public sealed class RunTests
         await Eventually.Until(() => FreshHttp.Get(port), body => body is not null && body.StartsWith("orphaner"), TimeSpan.FromSeconds(20), "the app to serve");
         var nk = NkPid(home)!.Value;
         File.ReadAllText($"/proc/{nk}/status").Should().MatchRegex(@"NSpid:\s+\d+\s+1\s", "nk is PID 1 of its namespace");
-        (await home.OkAsync("status")).Out.Should().Contain("web").And.Contain("online", "the control socket answers inside the container");
+        // The app may serve a moment before the daemon has heard it listen: its status is polled for.
+        await Eventually.Until(async () => (await home.OkAsync("status")).Out, o => o.Contains("web") && o.Contains("online"),
+            TimeSpan.FromSeconds(10), "the control socket to answer inside the container, with web online");
         await Eventually.Until(() => Task.FromResult(run.Output), o => o.Contains("web | orphaner"), TimeSpan.FromSeconds(10), "app logs on stdout");
 
         // Three `sleep 10` orphaned at the app's start are reparented to nk (PID 1); once they end, nk reaps them.
