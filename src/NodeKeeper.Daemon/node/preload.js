@@ -33,6 +33,35 @@ function tell(message) {
   }
 }
 
+// How long the main thread of process PID has waited for a core in all (ms: the second field of its schedstat), as a
+// function that reads it anew each call (null where it cannot be read). A timer that is late on a machine whose cores
+// are all taken says the machine is busy, not that the program blocked its loop: the time the thread waited in the run
+// queue meanwhile is taken off a delay before the delay counts as a stall. The file is opened and closed each time (no
+// fd of the app's is held) with fs's functions as they were before the app could patch them (graceful-fs does). Also
+// the watchdog thread's (see 7): it runs from its source.
+function runQueueWait(pid) {
+  const { openSync, readSync, closeSync } = require('fs');
+  const file = `/proc/${pid}/task/${pid}/schedstat`;
+  const buf = Buffer.alloc(96);
+  return () => {
+    let fd = -1;
+    let n = 0;
+    try {
+      fd = openSync(file, 'r');
+      n = readSync(fd, buf, 0, buf.length, 0);
+    } catch (_) {
+      return null;
+    } finally {
+      if (fd >= 0) try { closeSync(fd); } catch (_) { /* closed */ }
+    }
+    let i = buf.indexOf(32);
+    if (i < 0 || i >= n) return null;
+    let ns = 0;
+    for (i++; i < n && buf[i] >= 48 && buf[i] <= 57; i++) ns = ns * 10 + buf[i] - 48;
+    return ns / 1e6;
+  };
+}
+
 // 3. port_mode = "shared": the daemon owns the listening socket (NK_LISTEN_FD) and every instance accepts on it. An
 //    unmodified app's listen(PORT) — any call form, http, https, express, fastify, net, or the primary of Node's
 //    `cluster` on behalf of its workers — is redirected to that socket; server.address() and the listen callback
@@ -233,7 +262,8 @@ if (process.channel && (instance || clusterWorker)) {
   });
 }
 
-// Set by 7 when its stall watchdog waits for a first sign of lag: sees each interval's longest event-loop delay (ms).
+// Set by 7 while its stall watchdog waits for a first sign of a stall: sees each interval's longest event-loop delay
+// less what the main thread waited for a core in that interval (ms; null: not judged for this interval).
 let lagSeen = null;
 
 // 5. What only the process itself can see, looked at every NK_METRICS_MS (default 1 s) without any change to the
@@ -267,6 +297,8 @@ if (instance && process.channel) {
   const BUSY = 0.02;
   let delayOn = false;
   let cpu = null; // process.cpuUsage() at the last report
+  const waited = runQueueWait(process.pid);
+  let waitedBefore = null; // the main thread's run-queue wait at the last report, while 7 waits for a stall
   let prev = 0; // when the report's timer last ran (0: not yet, from the first turn of the event loop)
   // From the first turn: the app's synchronous start (loading its modules) is not a delay of it.
   setImmediate(() => { prev = Date.now(); cpu = process.cpuUsage(); });
@@ -292,7 +324,12 @@ if (instance && process.channel) {
       cpu = usage;
       if (busy !== delayOn) { if (busy) delay.enable(); else delay.disable(); delayOn = busy; }
     }
-    if (lagSeen) lagSeen(m.lag_max);
+    if (lagSeen) {
+      const w = waited();
+      // Without a schedstat to read (no /proc), the delay as it is; without the last report's reading, no judgement.
+      lagSeen(w === null ? m.lag_max : waitedBefore === null ? null : Math.max(0, m.lag_max - (w - waitedBefore)));
+      waitedBefore = w;
+    } else waitedBefore = null;
     const now = Date.now();
     if (!moved(m) && now - sentAt < quiet - every / 2) return;
     if (httpCounting) {
@@ -445,13 +482,17 @@ if (httpCounting && instance && process.channel) {
 //    - Node's diagnostic report of a fatal error (heap out of memory) or an uncaught exception, turned on here at run
 //      time, not with node's flags, so that the processes the app forks are left as they were; a report directory the
 //      app chose itself is kept (then the daemon does not find its reports).
-//    - A watchdog worker thread sees the main thread stop beating for STALL_MS and, while it is still
-//      blocked, takes its exact JavaScript stack (Debugger.pause, then resumed at once) and a CPU profile of it (for at
+//    - A watchdog worker thread sees the main thread stop beating for STALL_MS (not counting what the main thread
+//      waited for a core meanwhile: a machine whose cores are all taken delays every timer, and that is no stall of
+//      the app's) and, while it is still blocked, takes its exact JavaScript stack (Debugger.pause, then resumed at once) and a CPU profile of it (for at
 //      most CPU_MS, until it beats again), through an inspector session connected to the main thread: both
 //      work while JavaScript spins. At most one capture per INTERVAL_MS. The worker is unref'd (it never
 //      keeps the app alive), loads no preload, has an empty environment, and any error of its own ends only itself.
 //      It costs a thread (about 9 MiB and 50 ms of CPU to start), so by default (WATCHDOG "l") it starts only once the
-//      reports of 5 have seen an event-loop delay of STALL_MS or more: that stall is told, and the next one profiled.
+//      reports of 5 have seen an event-loop delay of STALL_MS or more beyond the main thread's wait for a core in that
+//      interval: that stall is told, and the next one profiled. (Taken as it was, the delay of a starved process
+//      started the thread in a third of 300 instances at once during a restart of all of them, and the load that
+//      added delayed more.)
 //      With "a" it starts a second after the start, and even the first stall is profiled.
 //    - On the daemon's word (nk profile, nk heap, a heap that keeps growing): a heap snapshot (written by the main
 //      thread, which pauses for it) or a CPU profile of a given length (taken by the worker).
@@ -487,7 +528,7 @@ if (captureSpec) {
     if (watchdog) return watchdog;
     try {
       const { Worker } = require('worker_threads');
-      const w = new Worker(`(${watchdogMain.toString()})()`, {
+      const w = new Worker(`${runQueueWait.toString()}\n(${watchdogMain.toString()})()`, {
         eval: true, execArgv: [], env: {}, stdout: true, stderr: true,
         workerData: { dir, instance: instanceNo, pid: process.pid, stallMs, cpuMs, intervalMs, period, beat: beat.buffer },
         resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
@@ -516,6 +557,7 @@ if (captureSpec) {
       if (watchdogText === 'a') { watch(); return; }
       lagSeen = (lagMs) => {
         if (watching || !(lagMs >= stallMs)) return;
+        lagSeen = null;
         // Told once the worker runs (or could not start), so that "it watches from now on" is true when it is read.
         const blocked = `the event loop was blocked for ${Math.round(lagMs)} ms before the stall watchdog ran (capture.watchdog = "on_lag")`;
         onStarted = (ok) => tell({ nk: 'captured', kind: 'stall', error: ok
@@ -677,14 +719,20 @@ function watchdogMain() {
     if (busy) parentPort.postMessage({ id: m.id, kind: 'cpu', error: 'a capture is already running' });
     else run(() => cpu(m.id, m.ms));
   });
+  // The main thread's run-queue wait when it last beat: what it waited for a core since is not a stall of its own.
+  const waited = runQueueWait(pid);
+  let waitedAtBeat = waited();
   // A timer of its own keeps this thread alive (its Worker is unref'd in the main thread).
   setInterval(() => {
     const now = Date.now();
     const b = Atomics.load(beat, 0);
-    if (b !== last || Atomics.load(beat, 1) !== 0) { last = b; since = now; return; }
+    if (b !== last || Atomics.load(beat, 1) !== 0) { last = b; since = now; waitedAtBeat = waited(); return; }
     if (stallMs > 0 && !busy && now - since >= stallMs && now - lastCapture >= intervalMs) {
+      const w = waited();
+      const blocked = now - since - (w !== null && waitedAtBeat !== null ? w - waitedAtBeat : 0);
+      if (blocked < stallMs) return;
       lastCapture = now;
-      run(() => stall(now - since));
+      run(() => stall(blocked));
     }
   }, period);
 }
