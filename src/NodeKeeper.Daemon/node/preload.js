@@ -63,8 +63,8 @@ function runQueueWait(pid) {
 }
 
 // 3. port_mode = "shared": the daemon owns the listening socket (NK_LISTEN_FD) and every instance accepts on it. An
-//    unmodified app's listen(PORT) — any call form, http, https, express, fastify, net, or the primary of Node's
-//    `cluster` on behalf of its workers — is redirected to that socket; server.address() and the listen callback
+//    unmodified app's listen(PORT) (any call form, http, https, express, fastify, net, or the primary of Node's
+//    `cluster` on behalf of its workers) is redirected to that socket; server.address() and the listen callback
 //    behave as usual; other ports are left alone. Either way the daemon hears when the app listens.
 const sharedFd = instance && process.env.NK_LISTEN_FD !== undefined ? Number(process.env.NK_LISTEN_FD) : undefined;
 // The app's own child processes must not try to use the socket (they inherit it, Node cannot prevent that).
@@ -101,6 +101,7 @@ if (instance || clusterWorker) {
       this.once('listening', () => { this[kListenHandle] = this._handle; });
     }
     if (!instance) return originalListen.apply(this, args);
+    hookCluster();
     this.once('listening', () => tell({ nk: 'listening', port: port === undefined ? null : port }));
     if (sharedFd === undefined || !ours) return originalListen.apply(this, args);
     const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
@@ -274,7 +275,6 @@ let lagSeen = null;
 //    A report that does not come within that is itself the news: the event loop is stalled.
 if (instance && process.channel) {
   const v8 = require('v8');
-  const { monitorEventLoopDelay } = require('perf_hooks');
   const every = Number(process.env.NK_METRICS_MS) > 0 ? Number(process.env.NK_METRICS_MS) : 1000;
   const quiet = Number(process.env.NK_REPORT_QUIET_MS) > every ? Number(process.env.NK_REPORT_QUIET_MS) : every;
   delete process.env.NK_METRICS_MS;
@@ -284,17 +284,27 @@ if (instance && process.channel) {
   let sent = null; // the last report sent, and when
   let sentAt = 0;
   let sentClasses = [0, 0, 0, 0, 0];
+  const answered = () => {
+    if (httpCounting) for (let i = 0; i < 5; i++) if (http_.classes[i] !== sentClasses[i]) return true;
+    return false;
+  };
   const moved = (m) => !sent || Math.abs(m.heap_used - sent.heap_used) >= MiB || Math.abs(m.heap_total - sent.heap_total) >= MiB
-    || m.heap_limit !== sent.heap_limit || m.handles !== sent.handles || m.lag_max >= LAG_MS || sent.lag_max >= LAG_MS
-    || (httpCounting && http_.classes.some((c, i) => c !== sentClasses[i]));
+    || m.heap_limit !== sent.heap_limit || m.handles !== sent.handles || m.lag_max >= LAG_MS || sent.lag_max >= LAG_MS || answered();
   // The delay histogram's timer wakes the process every 10 ms (about 7 ms of CPU a second in an idle instance:
   // 300 idle apps would keep two cores busy), so it runs only while the process works: the CPU it used in the last
   // interval (2 % of a core or more) decides for the next one. Not the loop's utilization: on a machine busy starting
   // hundreds of apps, each of the histogram's own wake-ups waits for a core, and the utilization that waiting adds kept
   // it on for good in every idle app (300 apps started 20 % slower for it). Its own CPU stays well under the bar. An
   // idle loop's delay is what the report's own timer was late by, which also catches any stall of a second or more.
-  const delay = monitorEventLoopDelay({ resolution: 10 });
+  // perf_hooks is loaded when the histogram is first needed: at the start it would add 60 KiB to the young heap.
+  let delay = null;
   const BUSY = 0.02;
+  // An interval with no delay, no response and under 0.5 % of a core of CPU (the report's own look costs about 0.1 %)
+  // between two quiet reports is not looked into: an idle app's heap, handles and delay stay as they were. The look
+  // allocates (the heap's figures, the handles' list, the report: about 1 KiB), and those allocations alone made every
+  // idle instance run young collections that bare node does not, which after a restart of hundreds of apps came all at
+  // once, and 8 s later V8's memory reducer ran a full collection in all of them together.
+  const IDLE = 0.005;
   let delayOn = false;
   let cpu = null; // process.cpuUsage() at the last report
   const waited = runQueueWait(process.pid);
@@ -305,24 +315,41 @@ if (instance && process.channel) {
   // The histogram holds whole timer intervals: the delay is what exceeds the 10 ms resolution.
   const ms = (ns) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - 10e6) / 1e4) / 100) : null);
   const report = () => {
-    const heap = v8.getHeapStatistics();
-    const handles = typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null;
     const at = Date.now();
     const elapsed = prev ? at - prev : 0;
     const late = prev ? Math.max(0, elapsed - every) : 0;
     prev = at;
-    const counted = delay.count > 0;
+    let used = null; // CPU ms of the process in the interval
+    let usage = null;
+    if (cpu && elapsed > 0) {
+      usage = process.cpuUsage();
+      used = (usage.user - cpu.user + usage.system - cpu.system) / 1000;
+      cpu = usage;
+    }
+    if (sent && !delayOn && late < LAG_MS && sent.lag_max < LAG_MS && used !== null && used < IDLE * elapsed && !answered()
+      && at - sentAt < quiet - every / 2) {
+      // The run-queue wait a first stall will be judged against: from the last look, or from now when 7 began waiting
+      // for one since (what the thread waited in between is then taken off too: a stall could only seem shorter).
+      if (lagSeen && waitedBefore === null) waitedBefore = waited();
+      return;
+    }
+    hookCluster();
+    const heap = v8.getHeapStatistics();
+    const handles = typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null;
+    const counted = delay !== null && delay.count > 0;
     const m = {
       nk: 'metrics', heap_used: heap.used_heap_size, heap_total: heap.total_heap_size, heap_limit: heap.heap_size_limit,
       lag_p50: counted ? ms(delay.percentile(50)) : 0, lag_p99: Math.max(counted ? ms(delay.percentile(99)) : 0, late),
       lag_max: Math.max(counted ? ms(delay.max) : 0, late), handles,
     };
-    delay.reset();
-    if (cpu && elapsed > 0) {
-      const usage = process.cpuUsage();
-      const busy = (usage.user - cpu.user + usage.system - cpu.system) / 1000 >= BUSY * elapsed;
-      cpu = usage;
-      if (busy !== delayOn) { if (busy) delay.enable(); else delay.disable(); delayOn = busy; }
+    if (delay) delay.reset();
+    if (used !== null) {
+      const busy = used >= BUSY * elapsed;
+      if (busy !== delayOn) {
+        if (busy && !delay) delay = require('perf_hooks').monitorEventLoopDelay({ resolution: 10 });
+        if (busy) delay.enable(); else delay.disable();
+        delayOn = busy;
+      }
     }
     if (lagSeen) {
       const w = waited();
@@ -330,15 +357,14 @@ if (instance && process.channel) {
       lagSeen(w === null ? m.lag_max : waitedBefore === null ? null : Math.max(0, m.lag_max - (w - waitedBefore)));
       waitedBefore = w;
     } else waitedBefore = null;
-    const now = Date.now();
-    if (!moved(m) && now - sentAt < quiet - every / 2) return;
+    if (!moved(m) && at - sentAt < quiet - every / 2) return;
     if (httpCounting) {
       m.http = httpReport();
       sentClasses = [...http_.classes];
     }
     tell(m);
     sent = m;
-    sentAt = now;
+    sentAt = at;
   };
   const httpReport = () => {
     const [p50, p99] = percentiles();
@@ -402,13 +428,15 @@ function socketClosed() {
 
 if (httpCounting) {
   const dc = require('diagnostics_channel');
-  const { performance } = require('perf_hooks');
+  // Milliseconds from the monotonic clock. Not perf_hooks' performance.now(): loading perf_hooks adds 60 KiB to the
+  // young heap of an app that does not use it.
+  const perfNow = () => Number(process.hrtime.bigint()) / 1e6;
   if (typeof dc.subscribe === 'function') {
     dc.subscribe('http.server.request.start', (m) => {
       const res = m && m.response;
       const socket = m && m.socket;
       if (!res || !socket || res[kStart] !== undefined) return;
-      res[kStart] = performance.now();
+      res[kStart] = perfNow();
       if (socket[kOpen] === undefined) {
         socket[kOpen] = 0;
         socket.once('close', socketClosed);
@@ -421,7 +449,7 @@ if (httpCounting) {
       if (!res || res[kStart] === undefined) return;
       if (socket && socket[kOpen] > 0) socket[kOpen]--;
       const status = res.statusCode;
-      if (status >= 200 && status < 600) counted(performance.now() - res[kStart], Math.floor(status / 100) - 2);
+      if (status >= 200 && status < 600) counted(perfNow() - res[kStart], Math.floor(status / 100) - 2);
     });
   }
 }
@@ -471,10 +499,18 @@ function workerCounted(m) {
   if (Array.isArray(m.samples)) for (const ms of m.samples) sample(Number(ms) || 0);
 }
 
-if (httpCounting && instance && process.channel) {
-  require('cluster').on('fork', (worker) => {
-    if (worker && worker.process) worker.process.on('internalMessage', workerCounted);
-  });
+// The instance hears its cluster workers' counts once the app itself has loaded `cluster` (loading it for every app
+// would add 110 KiB to the young heap at each start): looked for at each listen() (a worker listens through its
+// primary, so before it serves) and at each report that looks (the look itself allocates: not at every idle one).
+let clusterHooked = !(httpCounting && instance && process.channel);
+function hookCluster() {
+  const loaded = process.moduleLoadList;
+  if (clusterHooked || (Array.isArray(loaded) && !loaded.includes('NativeModule cluster'))) return;
+  clusterHooked = true;
+  const cluster = require('cluster');
+  const hear = (worker) => { if (worker && worker.process) worker.process.on('internalMessage', workerCounted); };
+  for (const worker of Object.values(cluster.workers || {})) hear(worker);
+  cluster.on('fork', hear);
 }
 
 // 7. Evidence, captured inside the instance when the problem happens (NK_CAPTURE:
