@@ -55,7 +55,9 @@ public sealed record Verdict(bool Worse, string? Reason, IReadOnlyList<string> E
 /// the new version's responses.
 ///
 /// A crash counts at once for a canary (one exit); after the cut-over the new version has to exit twice (a crash loop)
-/// or go errored. An event loop is far worse when its p99 is 4 times the old one's and at least 100 ms more; memory
+/// or go errored. An event loop is far worse when its p99 is 4 times the old one's and at least 100 ms more, and only
+/// then: with the old version's delay unknown nothing is judged on it (a p99 of 130 ms is what a good version shows on a
+/// machine kept busy, and such a version was rolled back when an unknown delay counted as none). Memory is far worse
 /// when it grows steadily by at least 20 MB/min more than 4 times the old version's growth.
 /// </summary>
 public static class ReloadVerdict
@@ -75,9 +77,9 @@ public static class ReloadVerdict
             return new Verdict(true, "crashed", [$"the new version exited {f.NewExits} time(s) without being asked to"]);
         if (FailedMore(f.New, f.Old, spec) is { } failed)
             return new Verdict(true, "failed_requests", [failed]);
-        if (f.NewLagMs is { } lag && lag >= LagMarginMs && lag > LagFactor * (f.OldLagMs ?? 0) && lag - (f.OldLagMs ?? 0) >= LagMarginMs)
+        if (f.NewLagMs is { } lag && f.OldLagMs is { } oldLag && lag > LagFactor * oldLag && lag - oldLag >= LagMarginMs)
             return new Verdict(true, "event_loop", [string.Create(CultureInfo.InvariantCulture,
-                $"event-loop p99 {lag:0.#} ms, the old version's {f.OldLagMs?.ToString("0.#", CultureInfo.InvariantCulture) ?? "unknown"} ms")]);
+                $"event-loop p99 {lag:0.#} ms, the old version's {oldLag:0.#} ms")]);
         if (f.NewGrowthMbPerMin is { } growth && growth - GrowthFactor * Math.Max(0, f.OldGrowthMbPerMin ?? 0) >= GrowthMarginMbPerMin)
             return new Verdict(true, "memory_growth", [string.Create(CultureInfo.InvariantCulture,
                 $"memory grows {growth:0.#} MB/min, the old version's {(f.OldGrowthMbPerMin is { } o ? $"{o:0.#} MB/min" : "not at all")}")]);

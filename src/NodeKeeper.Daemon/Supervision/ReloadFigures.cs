@@ -36,6 +36,22 @@ public sealed class ReloadFigures
         }
     }
 
+    /// <summary>
+    /// The old version before a reload, for the watch after the cut-over: its counts since each process started, and the
+    /// event-loop p99 of each instance's last reports (<see cref="RunFigures.LagsKept"/> at most), so that its delay is
+    /// known even though its instances are gone before the watch asks.
+    /// </summary>
+    public static ReloadFigures OverTheirLife(IReadOnlyCollection<InstanceRunner> runners, DateTimeOffset since)
+    {
+        var figures = new ReloadFigures(runners, since, fromNow: false);
+        foreach (var r in runners)
+        {
+            figures._lags.AddRange(r.RecentLags());
+            if (r.ReportAt is { } at) figures._lastReport[r] = at;
+        }
+        return figures;
+    }
+
     public static Outcomes Of(HttpOutcomes? h) => h is null ? default : new Outcomes(h.Total, h.Failed);
 
     /// <summary>The responses since the start, the exits nobody asked for since then, and whether one gave up.</summary>

@@ -14,6 +14,12 @@ public sealed class RunFigures
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
     private readonly GrowthTrend _rss = GrowthTrend.Default();
     private readonly GrowthTrend _heap = GrowthTrend.Default();
+    /// <summary>The event-loop p99 of the run's last reports, a ring of <see cref="LagsKept"/> (taken at the first report).</summary>
+    private double[]? _lags;
+    private int _lagsSeen;
+
+    /// <summary>How many reports' event-loop p99 a run keeps: what a reload's watch compares the new version with.</summary>
+    public const int LagsKept = 30;
 
     /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
     public InstanceMetrics? Metrics { get; private set; }
@@ -32,6 +38,7 @@ public sealed class RunFigures
         ReportAt = null;
         RequestsPerSecond = null;
         lock (_rss) _rss.Reset();
+        lock (_heap) _lagsSeen = 0;
         lock (_heap) _heap.Reset();
     }
 
@@ -48,7 +55,18 @@ public sealed class RunFigures
             RequestsPerSecond = Math.Max(0, after.Total - before.Total) / (now - at).TotalSeconds;
         Report = report;
         ReportAt = now;
-        lock (_heap) _heap.Add(now, report.HeapUsed);
+        lock (_heap)
+        {
+            _heap.Add(now, report.HeapUsed);
+            _lags ??= new double[LagsKept];
+            _lags[_lagsSeen++ % LagsKept] = report.LagP99;
+        }
+    }
+
+    /// <summary>The event-loop p99 of the run's last reports (at most <see cref="LagsKept"/>; none before the first).</summary>
+    public double[] RecentLags()
+    {
+        lock (_heap) return _lags is null ? [] : _lags[..Math.Min(_lagsSeen, LagsKept)];
     }
 
     /// <summary>The last figures before an exit, kept with it in the history.</summary>

@@ -89,7 +89,7 @@ public sealed partial class Supervisor
             return ([], $"reload of {app.Name}: a canary runs beside the old instances, which needs port_mode = \"shared\" (in increment mode it would need the port of instance 0); reload with --canary 0");
         var previous = app.Spec;
         // What the old version showed in its life, for the watch after the cut-over to compare with.
-        var before = new ReloadFigures(app.Instances, ctx.Clock.GetUtcNow(), fromNow: false);
+        var before = ReloadFigures.OverTheirLife(app.Instances, ctx.Clock.GetUtcNow());
         before.Poll();
         app.Adopt(spec, configPath);
         var touched = new List<Touched>();

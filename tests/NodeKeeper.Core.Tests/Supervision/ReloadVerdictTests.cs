@@ -65,6 +65,10 @@ public class ReloadVerdictTests
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewLagMs: 450, OldLagMs: 12), Spec).Reason.Should().Be("event_loop");
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewLagMs: 90, OldLagMs: 2), Spec).Worse.Should().BeFalse("under 100 ms more");
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewLagMs: 700, OldLagMs: 300), Spec).Worse.Should().BeFalse("not 4 times the old one");
+        ReloadVerdict.AfterCutOver(new VersionFigures(none, none, NewLagMs: 133, OldLagMs: 0), Spec).Reason.Should().Be("event_loop", "an old delay of 0 is known");
+        // The old version's delay unknown (fewer than 5 reports): the event loop is not judged, whatever the new one's.
+        ReloadVerdict.AfterCutOver(new VersionFigures(none, none, NewLagMs: 133), Spec).Worse.Should().BeFalse("a good version on a busy machine");
+        ReloadVerdict.OfCanary(new VersionFigures(none, none, NewLagMs: 2000), Spec).Worse.Should().BeFalse();
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewGrowthMbPerMin: 45), Spec).Reason.Should().Be("memory_growth");
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewGrowthMbPerMin: 45, OldGrowthMbPerMin: 10), Spec).Worse.Should().BeFalse();
         ReloadVerdict.OfCanary(new VersionFigures(none, none, NewGrowthMbPerMin: 15), Spec).Worse.Should().BeFalse();
