@@ -621,7 +621,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         lock (_figuresLock)
         {
             if (!ReferenceEquals(_process, process)) return;
-            _figures.Reported(report, _ctx.Clock.GetUtcNow());
+            _figures.Reported(report, _ctx.Clock.GetUtcNow(), State.StartedAt);
         }
         if (HeapWatchPossible()) Post(new HeapReview());
     }

@@ -14,7 +14,8 @@ public sealed class RunFigures
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
     private readonly GrowthTrend _rss = GrowthTrend.Default();
     private readonly GrowthTrend _heap = GrowthTrend.Default();
-    /// <summary>The event-loop p99 of the run's last reports, a ring of <see cref="LagsKept"/> (taken at the first report).</summary>
+    /// <summary>The event-loop p99 of the run's last reports after its warm-up, a ring of <see cref="LagsKept"/> (taken at the
+    /// first such report).</summary>
     private double[]? _lags;
     private int _lagsSeen;
 
@@ -45,11 +46,11 @@ public sealed class RunFigures
     public void Sampled(InstanceMetrics metrics, DateTimeOffset now, DateTimeOffset? startedAt)
     {
         Metrics = metrics;
-        if (startedAt is { } at && now - at > WarmUp)
+        if (startedAt is { } started && now - started > WarmUp)
             lock (_rss) _rss.Add(now, metrics.MemoryBytes);
     }
 
-    public void Reported(PreloadReport report, DateTimeOffset now)
+    public void Reported(PreloadReport report, DateTimeOffset now, DateTimeOffset? startedAt)
     {
         if (Report?.Http is { } before && report.Http is { } after && ReportAt is { } at && now > at)
             RequestsPerSecond = Math.Max(0, after.Total - before.Total) / (now - at).TotalSeconds;
@@ -58,12 +59,16 @@ public sealed class RunFigures
         lock (_heap)
         {
             _heap.Add(now, report.HeapUsed);
-            _lags ??= new double[LagsKept];
-            _lags[_lagsSeen++ % LagsKept] = report.LagP99;
+            // The first seconds (compiling; the delay histogram not yet on) would make any version look quicker than it is.
+            if (startedAt is { } started && now - started > WarmUp)
+            {
+                _lags ??= new double[LagsKept];
+                _lags[_lagsSeen++ % LagsKept] = report.LagP99;
+            }
         }
     }
 
-    /// <summary>The event-loop p99 of the run's last reports (at most <see cref="LagsKept"/>; none before the first).</summary>
+    /// <summary>The event-loop p99 of the run's last reports after its warm-up (at most <see cref="LagsKept"/>).</summary>
     public double[] RecentLags()
     {
         lock (_heap) return _lags is null ? [] : _lags[..Math.Min(_lagsSeen, LagsKept)];
