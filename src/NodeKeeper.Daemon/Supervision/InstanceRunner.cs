@@ -111,15 +111,10 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
     private sealed record SlotGranted(CpuGate.Ticket Ticket) : InstanceEvent;
     private sealed record StopSlotGranted(CpuGate Gate, CpuGate.Ticket Ticket) : InstanceEvent;
-    /// <summary>A storm began at the start (stop) gate while this instance held a slot there.</summary>
-    private sealed record SlotStorm(CpuGate.Ticket Ticket) : InstanceEvent;
-    private sealed record StopSlotStorm(CpuGate.Ticket Ticket) : InstanceEvent;
     private sealed record DrainEnded(LiveProcess Process) : InstanceEvent;
 
     /// <summary>The start gate's slot of the current launch (waited for, then held until the run is no longer starting).</summary>
     private CpuGate.Ticket? _slot;
-    /// <summary>The current run was started at a lower weight (a storm's start) and has not had it raised yet.</summary>
-    private bool _lowered;
     /// <summary>Whether the current launch got its slot and spawned (or was refused).</summary>
     private bool _launched;
     /// <summary>The stop gate's slot of the current stop: asked for when its signal is due, held until the process ends
@@ -169,12 +164,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                 }
                 _launched = true;
                 LaunchProcess();
-                if (_process is not { } spawned) return;
-                _ctx.Starts.Watch(g.Ticket, spawned.Pid);
-                if (g.Ticket.Storm) Lower();
-                return;
-            case SlotStorm g:
-                if (ReferenceEquals(g.Ticket, _slot) && _launched) Lower();
+                if (_process is { } spawned) _ctx.Starts.Watch(g.Ticket, spawned.Pid);
                 return;
             case DrainEnded d:
                 // Drained (or drain_timeout passed): the signal asks for a slot of its own.
@@ -189,9 +179,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                     GiveBackStopSlot();
                     return;
                 }
-                // Part of a storm: it drains, runs its handlers and exits at a lower weight (see Lower). Not raised again:
-                // the run is ending.
-                if (g.Ticket.Storm) stopping.SetAutogroupNice(Autogroup.StormNice);
                 if (_pendingStop is { Drain: true } drain)
                 {
                     _pendingStop = drain with { Drain = false };
@@ -202,10 +189,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                 // ends; its exit (heard on SIGCHLD) lets the next go at once, before this loop hears of it.
                 g.Gate.Watch(g.Ticket, stopping.Pid);
                 stopping.Exited.ContinueWith(_ => g.Gate.Release(g.Ticket), TaskContinuationOptions.ExecuteSynchronously);
-                return;
-            case StopSlotStorm g:
-                if (ReferenceEquals(g.Ticket, _stopSlot?.Ticket) && State.Status == InstanceStatus.Stopping && _process is { } signalled)
-                    signalled.SetAutogroupNice(Autogroup.StormNice);
                 return;
             case Ended ended:
                 if (ReferenceEquals(_process, ended.Process)) _process = null;
@@ -248,7 +231,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             _log.LogInformation("{App}:{Index} {From} -> {To}", _app.Name, Index, before.Status.Wire(), t.State.Status.Wire());
         if (t.State.Status != InstanceStatus.Starting)
         {
-            RaiseWeight();
             CancelReadiness();
             // listen_timeout is the machine's to ignore once the run is no longer starting; ended here, it neither wakes
             // a thread for every app started nor says in daemon.log that a ready app was not.
@@ -307,7 +289,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private void AskStopSlot()
     {
         var gate = _pendingStop is { Drain: true } ? _ctx.Drains : _ctx.Stops;
-        _stopSlot = (gate, gate.Request(t => Post(new StopSlotGranted(gate, t)), t => Post(new StopSlotStorm(t))));
+        _stopSlot = (gate, gate.Request(t => Post(new StopSlotGranted(gate, t))));
     }
 
     /// <summary>Drains a shared-port run (at most drain_timeout), then tells the loop, whatever happened: no kill timer
@@ -332,23 +314,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         if (stop.Kill is { } kill) Arm(kill);
     }
 
-    /// <summary>
-    /// A run that starts in a storm (many starting or stopping at once) starts at a lower weight, so that the daemon, `nk`
-    /// and the apps already serving get the CPU first; raised again once it is no longer starting (Transition).
-    /// </summary>
-    private void Lower()
-    {
-        if (!_lowered && State.Status == InstanceStatus.Starting && _process is { } p) _lowered = p.SetAutogroupNice(Autogroup.StormNice);
-    }
-
-    /// <summary>A run started at a lower weight (in a storm) gets the usual one back.</summary>
-    private void RaiseWeight()
-    {
-        if (!_lowered) return;
-        _lowered = false;
-        _process?.SetAutogroupNice(0);
-    }
-
     /// <summary>The stop is over (the run ended, or the instance is no longer stopping): its slot goes to the next, and
     /// a signal still waiting for one is not sent.</summary>
     private void GiveBackStopSlot()
@@ -364,7 +329,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     {
         if (_slot is { } old) _ctx.Starts.Release(old);
         _launched = false;
-        _slot = _ctx.Starts.Request(t => Post(new SlotGranted(t)), t => Post(new SlotStorm(t)));
+        _slot = _ctx.Starts.Request(t => Post(new SlotGranted(t)));
     }
 
     /// <summary>
@@ -463,8 +428,6 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             var left = t.Due - now;
             Arm(new StartTimer(t.Kind, left > TimeSpan.Zero ? left : TimeSpan.Zero, t.Generation));
         }
-        // The previous image may have started it at a lower weight: raised like its own once it is no longer starting.
-        _lowered = _process is not null && State.Status == InstanceStatus.Starting;
         if (State.Status == InstanceStatus.Starting && State.Pid is not null) StartReadinessWatch();
         // A launch the previous image had not started yet (waiting for its start gate): it waits here instead.
         if (State.Status == InstanceStatus.Starting && State.Pid is null && _process is null) RequestLaunch();
