@@ -73,6 +73,102 @@ public sealed class ScaleTests
             File.ReadAllText(Path.Combine(home.Logs, $"{i.Name}.out.log")).Should().Contain("clean exit");
     }
 
+    /// <summary>The nice value of a process's autogroup (/proc/PID/autogroup: "/autogroup-123 nice 10"); null once it is gone.</summary>
+    private static int? AutogroupNice(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/autogroup");
+            return int.Parse(text[(text.LastIndexOf("nice ", StringComparison.Ordinal) + 5)..].Trim());
+        }
+        catch (IOException) { return null; }
+    }
+
+    /// <summary>Polls status until <paramref name="done"/>, and notes the autogroup nice of every instance seen in
+    /// <paramref name="phase"/> (the highest seen per app).</summary>
+    private static async Task<Dictionary<string, int>> NiceWhileAsync(TestHome home, string phase, Func<List<InstanceInfo>, bool> done, string what)
+    {
+        var seen = new Dictionary<string, int>();
+        await Eventually.Until(async () =>
+        {
+            var rows = await home.StatusAsync();
+            foreach (var i in rows.Where(i => i.Status == phase && i.Pid is > 1))
+                if (AutogroupNice(i.Pid!.Value) is { } nice) seen[i.Name] = Math.Max(nice, seen.GetValueOrDefault(i.Name));
+            return rows;
+        }, done, TimeSpan.FromSeconds(60), what);
+        return seen;
+    }
+
+    /// <summary>
+    /// In a storm (starts that have to wait for their place at the start gate, and those holding one then) an app starts
+    /// at autogroup nice 10 (a privileged daemon only), so that the daemon, `nk` and the apps already serving get the CPU
+    /// first; once online it has nice 0 again. A lone start keeps nice 0, and so does a stop, storm or not: its
+    /// kill_timeout is wall-clock time (lowered, a handler's clean-up missed it on a loaded machine).
+    /// </summary>
+    [Fact]
+    public async Task Apps_started_in_a_storm_run_at_a_lower_weight_until_they_are_online_and_stops_never_do()
+    {
+        const int count = 10;
+        var storm = Environment.IsPrivilegedProcess ? 10 : 0; // an unprivileged daemon leaves weights alone
+        await using var home = new TestHome();
+        // Ready 3 s after they listen (process.send('ready')): long enough to be seen starting.
+        var config = home.WriteConfig(string.Concat(Enumerable.Range(0, count).Select(i => TestHome.App($"r{i}", "ready-message.js",
+            $"port = {FreePort.Next()}\nhost = \"127.0.0.1\"\nready = \"message\"\nenv = {{ READY_AFTER_MS = \"3000\" }}\n"))));
+        await home.OkAsync("start", config, "--no-wait");
+        var starting = await NiceWhileAsync(home, "starting", l => l.Count == count && l.All(i => i.Status == "online"), "all online");
+        starting.Should().HaveCount(count).And.OnlyContain(kv => kv.Value == storm,
+            "those that waited for a start slot, and those that held one when the first had to wait");
+        var online = await home.StatusAsync();
+        online.Select(i => AutogroupNice(i.Pid!.Value)).Should().OnlyContain(n => n == 0, "online, every app has the usual weight back");
+
+        // A lone restart never waits: it starts at the usual weight.
+        var restart = home.RunAsync("restart", "r0");
+        var lone = await NiceWhileAsync(home, "starting", l => l.All(i => i.Status == "online") && restart.IsCompleted, "r0 restarted");
+        (await restart).Code.Should().Be(0);
+        lone.Values.Should().OnlyContain(n => n == 0);
+
+        // Stopped together (each SIGTERM handler waits 2 s): a storm of stops, every one at the usual weight.
+        await home.OkAsync("delete", "all");
+        config = home.WriteConfig(string.Concat(Enumerable.Range(0, count).Select(i => TestHome.App($"g{i}", "graceful.js",
+            "env = { SHUTDOWN_MS = \"2000\" }\n"))));
+        await home.OkAsync("start", config);
+        for (var i = 0; i < count; i++) await home.WaitForLogAsync($"g{i}", "started", seconds: 60);
+        var stop = home.RunAsync("stop", "all");
+        var stopping = await NiceWhileAsync(home, "stopping", l => l.All(i => i.Status == "stopped") && stop.IsCompleted, "all stopped");
+        (await stop).Code.Should().Be(0);
+        stopping.Should().HaveCount(count).And.OnlyContain(kv => kv.Value == 0, "a stop's handlers run at the usual weight");
+    }
+
+    /// <summary>
+    /// A start lowered in a storm gets the usual weight back once its listen_timeout has passed: the time the CPU-wait
+    /// rule adds (it waited for a core) is run at the usual weight, so the app's chance to be ready in time is never less
+    /// than an app started alone has. Apps that spin and never listen, on a busy machine: each waits for a core, so it is
+    /// given longer than listen_timeout, and is seen starting at nice 10 before it and at nice 0 after it.
+    /// </summary>
+    [Fact]
+    public async Task A_start_lowered_in_a_storm_runs_at_the_usual_weight_once_its_listen_timeout_has_passed()
+    {
+        Environment.IsPrivilegedProcess.Should().BeTrue("only a privileged daemon sets weights");
+        await using var busy = new BusyMachine();
+        await using var home = new TestHome();
+        var config = home.WriteConfig(string.Concat(Enumerable.Range(0, 8).Select(i => TestHome.App($"s{i}", "busy.js",
+            $"port = {FreePort.Next()}\nhost = \"127.0.0.1\"\nlisten_timeout = \"2s\"\n"))));
+        await home.OkAsync("start", config, "--no-wait");
+        var lowered = new HashSet<int>();
+        await Eventually.Until(async () =>
+        {
+            foreach (var i in (await home.StatusAsync()).Where(i => i.Status == "starting" && i.Pid is > 1))
+            {
+                // Read just after the status (its uptime); a process that ended since has no autogroup to read.
+                if (AutogroupNice(i.Pid!.Value) is not { } nice) continue;
+                if (nice == 10 && i.UptimeMs < 1500) lowered.Add(i.Pid.Value);
+                // After listen_timeout, before the CPU-wait rule's end (3 times it), when a run not ready is stopped.
+                if (nice == 0 && i.UptimeMs is > 2500 and < 5500 && lowered.Contains(i.Pid.Value)) return true;
+            }
+            return false;
+        }, raised => raised, TimeSpan.FromSeconds(60), "a start seen at nice 10 before its listen_timeout (2 s), and at nice 0 after it");
+    }
+
     /// <summary>
     /// Once a start of many apps is over, the daemon gives back the pages of nk-full it ran for it (ImagePages): before,
     /// about 13 of the binary's 16 MiB stayed resident for good. What it reads back afterwards is what it uses. Pages

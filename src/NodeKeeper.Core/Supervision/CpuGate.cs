@@ -82,31 +82,55 @@ public sealed class CpuGate
     /// <summary>A request for a slot, and then the slot.</summary>
     public sealed class Ticket
     {
-        internal Ticket(Action<Ticket> granted) => Granted = granted;
+        internal Ticket(Action<Ticket> granted, Action<Ticket>? storm)
+        {
+            Granted = granted;
+            StormBegun = storm;
+        }
         internal Action<Ticket> Granted { get; }
+        internal Action<Ticket>? StormBegun { get; }
         internal LinkedListNode<Ticket>? Node { get; set; }
         internal int? Pid { get; set; }
         internal long? Seen { get; set; }
         internal long HeldSince { get; set; }
         /// <summary>Whether the slot was granted (and not yet given back).</summary>
         public bool IsGranted { get; internal set; }
+        /// <summary>
+        /// Part of a storm: the request had to wait for its slot (every slot was taken, or others waited), or it held one
+        /// when the first request had to wait.
+        /// </summary>
+        public bool Storm { get; internal set; }
     }
 
     /// <summary>Asks for a slot: <paramref name="granted"/> runs once one is free (at once when one is, on this thread;
-    /// later on the thread that frees one). First come, first served.</summary>
-    public Ticket Request(Action<Ticket> granted)
+    /// later on the thread that frees one). First come, first served. <paramref name="storm"/> runs (on the thread of the
+    /// request that had to wait) when a storm begins while this request holds its slot; a request that waits is granted
+    /// with <see cref="Ticket.Storm"/> set instead.</summary>
+    public Ticket Request(Action<Ticket> granted, Action<Ticket>? storm = null)
     {
-        var ticket = new Ticket(granted);
+        var ticket = new Ticket(granted, storm);
+        List<Ticket>? told = null;
+        var now = false;
         lock (_lock)
         {
             if (_holding.Count >= Width || _waiting.Count > 0)
             {
+                ticket.Storm = true;
                 ticket.Node = _waiting.AddLast(ticket);
-                return ticket;
+                foreach (var held in _holding.Where(t => !t.Storm))
+                {
+                    held.Storm = true;
+                    if (held.StormBegun is not null) (told ??= []).Add(held);
+                }
             }
-            Hold(ticket);
+            else
+            {
+                Hold(ticket);
+                now = true;
+            }
         }
-        granted(ticket);
+        if (told is not null) foreach (var t in told) t.StormBegun!(t);
+        if (now) granted(ticket);
         return ticket;
     }
 

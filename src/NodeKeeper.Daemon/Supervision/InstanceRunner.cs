@@ -111,10 +111,18 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private sealed record Freeze(TaskCompletionSource<FrozenInstance> Frozen, Task Thaw) : InstanceEvent;
     private sealed record SlotGranted(CpuGate.Ticket Ticket) : InstanceEvent;
     private sealed record StopSlotGranted(CpuGate Gate, CpuGate.Ticket Ticket) : InstanceEvent;
+    /// <summary>A storm began at the start gate while this instance held a slot there.</summary>
+    private sealed record SlotStorm(CpuGate.Ticket Ticket) : InstanceEvent;
+    /// <summary>listen_timeout has passed (before any extension for the time the app waited for a CPU).</summary>
+    private sealed record ListenTimeoutReached(LiveProcess Process) : InstanceEvent;
     private sealed record DrainEnded(LiveProcess Process) : InstanceEvent;
 
     /// <summary>The start gate's slot of the current launch (waited for, then held until the run is no longer starting).</summary>
     private CpuGate.Ticket? _slot;
+    /// <summary>The current run was started at a lower weight (a storm's start) and has not had it raised yet.</summary>
+    private bool _lowered;
+    /// <summary>The run whose listen_timeout has passed (it is not lowered any more).</summary>
+    private LiveProcess? _listenTimeoutPassed;
     /// <summary>Whether the current launch got its slot and spawned (or was refused).</summary>
     private bool _launched;
     /// <summary>The stop gate's slot of the current stop: asked for when its signal is due, held until the process ends
@@ -164,7 +172,12 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                 }
                 _launched = true;
                 LaunchProcess();
-                if (_process is { } spawned) _ctx.Starts.Watch(g.Ticket, spawned.Pid);
+                if (_process is not { } spawned) return;
+                _ctx.Starts.Watch(g.Ticket, spawned.Pid);
+                if (g.Ticket.Storm) Lower();
+                return;
+            case SlotStorm g:
+                if (ReferenceEquals(g.Ticket, _slot) && _launched) Lower();
                 return;
             case DrainEnded d:
                 // Drained (or drain_timeout passed): the signal asks for a slot of its own.
@@ -189,6 +202,12 @@ public sealed partial class InstanceRunner : IAsyncDisposable
                 // ends; its exit (heard on SIGCHLD) lets the next go at once, before this loop hears of it.
                 g.Gate.Watch(g.Ticket, stopping.Pid);
                 stopping.Exited.ContinueWith(_ => g.Gate.Release(g.Ticket), TaskContinuationOptions.ExecuteSynchronously);
+                return;
+            case ListenTimeoutReached reached:
+                // Lowered for a storm, it still gets its promised time at the usual weight: all of the CPU-wait extension.
+                if (!ReferenceEquals(reached.Process, _process)) return;
+                _listenTimeoutPassed = reached.Process;
+                RaiseWeight();
                 return;
             case Ended ended:
                 if (ReferenceEquals(_process, ended.Process)) _process = null;
@@ -231,6 +250,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             _log.LogInformation("{App}:{Index} {From} -> {To}", _app.Name, Index, before.Status.Wire(), t.State.Status.Wire());
         if (t.State.Status != InstanceStatus.Starting)
         {
+            RaiseWeight();
             CancelReadiness();
             // listen_timeout is the machine's to ignore once the run is no longer starting; ended here, it neither wakes
             // a thread for every app started nor says in daemon.log that a ready app was not.
@@ -314,6 +334,27 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         if (stop.Kill is { } kill) Arm(kill);
     }
 
+    /// <summary>
+    /// A run that starts in a storm (more starting at once than the start gate lets through) starts at a lower weight, so
+    /// that the daemon, `nk` and the apps already serving get the CPU first; raised again once it is no longer starting
+    /// (Transition), or when its listen_timeout has passed: the time the CPU-wait rule adds is run at the usual weight.
+    /// A stop is never lowered: its kill_timeout is wall-clock time, and at a tenth of the weight a handler's clean-up
+    /// did not fit in it on a loaded machine.
+    /// </summary>
+    private void Lower()
+    {
+        if (!_lowered && State.Status == InstanceStatus.Starting && _process is { } p && !ReferenceEquals(p, _listenTimeoutPassed))
+            _lowered = p.SetAutogroupNice(Autogroup.StormNice);
+    }
+
+    /// <summary>A run started at a lower weight (in a storm) gets the usual one back.</summary>
+    private void RaiseWeight()
+    {
+        if (!_lowered) return;
+        _lowered = false;
+        _process?.SetAutogroupNice(0);
+    }
+
     /// <summary>The stop is over (the run ended, or the instance is no longer stopping): its slot goes to the next, and
     /// a signal still waiting for one is not sent.</summary>
     private void GiveBackStopSlot()
@@ -329,7 +370,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     {
         if (_slot is { } old) _ctx.Starts.Release(old);
         _launched = false;
-        _slot = _ctx.Starts.Request(t => Post(new SlotGranted(t)));
+        _slot = _ctx.Starts.Request(t => Post(new SlotGranted(t)), t => Post(new SlotStorm(t)));
     }
 
     /// <summary>
@@ -428,6 +469,8 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             var left = t.Due - now;
             Arm(new StartTimer(t.Kind, left > TimeSpan.Zero ? left : TimeSpan.Zero, t.Generation));
         }
+        // The previous image may have started it at a lower weight: raised like its own once it is no longer starting.
+        _lowered = _process is not null && State.Status == InstanceStatus.Starting;
         if (State.Status == InstanceStatus.Starting && State.Pid is not null) StartReadinessWatch();
         // A launch the previous image had not started yet (waiting for its start gate): it waits here instead.
         if (State.Status == InstanceStatus.Starting && State.Pid is null && _process is null) RequestLaunch();
@@ -528,7 +571,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         var cts = new CancellationTokenSource();
         _timers[t.Kind] = cts;
         _due[t.Kind] = new HandedTimer(t.Kind, t.Generation, _ctx.Clock.GetUtcNow() + t.Delay);
-        _ = FireAsync(t, t.Kind == TimerKind.ListenTimeout ? _process?.Pid : null, cts.Token);
+        _ = FireAsync(t, t.Kind == TimerKind.ListenTimeout ? _process : null, cts.Token);
     }
 
     private void Disarm(TimerKind kind)
@@ -539,13 +582,14 @@ public sealed partial class InstanceRunner : IAsyncDisposable
 
     /// <summary>Fires the timer; listen_timeout waits on by the time the app's main thread waited for a CPU (see
     /// <see cref="ReadinessDeadline"/>).</summary>
-    private async Task FireAsync(StartTimer t, int? pid, CancellationToken ct)
+    private async Task FireAsync(StartTimer t, LiveProcess? starting, CancellationToken ct)
     {
         try
         {
             await Task.Delay(t.Delay, _ctx.Clock, ct);
+            if (starting is not null) Post(new ListenTimeoutReached(starting));
             var extended = TimeSpan.Zero;
-            while (pid is { } p && SchedStat.Read(p) is { } sched
+            while (starting?.Pid is { } p && SchedStat.Read(p) is { } sched
                    && ReadinessDeadline.Extension(t.Delay, TimeSpan.FromTicks(sched.WaitNs / 100), extended) is { } more)
             {
                 if (extended == TimeSpan.Zero)

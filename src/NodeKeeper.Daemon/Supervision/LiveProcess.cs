@@ -86,6 +86,10 @@ public sealed class LiveProcess : IDisposable
         }
     }
 
+    /// <summary>Sets the nice value of the run's autogroup (see <see cref="Autogroup"/>), while the process is still the
+    /// one spawned (not ended, same start time); false when it was not set.</summary>
+    public bool SetAutogroupNice(int nice) => Autogroup.Enabled && EndedAt is null && Id.IsAlive() && Autogroup.SetNice(Pid, nice);
+
     /// <summary>Sends <paramref name="signal"/> to the process and every descendant, found now or seen before.</summary>
     public void Signal(int signal)
     {

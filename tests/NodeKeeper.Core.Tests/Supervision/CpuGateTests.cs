@@ -52,6 +52,34 @@ public sealed class CpuGateTests
     }
 
     [Fact]
+    public void A_storm_begins_when_a_request_has_to_wait_and_the_holders_hear_of_it_once()
+    {
+        var gate = Gate(2);
+        var stormed = new List<string>();
+        CpuGate.Ticket Storming(string name) => gate.Request(_ => _granted.Add(name), _ => stormed.Add(name));
+        var a = Storming("a");
+        var b = Storming("b");
+        a.Storm.Should().BeFalse("two requests fit in two slots: no storm");
+        b.Storm.Should().BeFalse();
+        stormed.Should().BeEmpty();
+
+        var c = Storming("c");
+        c.Storm.Should().BeTrue("it has to wait");
+        stormed.Should().Equal(["a", "b"], "the holders learn of the storm when the first request has to wait");
+        var d = Storming("d");
+        stormed.Should().Equal(["a", "b"], "once each");
+        gate.Release(a);
+        _granted.Should().Equal("a", "b", "c");
+        c.Storm.Should().BeTrue();
+        d.Storm.Should().BeTrue();
+
+        // Once the storm is over, a request that fits is not part of one.
+        foreach (var t in new[] { b, c, d }) gate.Release(t);
+        Storming("e").Storm.Should().BeFalse();
+        stormed.Should().Equal(["a", "b"]);
+    }
+
+    [Fact]
     public void A_withdrawn_request_is_never_granted_and_a_new_request_waits_behind_those_already_waiting()
     {
         var gate = Gate(1);
