@@ -13,7 +13,7 @@ namespace NodeKeeper.Daemon.Processes;
 /// </remarks>
 public static class Autogroup
 {
-    /// <summary>The nice value of an app's session while it starts or stops in a storm.</summary>
+    /// <summary>The nice value of an app's session while it starts in a storm.</summary>
     public const int StormNice = 10;
 
     /// <summary>Whether this daemon sets autogroup weights at all (it is privileged).</summary>
