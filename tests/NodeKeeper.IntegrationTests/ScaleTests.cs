@@ -52,7 +52,7 @@ public sealed class ScaleTests
     /// <summary>
     /// A stop of many apps whose SIGTERM handler works on the CPU (150 ms each) with a kill_timeout of 400 ms: the stop
     /// gate lets a few run their handlers at a time, so the last ones get their signal well after the stop was asked
-    /// for (16 apps, 4 slots on 2 cores: about 0.5 s). kill_timeout counts from each app's own signal, so every one
+    /// for (16 apps, one at a time on 2 cores: about 2.4 s). kill_timeout counts from each app's own signal, so every one
     /// ends by its handler; counted from the request, the last ones were SIGKILLed in the middle of their clean-up.
     /// </summary>
     [Fact]

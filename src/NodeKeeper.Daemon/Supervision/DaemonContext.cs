@@ -17,8 +17,10 @@ public sealed class DaemonContext(string home, TimeProvider clock, ILogger logge
     public NodeKeeper.Core.Supervision.CpuGate Starts { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStarts(Processes.SchedStat.Progress, clock);
     /// <summary>How many instances are sent their stop signal at once.</summary>
     public NodeKeeper.Core.Supervision.CpuGate Stops { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStops(Processes.ProcStat.Runnable, clock);
-    /// <summary>How many shared-port instances drain at once before their stop signal.</summary>
-    public NodeKeeper.Core.Supervision.CpuGate Drains { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStops(Processes.ProcStat.Runnable, clock);
+    /// <summary>How many shared-port instances drain at once before their stop signal (a drain mostly waits for its last
+    /// connections: as many as start at once).</summary>
+    public NodeKeeper.Core.Supervision.CpuGate Drains { get; } = NodeKeeper.Core.Supervision.CpuGate.ForStops(Processes.ProcStat.Runnable, clock,
+        NodeKeeper.Core.Supervision.CpuGate.DefaultWidth);
     /// <summary>What the daemon reads in them (summaries cached; one heap snapshot read at a time).</summary>
     public Captures.EvidenceReader Evidence { get; } = new();
     public string LogDirectory => NkHome.Logs(Home);

@@ -144,7 +144,7 @@ public sealed class CpuGateTests
     public void A_stopping_process_keeps_its_slot_while_it_runs_and_frees_it_when_found_asleep_twice_gone_or_after_a_quarter_second()
     {
         var runnable = new Dictionary<int, bool?>();
-        var gate = CpuGate.ForStops(pid => runnable.GetValueOrDefault(pid), _clock);
+        var gate = CpuGate.ForStops(pid => runnable.GetValueOrDefault(pid), _clock, width: 4);
         gate.CheckEvery.Should().Be(TimeSpan.FromMilliseconds(10));
         var tickets = Enumerable.Range(1, gate.Width).Select(i => Ask(gate, $"s{i}")).ToList();
         Ask(gate, "next");
@@ -187,6 +187,14 @@ public sealed class CpuGateTests
         gate.Release(first);
         order.Should().Equal("first", "second", "third");
         CpuGate.DefaultWidth.Should().BeGreaterThanOrEqualTo(2);
+    }
+
+    [Fact]
+    public void Stops_go_one_per_core_but_one_leaving_a_core_to_the_daemon_and_nk()
+    {
+        var gate = CpuGate.ForStops(_ => null, _clock);
+        gate.Width.Should().Be(CpuGate.StopWidth).And.BeGreaterThanOrEqualTo(1)
+            .And.BeLessThan(Math.Max(2, Environment.ProcessorCount), "a node process's exit is CPU work: more at once end no sooner");
     }
 }
 
