@@ -68,7 +68,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     /// <summary>Resident memory and heap of this run, watched for a steady rise (a leak).</summary>
     public GrowthEstimate? MemoryGrowth => _figures.MemoryGrowth;
     public GrowthEstimate? HeapGrowth => _figures.HeapGrowth;
-    /// <summary>The event-loop p99 of this run's last reports, oldest first wherever the ring stands (order is not kept).</summary>
+    /// <summary>The event-loop delay (slowest turn) of this run's last reports, oldest first wherever the ring stands (order is not kept).</summary>
     public double[] RecentLags() => _figures.RecentLags();
 
     /// <summary>Exits of this instance, newest last, each with the backoff delay chosen after it (null: none).</summary>

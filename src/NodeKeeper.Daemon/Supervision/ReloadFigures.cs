@@ -6,7 +6,7 @@ namespace NodeKeeper.Daemon.Supervision;
 /// <summary>
 /// What a group of instances showed over a period, gathered poll by poll for a reload's guard: HTTP responses (the
 /// preload's counts are per process, so a process that restarts adds what its predecessor had counted), exits nobody
-/// asked for, the event-loop p99 of each report, and the memory growth the sampler sees.
+/// asked for, the event-loop delay of each report (its slowest turn), and the memory growth the sampler sees.
 /// </summary>
 public sealed class ReloadFigures
 {
@@ -38,7 +38,7 @@ public sealed class ReloadFigures
 
     /// <summary>
     /// The old version before a reload, for the watch after the cut-over: its counts since each process started, and the
-    /// event-loop p99 of each instance's last reports (<see cref="RunFigures.LagsKept"/> at most), so that its delay is
+    /// event-loop delay of each instance's last reports (<see cref="RunFigures.LagsKept"/> at most), so that its delay is
     /// known even though its instances are gone before the watch asks.
     /// </summary>
     public static ReloadFigures OverTheirLife(IReadOnlyCollection<InstanceRunner> runners, DateTimeOffset since)
@@ -82,14 +82,14 @@ public sealed class ReloadFigures
             if (r.Report is { } report && r.ReportAt is { } at && _lastReport.GetValueOrDefault(r) != at)
             {
                 _lastReport[r] = at;
-                _lags.Add(report.LagP99);
+                _lags.Add(report.LagMax);
             }
         }
         return (sum, exits, errored, evidence);
     }
 
     /// <summary>
-    /// The median of the event-loop p99s reported since the start; null before 5 reports: a fresh process's first
+    /// The median of the event-loop delays (each report's slowest turn) reported since the start; null before 5 reports: a fresh process's first
     /// seconds (compiling, under load) are its warm-up, not its event loop.
     /// </summary>
     public double? MedianLagMs()

@@ -14,12 +14,12 @@ public sealed class RunFigures
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5);
     private readonly GrowthTrend _rss = GrowthTrend.Default();
     private readonly GrowthTrend _heap = GrowthTrend.Default();
-    /// <summary>The event-loop p99 of the run's last reports after its warm-up, a ring of <see cref="LagsKept"/> (taken at the
-    /// first such report).</summary>
+    /// <summary>The event-loop delay (slowest turn) of the run's last reports after its warm-up, a ring of
+    /// <see cref="LagsKept"/> (taken at the first such report).</summary>
     private double[]? _lags;
     private int _lagsSeen;
 
-    /// <summary>How many reports' event-loop p99 a run keeps: what a reload's watch compares the new version with.</summary>
+    /// <summary>How many reports' event-loop delay a run keeps: what a reload's watch compares the new version with.</summary>
     public const int LagsKept = 30;
 
     /// <summary>The latest sample of the running process; null until the sampler has seen it.</summary>
@@ -63,12 +63,12 @@ public sealed class RunFigures
             if (startedAt is { } started && now - started > WarmUp)
             {
                 _lags ??= new double[LagsKept];
-                _lags[_lagsSeen++ % LagsKept] = report.LagP99;
+                _lags[_lagsSeen++ % LagsKept] = report.LagMax;
             }
         }
     }
 
-    /// <summary>The event-loop p99 of the run's last reports after its warm-up (at most <see cref="LagsKept"/>).</summary>
+    /// <summary>The event-loop delay (slowest turn) of the run's last reports after its warm-up (at most <see cref="LagsKept"/>).</summary>
     public double[] RecentLags()
     {
         lock (_heap) return _lags is null ? [] : _lags[..Math.Min(_lagsSeen, LagsKept)];
