@@ -136,7 +136,9 @@ module.exports = function makeScale(h) {
 
     // Again from stopped, this time with the CLI asked for the status back to back for 5 s from the command.
     const t1 = now();
-    const again = runAsync(bin, isPm2 ? ['start', file] : ['start', file, '--no-wait'], sv.env);
+    // The first start has no deadline (spawnSync); this one gets 10 minutes: on 2 cores PM2's start of 300 apps, with
+    // its CLI asked back to back meanwhile, went past the default 2 (2026-12-04).
+    const again = runAsync(bin, isPm2 ? ['start', file] : ['start', file, '--no-wait'], sv.env, 600000);
     const early = [];
     while (now() - t1 < 5000) early.push((await runAsync(bin, isPm2 ? ['jlist'] : ['status', '--json'], sv.env)).ms);
     const second = await again;
