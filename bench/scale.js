@@ -11,8 +11,11 @@
 //   stop:    wall time of `stop all` until the command returned, and until no app process was left (median of
 //            every stop).
 //   all:     NodeKeeper's `restart all`, `reload all`, `start all` (from stopped) and `delete all`: each one's time,
-//            whether every app ended as asked, and the slowest `nk status --json` asked every 100 ms meanwhile.
+//            whether every app ended as asked, and meanwhile, in turns every 100 ms, the time of `nk status --json`,
+//            of the same request sent by this process over the daemon's socket (the daemon's own part), and of
+//            /bin/true (what any process start costs on the machine at that moment): slowest and p90 of each.
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const { spawn } = require('child_process');
 
@@ -77,18 +80,39 @@ module.exports = function makeScale(h) {
     return { command, gone: now() - t0 };
   }
 
+  /** The status request over the daemon's socket from this process, as nk sends it: ms until the answer's line. */
+  function askSocket(sv) {
+    return new Promise((resolve) => {
+      const t0 = now();
+      const c = net.connect(path.join(sv.home, 'nk.sock'));
+      let got = '';
+      const done = (ms) => { c.destroy(); resolve(ms); };
+      c.setTimeout(60000, () => done(NaN));
+      c.on('connect', () => c.write('{"id":1,"cmd":"status"}\n'));
+      c.on('data', (d) => { got += d; if (got.includes('\n')) done(now() - t0); });
+      c.on('error', () => done(NaN));
+    });
+  }
+
   /**
-   * One `nk CMD all` on the running apps: its time and exit code, the slowest `nk status --json` asked every 100 ms
-   * while it ran (is the daemon responsive?), and whether every app ended as asked (online with a new pid after
-   * restart and reload, answering; stopped; none left after delete).
+   * One `nk CMD all` on the running apps: its time and exit code, whether every app ended as asked (online with a new
+   * pid after restart and reload, answering; stopped; none left after delete), and, while it ran, in turns every
+   * 100 ms: `nk status --json`, the same request over the socket (is the daemon responsive?) and /bin/true (the
+   * floor: a process start on the machine at that moment).
    */
   async function allCommand(sv, cmd, ports) {
     const before = new Map(sv.status().map((i) => [`${i.name}:${i.instance}`, i.pid]));
     let running = true;
-    const statusMs = [];
+    const statusMs = [], socketMs = [], trueMs = [];
+    let socketFailed = 0;
     const poll = (async () => {
-      while (running) {
-        statusMs.push((await runAsync(nkBin, ['status', '--json'], sv.env)).ms);
+      for (let turn = 0; running; turn++) {
+        if (turn % 3 === 0) statusMs.push((await runAsync(nkBin, ['status', '--json'], sv.env)).ms);
+        else if (turn % 3 === 1) {
+          const ms = await askSocket(sv);
+          if (Number.isFinite(ms)) socketMs.push(ms); else socketFailed++;
+        }
+        else trueMs.push((await runAsync('/bin/true', [], sv.env)).ms);
         await sleep(100);
       }
     })();
@@ -104,7 +128,11 @@ module.exports = function makeScale(h) {
       if (asAsked) await allAnswering(ports, 60000);
     }
     if (r.code !== 0 || !asAsked) log(`scale: nk ${cmd} all exited ${r.code}, as asked: ${asAsked}: ${r.err.slice(0, 500)}`);
-    return { ms: r.ms, code: r.code, asAsked, statusMaxMs: Math.max(...statusMs), statusP90Ms: p90(statusMs), statusRuns: statusMs.length };
+    const max = (xs) => (xs.length ? Math.max(...xs) : NaN);
+    return {
+      ms: r.ms, code: r.code, asAsked, statusMaxMs: max(statusMs), statusP90Ms: p90(statusMs), statusRuns: statusMs.length,
+      socketMaxMs: max(socketMs), socketP90Ms: p90(socketMs), socketFailed, trueMaxMs: max(trueMs), trueP90Ms: p90(trueMs),
+    };
   }
 
   /**
@@ -198,6 +226,7 @@ module.exports = function makeScale(h) {
       log(`scale ${n}: bare node ${JSON.stringify(figures.node)}`);
       const per = (f) => Object.fromEntries(Object.entries(figures).filter(([k]) => k !== 'node').map(([k, v]) => [k, f(v)]));
       const r0 = (v) => Math.round(v);
+      const f0 = (v) => (Number.isFinite(v) ? Math.round(v) : '-'); // '-': none taken (the command ended first)
       const nk = figures.nodekeeper;
       const floor = figures.node.startMs;
       record('scale', `${n} apps: start until all answer (ms)${nk ? `; nk / bare node = ${(nk.startMs / floor).toFixed(2)}` : ''}`,
@@ -217,6 +246,9 @@ module.exports = function makeScale(h) {
         for (const [cmd, a] of Object.entries(nk.all)) {
           record('scale', `${n} apps: nk ${cmd} all (ms; every app as asked: ${a.asAsked && a.code === 0 ? 'yes' : 'NO'}), and the slowest status meanwhile (ms)`,
             { nodekeeper: `${r0(a.ms)} / ${r0(a.statusMaxMs)}` }, 'as asked, status answering');
+          record('scale', `${n} apps: during nk ${cmd} all, slowest (p90) ms: nk status --json; the daemon's answer over its socket; /bin/true`,
+            { nodekeeper: `${f0(a.statusMaxMs)} (${f0(a.statusP90Ms)}); ${f0(a.socketMaxMs)} (${f0(a.socketP90Ms)})${a.socketFailed ? `, ${a.socketFailed} unanswered` : ''}; ${f0(a.trueMaxMs)} (${f0(a.trueP90Ms)})` },
+            `daemon <= ${n <= 100 ? 30 : 60}`);
         }
       }
     }
