@@ -68,6 +68,32 @@ public sealed class StoppingTests
     }
 
     [Fact]
+    public async Task Stop_ends_what_a_worker_thread_spawned_detached()
+    {
+        // Forked by a worker thread, the children are that thread's in /proc (not the main thread's, which the sampler
+        // reads), and the detached one left the app's process group: only the stop's look at every thread finds it.
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("wsp", "spawner.js", "kill_timeout = \"1s\"\nenv = { SPAWN_FROM = \"worker\" }"));
+        await home.OkAsync("start", config);
+        var line = await home.WaitForLogAsync("wsp", "detached");
+        line.Should().Contain("worker child");
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
+        var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
+        Procs.IsAlive(child).Should().BeTrue();
+        Procs.IsAlive(detached).Should().BeTrue();
+        var app = (await home.InstanceAsync("wsp")).Pid!.Value;
+        File.ReadAllText($"/proc/{app}/task/{app}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Should().NotContain(detached.ToString(), "the worker thread forked it, not the main thread");
+
+        await home.OkAsync("stop", "wsp");
+        Procs.IsAlive(child).Should().BeFalse("the worker's plain child ends with the app");
+        Procs.IsAlive(detached).Should().BeFalse("the worker's detached child ends with the app");
+        Procs.IsZombie(child).Should().BeFalse("no zombie stays behind");
+        Procs.IsZombie(detached).Should().BeFalse("no zombie stays behind");
+    }
+
+    [Fact]
     public async Task Nk_kill_stops_every_app_and_the_daemon()
     {
         await using var home = new TestHome();
