@@ -40,6 +40,13 @@ public static class ProcChildren
     public static List<int> OfDaemon() => OfAllThreads("/proc/self");
 
     /// <summary>The children of the process at <paramref name="procDir"/> (/proc/PID), forked by any of its threads.</summary>
+    /// <remarks>
+    /// Each thread's list is read at /proc/TID/task/TID/children, not /proc/PID/task/TID/children: the kernel keeps the
+    /// entries a read looks up, and when the process ends, the daemon's waitpid drops those under /proc/PID while its
+    /// last thread, which woke the daemon before dropping its own, is still at it under /proc/PID/task/TID. The two
+    /// then wait on each other, spinning: during `restart all` of 100 apps on 2 cores, 340-715 ms of the daemon's CPU
+    /// went into waitpid (some calls 20-60 ms). Under /proc/TID the entries are the thread's alone: 6-7 ms.
+    /// </remarks>
     private static List<int> OfAllThreads(string procDir)
     {
         var pids = new List<int>();
@@ -49,7 +56,8 @@ public static class ProcChildren
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return pids; }
         foreach (var task in tasks)
         {
-            var n = Native.ReadSmallFile(Path.Combine(task, "children"), buf);
+            var tid = Path.GetFileName(task);
+            var n = Native.ReadSmallFile($"/proc/{tid}/task/{tid}/children", buf);
             if (n > 0) pids.AddRange(ParsePids(buf[..n]));
         }
         return pids;
