@@ -44,27 +44,40 @@ public sealed class StoppingTests
         File.ReadAllText(Path.Combine(home.Logs, "s.out.log")).Should().Contain("ignoring SIGTERM");
     }
 
+    /// <summary>spawner.js's line and the two pids it names (its plain child and its detached one), both alive.</summary>
+    private static async Task<(string Line, int Child, int Detached)> SpawnedAsync(TestHome home, string app)
+    {
+        var line = await home.WaitForLogAsync(app, "detached");
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
+        var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
+        Procs.IsAlive(child).Should().BeTrue();
+        Procs.IsAlive(detached).Should().BeTrue();
+        return (line, child, detached);
+    }
+
+    /// <summary>Both of spawner.js's children are gone, and neither is left a zombie.</summary>
+    private static void Ended(int child, int detached)
+    {
+        Procs.IsAlive(child).Should().BeFalse("the plain child ends with the app");
+        Procs.IsAlive(detached).Should().BeFalse("the detached child ends with the app");
+        Procs.IsZombie(child).Should().BeFalse("no zombie stays behind");
+        Procs.IsZombie(detached).Should().BeFalse("no zombie stays behind");
+    }
+
     [Fact]
     public async Task Stop_ends_the_apps_children_and_detached_grandchildren()
     {
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("sp", "spawner.js", "kill_timeout = \"1s\""));
         await home.OkAsync("start", config);
-        var line = await home.WaitForLogAsync("sp", "detached");
-        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
-        var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
-        Procs.IsAlive(child).Should().BeTrue();
-        Procs.IsAlive(detached).Should().BeTrue();
+        var (_, child, detached) = await SpawnedAsync(home, "sp");
         // The sampler must have seen the detached child once (it left the group by setsid).
         await home.WaitForAsync("sp", i => i.MemoryBytes > 0, "sampled");
         await Eventually.Until(() => (Procs.IsAlive(child), Procs.IsAlive(detached)) is (true, true), TimeSpan.FromSeconds(1), "children alive");
 
         await home.OkAsync("stop", "sp");
-        Procs.IsAlive(child).Should().BeFalse("the plain child ends with the app");
-        Procs.IsAlive(detached).Should().BeFalse("the detached grandchild ends with the app");
-        Procs.IsZombie(child).Should().BeFalse("no zombie stays behind");
-        Procs.IsZombie(detached).Should().BeFalse("no zombie stays behind");
+        Ended(child, detached);
     }
 
     [Fact]
@@ -75,22 +88,14 @@ public sealed class StoppingTests
         await using var home = new TestHome();
         var config = home.WriteConfig(TestHome.App("wsp", "spawner.js", "kill_timeout = \"1s\"\nenv = { SPAWN_FROM = \"worker\" }"));
         await home.OkAsync("start", config);
-        var line = await home.WaitForLogAsync("wsp", "detached");
+        var (line, child, detached) = await SpawnedAsync(home, "wsp");
         line.Should().Contain("worker child");
-        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var child = int.Parse(parts[Array.IndexOf(parts, "child") + 1]);
-        var detached = int.Parse(parts[Array.IndexOf(parts, "detached") + 1]);
-        Procs.IsAlive(child).Should().BeTrue();
-        Procs.IsAlive(detached).Should().BeTrue();
         var app = (await home.InstanceAsync("wsp")).Pid!.Value;
         File.ReadAllText($"/proc/{app}/task/{app}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries)
             .Should().NotContain(detached.ToString(), "the worker thread forked it, not the main thread");
 
         await home.OkAsync("stop", "wsp");
-        Procs.IsAlive(child).Should().BeFalse("the worker's plain child ends with the app");
-        Procs.IsAlive(detached).Should().BeFalse("the worker's detached child ends with the app");
-        Procs.IsZombie(child).Should().BeFalse("no zombie stays behind");
-        Procs.IsZombie(detached).Should().BeFalse("no zombie stays behind");
+        Ended(child, detached);
     }
 
     [Fact]
