@@ -11,13 +11,15 @@ NODE_VERSIONS=(18.20.8 22.23.5)
 
 say() { echo "setup: $*" >&2; }
 
-# (a) Debian packages: wrk and nginx (the load and proxy tests), setpriv and prlimit (util-linux). In the background:
+# (a) Debian packages: wrk and nginx (load and proxy tests), setpriv and prlimit (util-linux), python3. In the background:
 #     the downloads below do not depend on it, and a fresh machine spends most of this script waiting on the network.
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 need=()
 has wrk || need+=(wrk)
 has nginx || need+=(nginx-light)
 { has setpriv && has prlimit; } || need+=(util-linux)
+# Apps that are not node (examples/python-*.py, the PM2 import corpus's Python workers).
+has python3 || need+=(python3-minimal)
 # The tests run nk and nk-full as users get them, compiled ahead of time (NativeAOT): that needs a C toolchain and
 # zlib's headers (Debian and Ubuntu images with the .NET SDK usually have them).
 { has clang || has gcc; } || need+=(clang)

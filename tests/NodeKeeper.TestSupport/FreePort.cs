@@ -12,16 +12,20 @@ public static class FreePort
     private static readonly HashSet<int> Handed = [];
     private static readonly Random Pick = new();
 
-    public static int Next()
+    public static int Next() => Next(1);
+
+    /// <summary>The first of <paramref name="count"/> consecutive such ports (an app in increment mode gets port + i).</summary>
+    public static int Next(int count)
     {
         var (low, _) = EphemeralRange();
         lock (Handed)
         {
             while (true)
             {
-                var port = Pick.Next(10000, Math.Max(10001, low - 1));
-                if (Handed.Contains(port) || !Bindable(port)) continue;
-                Handed.Add(port);
+                var port = Pick.Next(10000, Math.Max(10001, low - count));
+                var run = Enumerable.Range(port, count);
+                if (run.Any(p => Handed.Contains(p) || !Bindable(p))) continue;
+                Handed.UnionWith(run);
                 return port;
             }
         }

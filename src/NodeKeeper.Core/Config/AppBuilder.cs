@@ -21,8 +21,17 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
         if (script is null && !IsBad("script"))
             errors.Add(app.TablePos, $"{appLabel} is missing required key \"script\"");
 
+        var interpreter = Pick(a => a.Interpreter)?.Value ?? AppDefaults.Interpreter;
+        var program = Programs.Of(interpreter);
+        var node = program == ProgramKind.Node;
+        if (node && app.InterpreterArgs is { } interpreterArgs)
+            errors.Add(interpreterArgs.Pos, $"interpreter_args is for programs other than node, and {appLabel} runs node: give node's arguments in node_args");
+        if (!node) NodeOnly(app, appLabel, interpreter);
+
         var port = Pick(a => a.Port);
-        var ready = Pick(a => a.Ready);
+        // [defaults] that only node has are not applied to other programs (an app that sets one itself is told above).
+        var ready = Pick(a => a.Ready) is { Value: ReadyMode.Message } && !node ? null : Pick(a => a.Ready);
+        var portMode = node ? Pick(a => a.PortMode)?.Value ?? AppDefaults.PortMode : PortMode.Increment;
         if (ready?.Value == ReadyMode.Listen && port is null && !IsBad("port"))
         {
             var whose = FromDefaults("ready") ? $" ({appLabel} sets none)" : "";
@@ -31,7 +40,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
 
         // In increment mode instance i listens on port + i: every one of those must be a port.
         var instances = Pick(a => a.Instances);
-        if (Pick(a => a.PortMode)?.Value == PortMode.Increment && port is not null && instances is not null
+        if (portMode == PortMode.Increment && port is not null && instances is not null
             && port.Value + instances.Value - 1 > 65535)
         {
             errors.Add(port.Pos, $"port_mode = \"increment\" gives instance {instances.Value - 1} of {appLabel} port {port.Value + instances.Value - 1}, beyond 65535: lower port or instances");
@@ -55,7 +64,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
 
         // A canary runs beside the old instances: in increment mode it would need the port instance 0 holds.
         if (Pick(a => a.Reload) is { Value.Canary: var canary } reload && canary > TimeSpan.Zero
-            && Pick(a => a.PortMode) is { Value: PortMode.Increment } && Pick(a => a.Port) is not null)
+            && portMode == PortMode.Increment && port is not null)
             errors.Add(reload.Pos, $"reload.canary needs port_mode = \"shared\" for {appLabel}: in increment mode the canary would need the port of instance 0 (set canary = \"0s\" or use shared mode)");
 
         if (name is null || script is null) return null;
@@ -63,7 +72,8 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
         var cwd = Pick(a => a.Cwd)?.Value ?? ConfigPaths.Resolve(configDirectory, ".");
         var log = Pick(a => a.Log)?.Value;
         var watch = Pick(a => a.Watch);
-        var scriptPath = ConfigPaths.Resolve(cwd, script.Value);
+        // A program (interpreter = "none") named without a folder is looked up on PATH at start, as a shell does.
+        var scriptPath = program == ProgramKind.Executable && !script.Value.Contains('/') ? script.Value : ConfigPaths.Resolve(cwd, script.Value);
         if (ValueReader.PathTooLong("script", scriptPath) is { } tooLong) errors.Add(script.Pos, tooLong);
         IReadOnlyList<string> watched = watch?.Value switch
         {
@@ -85,15 +95,16 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             Script = scriptPath,
             Cwd = cwd,
             Args = Pick(a => a.Args)?.Value ?? [],
-            NodeArgs = Pick(a => a.NodeArgs)?.Value ?? [],
-            Interpreter = Pick(a => a.Interpreter)?.Value ?? AppDefaults.Interpreter,
-            MaxOldSpaceSizeMb = Pick(a => a.MaxOldSpaceSizeMb)?.Value,
+            NodeArgs = node ? Pick(a => a.NodeArgs)?.Value ?? [] : [],
+            Interpreter = interpreter,
+            InterpreterArgs = program == ProgramKind.Interpreter ? Pick(a => a.InterpreterArgs)?.Value ?? [] : [],
+            MaxOldSpaceSizeMb = node ? Pick(a => a.MaxOldSpaceSizeMb)?.Value : null,
             Env = Pick(a => a.Env)?.Value ?? new Dictionary<string, string>(),
             EnvFile = Pick(a => a.EnvFile)?.Value,
             EnvFromFile = (app.EnvFile is not null ? app.EnvFromFile : defaults?.EnvFromFile) ?? new Dictionary<string, string>(),
             Instances = instances?.Value ?? AppDefaults.Instances,
             Port = port?.Value,
-            PortMode = Pick(a => a.PortMode)?.Value ?? AppDefaults.PortMode,
+            PortMode = portMode,
             Ready = ready?.Value ?? AppDefaults.Ready(hasPort: port is not null),
             ListenTimeout = Pick(a => a.ListenTimeout)?.Value ?? AppDefaults.ListenTimeout,
             Restart = Pick(a => a.Restart)?.Value ?? AppDefaults.Restart,
@@ -107,14 +118,14 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             DrainTimeout = Pick(a => a.DrainTimeout)?.Value ?? AppDefaults.DrainTimeout,
             MaxMemory = Pick(a => a.MaxMemory)?.Value,
             MaxOpenFiles = Pick(a => a.MaxOpenFiles)?.Value,
-            Health = Pick(a => a.Health)?.Value,
+            Health = node ? Pick(a => a.Health)?.Value : Pick(a => a.Health)?.Value is { } health ? health with { MaxLag = null } : null,
             Watch = watched,
             IgnoreWatch = Pick(a => a.IgnoreWatch)?.Value ?? [],
             User = Pick(a => a.User)?.Value,
             CleanEnv = Pick(a => a.CleanEnv)?.Value ?? false,
-            HttpMetrics = Pick(a => a.HttpMetrics)?.Value ?? true,
+            HttpMetrics = node && (Pick(a => a.HttpMetrics)?.Value ?? true),
             Reload = Pick(a => a.Reload)?.Value ?? ReloadSpec.Default,
-            Capture = Pick(a => a.Capture)?.Value ?? CaptureSpec.Default,
+            Capture = (node ? Pick(a => a.Capture)?.Value : null) ?? CaptureSpec.Default,
             Host = Pick(a => a.Host)?.Value,
             Log = new LogSpec(
                 log?.Out ?? Path.Combine(ctx.LogDirectory, name + ".out.log"),
@@ -123,5 +134,30 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
                 log?.Keep ?? AppDefaults.LogKeep,
                 log?.Timestamps ?? AppDefaults.LogTimestamps),
         };
+    }
+
+    /// <summary>The keys an app that is not node sets itself but only node can honour: each is an error saying what to use.</summary>
+    private void NodeOnly(RawApp app, string appLabel, string interpreter)
+    {
+        var runs = $"{appLabel} {Programs.Runs(interpreter)}";
+        var executable = Programs.Of(interpreter) == ProgramKind.Executable;
+        if (app.NodeArgs is { } nodeArgs)
+            errors.Add(nodeArgs.Pos, executable
+                ? $"node_args is for node, and {runs}: put its arguments in args"
+                : $"node_args is for node, and {runs}: give that interpreter's arguments in interpreter_args");
+        if (executable && app.InterpreterArgs is { } interpreterArgs)
+            errors.Add(interpreterArgs.Pos, $"interpreter_args has no interpreter to go to: {runs}; put its arguments in args");
+        if (app.MaxOldSpaceSizeMb is { } heap)
+            errors.Add(heap.Pos, $"max_old_space_size is node's heap flag, and {runs}: remove it (max_memory limits any program)");
+        if (app.Ready is { Value: ReadyMode.Message } ready)
+            errors.Add(ready.Pos, $"ready = \"message\" needs node's IPC channel (process.send), and {runs}: use ready = \"listen\" with a port, or \"spawn\"");
+        if (app.PortMode is { Value: PortMode.Shared } shared)
+            errors.Add(shared.Pos, $"port_mode = \"shared\" needs node (its preload accepts on the daemon's socket), and {runs}: use port_mode = \"increment\" (instance i gets PORT = port + i and listens itself)");
+        if (app.Capture is { } capture)
+            errors.Add(capture.Pos, $"capture needs node (its preload takes the profiles and snapshots), and {runs}: remove it");
+        if (app.HttpMetrics is { Value: true } metrics)
+            errors.Add(metrics.Pos, $"http_metrics needs node (its preload counts the responses), and {runs}: remove it");
+        if (app.Health is { Value.MaxLag: not null } health)
+            errors.Add(health.Pos, $"health.max_lag needs node's event loop, and {runs}: remove max_lag (url still checks the app)");
     }
 }

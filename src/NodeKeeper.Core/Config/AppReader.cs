@@ -6,7 +6,7 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     /// <summary>Every key an [[app]] may set, in SPEC order.</summary>
     public static readonly string[] Keys =
     [
-        "name", "script", "cwd", "args", "node_args", "interpreter", "max_old_space_size", "env", "env_file",
+        "name", "script", "cwd", "args", "node_args", "interpreter", "interpreter_args", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
         "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
         "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host", "http_metrics", "reload",
@@ -76,6 +76,9 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                     && (interpreter.Contains('/') ? ConfigPaths.Resolve(configDirectory, interpreter) : interpreter) is var program
                     && values.PathFits(e.Value, key, program))
                     app.Interpreter = new(program, pos);
+                break;
+            case "interpreter_args":
+                if (values.StringArray(e, key, out var interpreterArgs) && ArgsFit(e, key)) app.InterpreterArgs = new(interpreterArgs, pos);
                 break;
             case "max_old_space_size":
                 if (values.Size(e, key, MiB, "\"1M\"", out var heap))

@@ -74,13 +74,21 @@ public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, boo
 public sealed record AppSpec
 {
     public required string Name { get; init; }
-    /// <summary>Absolute path of the script.</summary>
+    /// <summary>Absolute path of the script; with interpreter = "none" a bare name stays as written (looked up on PATH).</summary>
     public required string Script { get; init; }
     /// <summary>Absolute working directory.</summary>
     public required string Cwd { get; init; }
     public IReadOnlyList<string> Args { get; init; } = [];
     public IReadOnlyList<string> NodeArgs { get; init; } = [];
     public string Interpreter { get; init; } = AppDefaults.Interpreter;
+    /// <summary>Arguments of an interpreter other than node, before the script (node's are NodeArgs).</summary>
+    public IReadOnlyList<string> InterpreterArgs { get; init; } = [];
+    /// <summary>What runs the script: node gets the preload and the features that need it; other programs do not.</summary>
+    [JsonIgnore]
+    public ProgramKind Program => Programs.Of(Interpreter);
+    /// <summary>The app runs on node, with the preload.</summary>
+    [JsonIgnore]
+    public bool Node => Program == ProgramKind.Node;
     /// <summary>--max-old-space-size in MiB, when set.</summary>
     public int? MaxOldSpaceSizeMb { get; init; }
     /// <summary>The `env` table as written (these win over the env file).</summary>

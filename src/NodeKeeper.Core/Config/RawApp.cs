@@ -28,6 +28,7 @@ internal sealed class RawApp
     public Set<List<string>>? Args { get; set; }
     public Set<List<string>>? NodeArgs { get; set; }
     public Set<string>? Interpreter { get; set; }
+    public Set<List<string>>? InterpreterArgs { get; set; }
     public Set<int>? MaxOldSpaceSizeMb { get; set; }
     public Set<Dictionary<string, string>>? Env { get; set; }
     public Set<string>? EnvFile { get; set; }

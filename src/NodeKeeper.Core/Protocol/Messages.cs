@@ -160,6 +160,9 @@ public sealed record InstanceInfo
     public int? Port { get; init; }
     /// <summary>"shared" or "increment" when the app has a port (NodeKeeper extension).</summary>
     public string? PortMode { get; init; }
+    /// <summary>What runs the app (NodeKeeper extension): "node" (with the preload and every node-only figure), another
+    /// interpreter's name ("python3"), or "none" (the script is the program).</summary>
+    public string Program { get; init; } = Config.AppDefaults.Interpreter;
     /// <summary>True once the instance counts as ready (online) (NodeKeeper extension).</summary>
     public bool Ready { get; init; }
     public LastExit? LastExit { get; init; }
@@ -180,6 +183,8 @@ public sealed record AppDescription
     public IReadOnlyList<string> Args { get; init; } = [];
     public IReadOnlyList<string> NodeArgs { get; init; } = [];
     public required string Interpreter { get; init; }
+    /// <summary>Arguments of an interpreter other than node (NodeKeeper extension).</summary>
+    public IReadOnlyList<string> InterpreterArgs { get; init; } = [];
     public int Instances { get; init; }
     public int? Port { get; init; }
     public string PortMode { get; init; } = Config.PortMode.Shared.Word();

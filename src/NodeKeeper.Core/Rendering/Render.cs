@@ -23,7 +23,16 @@ public static class Render
         }).ToList();
         var warnings = rows.SelectMany(r => (r.Warnings ?? []).Select(w => $"! {r.Name}:{r.Instance} {w}\n"));
         var reloads = rows.Where(r => r.Reload is not null).DistinctBy(r => r.Name).Select(r => ReloadLine(r.Name, r.Reload!, now)).OfType<string>();
-        return Table(header, table) + string.Concat(warnings) + string.Concat(reloads);
+        return Table(header, table) + string.Concat(warnings) + string.Concat(reloads) + NotNodeLine(rows);
+    }
+
+    /// <summary>Under the status table, the apps that are not node and what they go without (one line; empty when all are node):
+    /// "not node, watched from outside (...): py, worker (python3); sh (program)".</summary>
+    public static string NotNodeLine(IReadOnlyList<InstanceInfo> rows)
+    {
+        var groups = rows.Where(r => r.Program != AppDefaults.Interpreter).DistinctBy(r => r.Name).GroupBy(r => r.Program)
+            .Select(g => $"{string.Join(", ", g.Select(r => r.Name))} ({(g.Key == Programs.None ? "program" : g.Key)})").ToList();
+        return groups.Count == 0 ? "" : $"not node, {Programs.WithoutNode}: {string.Join("; ", groups)}\n";
     }
 
     /// <summary>An app's reload under the status table: in progress (canary, watching), or backed out; nothing when it just went through.</summary>
@@ -67,7 +76,8 @@ public static class Render
         Kv("name", d.Name);
         Kv("script", d.Script);
         Kv("cwd", d.Cwd);
-        Kv("interpreter", d.Interpreter);
+        Kv("interpreter", Programs.Of(d.Interpreter) == ProgramKind.Node ? d.Interpreter : $"{d.Interpreter}: not node, {Programs.WithoutNode}");
+        Kv("interpreter_args", d.InterpreterArgs.Count > 0 ? string.Join(' ', d.InterpreterArgs) : null);
         Kv("node_args", d.NodeArgs.Count > 0 ? string.Join(' ', d.NodeArgs) : null);
         Kv("args", d.Args.Count > 0 ? string.Join(' ', d.Args) : null);
         Kv("instances", d.Instances);

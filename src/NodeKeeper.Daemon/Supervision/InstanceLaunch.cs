@@ -7,11 +7,12 @@ namespace NodeKeeper.Daemon.Supervision;
 public static class InstanceLaunch
 {
     /// <summary>
-    /// The program and its arguments: [prlimit] [setpriv] interpreter node_args [--max-old-space-size] --require preload
-    /// script args. prlimit and setpriv exec the next one in place (the pid stays node's); the launcher gives the
-    /// process its own session and process group to signal.
+    /// The program and its arguments: [prlimit] [setpriv] node node_args [--max-old-space-size] --require preload
+    /// script args; another interpreter gets interpreter_args script args, and with interpreter = "none" the script is
+    /// the program (null <paramref name="preloadPath"/>: not node). prlimit and setpriv exec the next one in place (the
+    /// pid stays the app's); the launcher gives the process its own session and process group to signal.
     /// </summary>
-    public static (string File, List<string> Args) CommandLine(AppSpec spec, string preloadPath)
+    public static (string File, List<string> Args) CommandLine(AppSpec spec, string? preloadPath)
     {
         var args = new List<string>();
         if (spec.MaxOpenFiles is { } nofile)
@@ -23,11 +24,20 @@ public static class InstanceLaunch
             var gid = Passwd(user) is { } pw ? pw.Gid : user;
             args.AddRange(["setpriv", $"--reuid={user}", $"--regid={gid}", "--init-groups", "--"]);
         }
-        args.Add(spec.Interpreter);
-        args.AddRange(spec.NodeArgs);
-        if (spec.MaxOldSpaceSizeMb is { } mb) args.Add($"--max-old-space-size={mb}");
-        args.Add("--require");
-        args.Add(preloadPath);
+        switch (spec.Program)
+        {
+            case ProgramKind.Node:
+                args.Add(spec.Interpreter);
+                args.AddRange(spec.NodeArgs);
+                if (spec.MaxOldSpaceSizeMb is { } mb) args.Add($"--max-old-space-size={mb}");
+                args.Add("--require");
+                args.Add(preloadPath ?? throw new ArgumentNullException(nameof(preloadPath), "a node app needs the preload"));
+                break;
+            case ProgramKind.Interpreter:
+                args.Add(spec.Interpreter);
+                args.AddRange(spec.InterpreterArgs);
+                break;
+        }
         args.Add(spec.Script);
         args.AddRange(spec.Args);
         return (args[0], args[1..]);
@@ -41,7 +51,7 @@ public static class InstanceLaunch
 
     /// <summary>
     /// The instance's environment as changes to the daemon's: env file, env, then
-    /// NodeKeeper's own variables; a null value removes the daemon's variable. A `user` app, and one with clean_env,
+    /// NodeKeeper's own variables (those for the preload only for node); a null value removes the daemon's variable. A `user` app, and one with clean_env,
     /// keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens must not reach another uid).
     /// </summary>
     /// <param name="captureFolder">The app's folder of captures (the preload writes profiles and snapshots there, Node its
@@ -66,6 +76,8 @@ public static class InstanceLaunch
         env["NK_APP"] = spec.Name;
         env["NK_INSTANCE"] = instance.ToString();
         env["NODEKEEPER_HOME"] = home;
+        if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
+        if (!spec.Node) return env;
         // The preload acts in this process only, not in the node processes it forks (it removes the mark).
         env["NK_PRELOAD_ROLE"] = "instance";
         if (!spec.HttpMetrics) env["NK_HTTP_METRICS"] = "off";
@@ -76,7 +88,6 @@ public static class InstanceLaunch
             var watchdog = c.Watchdog == WatchdogStart.Always ? 'a' : 'l';
             env["NK_CAPTURE"] = $"{Ms(c.Stall)},{Ms(c.Cpu)},{Ms(c.Interval)},{(c.Reports ? 1 : 0)},{watchdog},{captureFolder}";
         }
-        if (Port(spec, instance) is { } port) env["PORT"] = port.ToString();
         // The preload reports what moved at once, and otherwise this often: an idle app costs the daemon little.
         env["NK_REPORT_QUIET_MS"] = Ms(NodeKeeper.Core.Supervision.HealthRule.Quiet(spec.Health, ReportInterval(env)));
         return env;

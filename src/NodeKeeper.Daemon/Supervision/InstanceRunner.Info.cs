@@ -41,6 +41,7 @@ public sealed partial class InstanceRunner
             RequestsPerSecond = running && _figures.RequestsPerSecond is { } rps ? Math.Round(rps, 1) : null,
             Port = InstanceLaunch.Port(_app.Spec, Index),
             PortMode = _app.Spec.Port is null ? null : _app.Spec.PortMode.Word(),
+            Program = Programs.Label(_app.Spec.Interpreter),
             Ready = s.Status == InstanceStatus.Online,
             LastExit = s.LastExit is { } e ? new LastExit(e.Code, e.Signal, e.Reason, e.At) : null,
             Starts = s.Starts,

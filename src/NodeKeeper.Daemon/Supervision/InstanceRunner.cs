@@ -390,15 +390,15 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private void LaunchProcess()
     {
         var spec = _app.Spec;
-        string preload;
-        try { preload = _ctx.PreloadFor(spec); }
+        string? preload = null;
+        try { if (spec.Node) preload = _ctx.PreloadFor(spec); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             Refuse(spec, ex.Message, null);
             return;
         }
         var (file, args) = InstanceLaunch.CommandLine(spec, preload);
-        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home, CaptureFolder(spec));
+        var env = InstanceLaunch.Environment(spec, Index, _ctx.Home, spec.Node ? CaptureFolder(spec) : null);
         StderrTail.Clear();
         lock (_figuresLock) _figures.Reset();
         int? sharedFd = null;
@@ -440,7 +440,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
         return new LaunchSpec(file, args, spec.Cwd, env,
             (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None, slots.Out, handed?.Out),
             (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None, slots.Err, handed?.Err),
-            WithIpcChannel: true);
+            WithIpcChannel: spec.Node);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using NodeKeeper.Core.Config;
 using NodeKeeper.Core.Protocol;
 using NodeKeeper.Core.Supervision;
 
@@ -52,6 +53,8 @@ public sealed partial class Supervisor
     private static string? Capturable(AppRuntime app, int index, out InstanceRunner? runner)
     {
         runner = app.Instances.FirstOrDefault(i => i.Index == index);
+        if (!app.Spec.Node)
+            return $"{app.Name} {Programs.Runs(app.Spec.Interpreter)}: CPU profiles and heap snapshots are taken by node's preload, so only of node apps";
         if (app.Spec.User is { } user)
             return $"{app.Name} runs as user {user}: NodeKeeper captures no evidence of apps run as another user (they cannot write into the daemon's home)";
         if (runner is null) return $"{app.Name} has no instance {index} (it has {app.Instances.Count})";

@@ -102,6 +102,9 @@ public sealed partial class Supervisor
             evidence.Add(passed!);
             first = 1;
         }
+        // An instance that listens on a port of its own (increment mode) holds it until it ends: its replacement could
+        // not bind it, and a probe of the port would hear the old one answer. So that one stops first, the others serve.
+        var ownPort = spec.Port is not null && !spec.SharesPort;
         for (var i = first; i < app.Instances.Count; i++)
         {
             var old = app.Instances[i];
@@ -110,13 +113,17 @@ public sealed partial class Supervisor
                 touched.AddRange(Post([old], app, new StartRequested()));
                 continue;
             }
+            if (ownPort) await StopInstancesAsync([old]);
             var fresh = app.Replacement(i, old);
             fresh.Post(new StartRequested());
             var why = await ReadyAsync(app, fresh, i == 0 ? previous : null, ct);
             if (why is not null)
             {
                 app.Reloads.Record(new ReloadStory(ctx.Clock.GetUtcNow(), ReloadStory.NotReady, null, $"the new instance {i} did not become ready ({why})", [why]));
-                return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
+                if (!ownPort)
+                    return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); the old instances keep serving (see nk logs {app.Name} --err)");
+                old.Post(new StartRequested());
+                return ([], $"reload of {app.Name}: the new instance {i} did not become ready ({why}); it listens on a port of its own, so the old instance {i} had stopped first and is started again, the others keep serving (see nk logs {app.Name} --err)");
             }
             app.Swap(i, fresh);
             await StopInstancesAsync([old]);

@@ -319,7 +319,7 @@ public sealed partial class Supervisor(DaemonContext ctx) : IAsyncDisposable
         return new AppDescription
         {
             Name = s.Name, Script = s.Script, Cwd = s.Cwd, Args = s.Args, NodeArgs = s.NodeArgs,
-            Interpreter = s.Interpreter, Instances = s.Instances, Port = s.Port,
+            Interpreter = s.Interpreter, InterpreterArgs = s.InterpreterArgs, Instances = s.Instances, Port = s.Port,
             PortMode = s.PortMode.Word(), Host = s.Host,
             Ready = s.Ready.Word(),
             Restart = s.Restart.Word(),
