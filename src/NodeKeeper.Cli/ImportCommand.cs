@@ -148,6 +148,8 @@ public static class ImportCommand
                 CpuCount = Environment.ProcessorCount,
                 HomeDirectory = Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? home : null,
                 FileExists = File.Exists,
+                Which = Which,
+                IsBinary = IsBinary,
             });
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
@@ -285,5 +287,36 @@ public static class ImportCommand
             foreach (var pid in live) Native.SignalProcess(pid, Native.SIGKILL);
             await Task.Delay(10, CancellationToken.None);
         }
+    }
+
+    /// <summary>Where a command is on this PATH, as PM2's which finds it: the first executable file of that name.</summary>
+    private static string? Which(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var path = Path.Combine(dir, name);
+            try
+            {
+                if (File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+                    return path;
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return null;
+    }
+
+    /// <summary>PM2's isBinary, in short: a NUL byte in the first 512 bytes.</summary>
+    private static bool IsBinary(string path)
+    {
+        try
+        {
+            using var f = File.OpenRead(path);
+            var head = new byte[512];
+            var n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return Array.IndexOf(head, (byte)0, 0, n) >= 0;
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 }

@@ -28,14 +28,8 @@ internal static class AppImport
         if (script.Value is null) return new Outcome(name.Name, null, Notes(app, label, [script.Mapping, name.Mapping]), $"{label} has no script: PM2 needs one too");
 
         var process = Pm2Process.Map(app, script.Key!, script.Value);
-        if (process.LeftOut is { } why)
-        {
-            // The rest of the app is moot: say why once, not once per option.
-            var leftOut = $"{label}: {script.Key} {TomlText.String(script.Value)} is not mapped: {why}; the app is left out";
-            return new Outcome(name.Name, null, [leftOut], null);
-        }
         var instances = Pm2Cluster.MapInstances(app, process.NodeInterpreter);
-        var env = Pm2Env.Map(app);
+        var env = Pm2Env.Map(app, process.Python);
         var ports = Pm2Cluster.MapPorts(app, env.Env, instances);
         List<Mapping> groups =
         [

@@ -19,6 +19,10 @@ public sealed record ImportOptions
     public string? HomeDirectory { get; init; }
     /// <summary>Whether a script path exists; a script that is not a file and has no "/" is a command such as "npm".</summary>
     public Func<string, bool> FileExists { get; init; } = _ => true;
+    /// <summary>Where a command is on PATH here (PM2's <c>which</c>), or null.</summary>
+    public Func<string, string?> Which { get; init; } = _ => null;
+    /// <summary>Whether a file without an extension is a binary, which PM2 runs as the program itself (its <c>isBinary</c>).</summary>
+    public Func<string, bool> IsBinary { get; init; } = _ => false;
 }
 
 /// <summary>
@@ -63,7 +67,7 @@ public static class EcosystemImporter
         if (errors.Count > 0) return new ImportResult(null, notes, errors);
         if (blocks.Count == 0)
         {
-            errors.Add(apps.Count == 0 ? "it defines no apps" : "no app could be imported (see the notes)");
+            errors.Add("it defines no apps");
             return new ImportResult(null, notes, errors);
         }
 

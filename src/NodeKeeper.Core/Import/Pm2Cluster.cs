@@ -53,7 +53,12 @@ internal static class Pm2Cluster
         if (m.Take("exec_mode", out var v))
         {
             var mode = v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-            if (mode is "cluster" or "cluster_mode") return true;
+            if (mode is "cluster" or "cluster_mode")
+            {
+                if (nodeInterpreter) return true;
+                m.Note("exec_mode", "exec_mode \"cluster\" is not mapped: cluster mode is node's, and the app is not node, so each instance runs on its own (as PM2's fork mode)");
+                return false;
+            }
             if (mode is "fork" or "fork_mode") return false;
             m.Invalid("exec_mode", v, "\"fork\" or \"cluster\"");
         }

@@ -9,11 +9,13 @@ internal static class Pm2Env
 {
     public sealed record Result(Mapping Mapping, IReadOnlyList<KeyValuePair<string, string>> Env);
 
-    /// <summary>env, with env_NAME merged over it (--env NAME) and PM2's port option as PORT.</summary>
-    public static Result Map(Pm2App app)
+    /// <summary>env, with env_NAME merged over it (--env NAME) and PM2's port option as PORT; for a Python app
+    /// (<paramref name="python"/>) PYTHONUNBUFFERED=1 first, as PM2 sets it (its lines reach the log as they are printed).</summary>
+    public static Result Map(Pm2App app, bool python = false)
     {
         var m = new Mapping(app);
         var env = new OrderedDictionary<string, string>(StringComparer.Ordinal);
+        if (python) env["PYTHONUNBUFFERED"] = "1";
         if (m.Take("env", out var v)) Merge(m, env, "env", v);
         if (app.Options.EnvName is { } name)
         {

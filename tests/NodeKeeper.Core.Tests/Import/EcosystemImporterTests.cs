@@ -433,40 +433,112 @@ public class EcosystemImporterTests
         Import(Apps("""{"name":"api","script":"a.js","instances":0}""")).Toml.Should().Contain("instances = \"max\"");
     }
 
-    [Fact]
-    public void Commands_and_other_languages_are_left_out_with_the_reason()
-    {
-        var r = Import(Apps(
-            """{"name":"web","script":"npm","args":"start","cron_restart":"0 0 * * *"}""",
-            """{"name":"sh","script":"node server.js"}""",
-            """{"name":"bin","script":"./server","interpreter":"none"}""",
-            """{"name":"py","script":"worker.py"}""",
-            """{"name":"api","script":"server.js"}"""), exists: p => !p.EndsWith("/npm", StringComparison.Ordinal));
+    /// <summary>PATH of the machine the import runs on, as ImportOptions.Which sees it.</summary>
+    private static string? Which(string name) => name is "npm" or "yarn" or "python3" or "bash" ? $"/usr/bin/{name}" : null;
 
-        Load(r).Select(a => a.Name).Should().Equal("api");
-        r.Notes.Should().HaveCount(4);
-        r.Notes[0].Should().StartWith("app \"web\": script \"npm\" is not mapped: it is a command, not a Node.js script;").And.EndWith("; the app is left out");
-        r.Notes[1].Should().StartWith("app \"sh\": script \"node server.js\" is not mapped: PM2 runs a script with spaces through bash -c");
-        r.Notes[2].Should().StartWith("app \"bin\": script \"./server\" is not mapped: interpreter = \"none\" runs it as a binary");
-        r.Notes[3].Should().StartWith("app \"py\": script \"worker.py\" is not mapped: it is not a Node.js script");
+    private static ImportResult ImportHere(string json, Func<string, bool>? exists = null, Func<string, string?>? which = null, Func<string, bool>? binary = null)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return EcosystemImporter.Import(doc.RootElement, new ImportOptions
+        {
+            EcosystemDirectory = Eco,
+            CpuCount = 4,
+            HomeDirectory = "/home/deploy",
+            FileExists = exists ?? (p => !p.Contains(' ') && !p.EndsWith("/npm", StringComparison.Ordinal) && !p.EndsWith("/yarn", StringComparison.Ordinal)),
+            Which = which ?? Which,
+            IsBinary = binary ?? (_ => false),
+        });
     }
 
     [Fact]
-    public void Nothing_importable_is_an_error()
+    public void Commands_and_other_languages_run_as_PM2_runs_them()
     {
-        var r = Import(Apps("""{"name":"web","script":"yarn","args":"start"}"""), exists: _ => false);
+        var r = ImportHere(Apps(
+            """{"name":"web","script":"npm","args":"start"}""",
+            """{"name":"line","script":"python3 -m http.server 8000 > /dev/null","args":"dropped"}""",
+            """{"name":"bin","script":"./server","interpreter":"none","node_args":"--x"}""",
+            """{"name":"py","script":"worker.py","interpreter_args":"-u -O"}""",
+            """{"name":"sh","script":"jobs/run.sh","args":["--once"]}""",
+            """{"name":"rb","script":"app.rb","exec_interpreter":"/usr/local/bin/ruby"}""",
+            """{"name":"api","script":"server.js"}"""));
+
+        var apps = Load(r).ToDictionary(a => a.Name);
+        apps["web"].Should().Match<AppSpec>(a => a.Program == ProgramKind.Executable && a.Script == "npm" && a.Args.SequenceEqual(new[] { "start" }));
+        apps["web"].Cwd.Should().Be(Eco);
+        apps["line"].Program.Should().Be(ProgramKind.Executable);
+        apps["line"].Script.Should().Be("bash");
+        apps["line"].Args.Should().Equal("-c", "python3 -m http.server 8000 > /dev/null");
+        apps["bin"].Should().Match<AppSpec>(a => a.Program == ProgramKind.Executable && a.Script == Eco + "/server");
+        apps["py"].Should().Match<AppSpec>(a => a.Interpreter == "python3" && a.Script == Eco + "/worker.py");
+        apps["py"].InterpreterArgs.Should().Equal("-u", "-O");
+        apps["py"].Env.Should().Contain("PYTHONUNBUFFERED", "1", "PM2 sets it for Python apps");
+        apps["sh"].Should().Match<AppSpec>(a => a.Interpreter == "bash" && a.Script == Eco + "/jobs/run.sh");
+        apps["sh"].Args.Should().Equal("--once");
+        apps["rb"].Interpreter.Should().Be("/usr/local/bin/ruby");
+        apps["api"].Program.Should().Be(ProgramKind.Node);
+        r.Notes.Should().Equal(
+            "app \"line\": script \"python3 -m http.server 8000 > /dev/null\" runs as PM2 runs it, through bash -c: a program, not node (no node features)",
+            "app \"line\": args is not mapped: PM2 replaces the args of a command line with -c and the line",
+            "app \"bin\": node_args is not mapped: the app runs \"./server\" as a program, with no interpreter to give them to");
+    }
+
+    [Fact]
+    public void A_node_command_line_is_the_node_script_it_names()
+    {
+        var r = ImportHere(Apps("""{"name":"api","script":"node --enable-source-maps dist/main.js --port 80","args":"ignored"}"""),
+            exists: p => p.EndsWith("/main.js", StringComparison.Ordinal));
+
+        var app = LoadOne(r);
+        app.Program.Should().Be(ProgramKind.Node);
+        app.Script.Should().Be(Eco + "/dist/main.js");
+        app.NodeArgs.Should().Equal("--enable-source-maps");
+        app.Args.Should().Equal("--port", "80");
+        r.Notes[0].Should().Be("app \"api\": script \"node --enable-source-maps dist/main.js --port 80\" is run as the node script \"dist/main.js\" it names (PM2 runs it through bash -c), so it gets NodeKeeper's node features");
+    }
+
+    [Fact]
+    public void Without_an_interpreter_the_extension_and_the_file_choose_as_in_PM2()
+    {
+        // python when there is one, else python3; a binary runs as itself; TypeScript without bun runs on node's type stripping.
+        LoadOne(ImportHere(Apps("""{"name":"a","script":"w.py"}"""), which: n => n is "python" or "python3" ? "/usr/bin/" + n : null)).Interpreter.Should().Be("python");
+        LoadOne(ImportHere(Apps("""{"name":"a","script":"w.py"}"""))).Interpreter.Should().Be("python3");
+        LoadOne(ImportHere(Apps("""{"name":"a","script":"bin/server"}"""), binary: _ => true)).Program.Should().Be(ProgramKind.Executable);
+        LoadOne(ImportHere(Apps("""{"name":"a","script":"bin/www"}"""))).Program.Should().Be(ProgramKind.Node);
+        var ts = ImportHere(Apps("""{"name":"a","script":"src/main.ts"}"""));
+        LoadOne(ts).NodeArgs.Should().Equal("--experimental-strip-types");
+        ts.Notes.Should().ContainSingle().Which.Should().Contain("bun is not on PATH here");
+        LoadOne(ImportHere(Apps("""{"name":"a","script":"src/main.ts"}"""), which: n => n == "bun" ? "/usr/bin/bun" : null)).Interpreter.Should().Be("bun");
+        var gone = ImportHere(Apps("""{"name":"a","script":"mytool"}"""), exists: _ => false, which: _ => null);
+        LoadOne(gone).Script.Should().Be("mytool");
+        gone.Notes.Should().ContainSingle().Which.Should().Contain("neither a file in /home/deploy/shop nor a command on PATH here");
+    }
+
+    [Fact]
+    public void A_python_app_in_cluster_mode_runs_its_instances_on_their_own()
+    {
+        var r = ImportHere(Apps("""{"name":"py","script":"app.py","instances":2,"exec_mode":"cluster","env":{"PORT":8000}}"""));
+        var app = LoadOne(r);
+        app.Instances.Should().Be(2);
+        app.Port.Should().BeNull("PM2 gives every instance of a fork-mode app the same PORT");
+        app.Env["PORT"].Should().Be("8000");
+        r.Notes.Should().ContainSingle().Which.Should().Contain("exec_mode \"cluster\" is not mapped: cluster mode is node's");
+    }
+
+    [Fact]
+    public void No_apps_is_an_error()
+    {
+        var r = Import("""{"apps":[]}""");
         r.Ok.Should().BeFalse();
         r.Toml.Should().BeNull();
-        r.Errors.Should().Equal("no app could be imported (see the notes)");
-        r.Notes.Should().ContainSingle();
+        r.Errors.Should().Equal("it defines no apps");
     }
 
     [Fact]
-    public void Interpreters_other_than_node_are_listed_and_a_node_path_is_kept()
+    public void Interpreters_other_than_node_are_kept_and_a_node_path_is_kept()
     {
         var bun = Import(Apps("""{"name":"a","script":"a.js","interpreter":"bun"}"""));
-        LoadOne(bun).Interpreter.Should().Be("node");
-        bun.Notes.Should().Equal("app \"a\": interpreter is not mapped: NodeKeeper runs apps with node, so \"bun\" is not used and the app runs with node");
+        LoadOne(bun).Interpreter.Should().Be("bun");
+        bun.Notes.Should().ContainSingle().Which.Should().StartWith("app \"a\": interpreter \"bun\" runs as a program other than node: no preload");
 
         var path = Import(Apps("""{"name":"a","script":"a.js","exec_interpreter":"/opt/node20/bin/node"}"""));
         LoadOne(path).Interpreter.Should().Be("/opt/node20/bin/node");
