@@ -10,6 +10,7 @@ public static class AppDefaults
     public const int Instances = 1;
     public const PortMode PortMode = Config.PortMode.Shared;
     public static readonly TimeSpan ListenTimeout = TimeSpan.FromSeconds(10);
+    public const NotReadyAction NotReady = NotReadyAction.Kill;
     public const RestartMode Restart = RestartMode.Always;
     public static readonly IReadOnlyList<int> StopExitCodes = [0];
     public static readonly TimeSpan MinUptime = TimeSpan.FromSeconds(2);

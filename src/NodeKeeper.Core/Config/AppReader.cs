@@ -7,8 +7,8 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     public static readonly string[] Keys =
     [
         "name", "script", "cwd", "args", "node_args", "interpreter", "interpreter_args", "max_old_space_size", "env", "env_file",
-        "instances", "port", "port_mode", "ready", "listen_timeout", "restart", "stop_exit_codes", "min_uptime",
-        "max_restarts", "restart_delay", "max_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
+        "instances", "port", "port_mode", "ready", "listen_timeout", "not_ready", "restart", "stop_exit_codes", "min_uptime",
+        "max_restarts", "restart_delay", "max_restart_delay", "fixed_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
         "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host", "http_metrics", "reload",
         "capture",
     ];
@@ -108,6 +108,9 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
             case "listen_timeout":
                 if (values.Duration(e, key, positive: true, out var listenTimeout)) app.ListenTimeout = new(listenTimeout, pos);
                 break;
+            case "not_ready":
+                if (values.OneOf(e, key, ConfigWords.NotReady, out var notReady)) app.NotReady = new(notReady, pos);
+                break;
             case "restart":
                 if (values.OneOf(e, key, ConfigWords.Restart, out var restart)) app.Restart = new(restart, pos);
                 break;
@@ -125,6 +128,9 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 break;
             case "max_restart_delay":
                 if (values.Duration(e, key, positive: false, out var maxRestartDelay)) app.MaxRestartDelay = new(maxRestartDelay, pos);
+                break;
+            case "fixed_restart_delay":
+                if (values.Duration(e, key, positive: false, out var fixedDelay)) app.FixedRestartDelay = new(fixedDelay, pos);
                 break;
             case "kill_signal":
                 if (values.String(e, key, out var signal))

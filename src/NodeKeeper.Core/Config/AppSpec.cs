@@ -11,6 +11,10 @@ public enum PortMode { Shared, Increment }
 /// <summary>When an instance counts as online.</summary>
 public enum ReadyMode { Listen, Message, Spawn }
 
+/// <summary>What becomes of an instance not ready within listen_timeout: killed as a failed start (NodeKeeper's default),
+/// or counted online all the same (PM2's meaning of listen_timeout).</summary>
+public enum NotReadyAction { Kill, Online }
+
 /// <summary>
 /// An HTTP health probe, and the watch on each instance's event loop that comes with it: no report from the preload
 /// for timeout × failures, or (with max_lag, a NodeKeeper extension) a p99 delay above max_lag in `failures` reports
@@ -102,12 +106,15 @@ public sealed record AppSpec
     public PortMode PortMode { get; init; } = AppDefaults.PortMode;
     public ReadyMode Ready { get; init; } = AppDefaults.Ready(hasPort: false);
     public TimeSpan ListenTimeout { get; init; } = AppDefaults.ListenTimeout;
+    public NotReadyAction NotReady { get; init; } = AppDefaults.NotReady;
     public RestartMode Restart { get; init; } = AppDefaults.Restart;
     public IReadOnlyList<int> StopExitCodes { get; init; } = AppDefaults.StopExitCodes;
     public TimeSpan MinUptime { get; init; } = AppDefaults.MinUptime;
     public int MaxRestarts { get; init; } = AppDefaults.MaxRestarts;
     public TimeSpan RestartDelay { get; init; } = AppDefaults.RestartDelay;
     public TimeSpan MaxRestartDelay { get; init; } = AppDefaults.MaxRestartDelay;
+    /// <summary>The least wait before every automatic restart, after a stable run too (PM2's restart_delay); zero: none.</summary>
+    public TimeSpan FixedRestartDelay { get; init; }
     /// <summary>Signal name, e.g. "SIGTERM".</summary>
     public string KillSignal { get; init; } = AppDefaults.KillSignal;
     public TimeSpan KillTimeout { get; init; } = AppDefaults.KillTimeout;

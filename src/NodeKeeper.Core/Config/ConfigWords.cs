@@ -15,7 +15,11 @@ public static class ConfigWords
     public static readonly WordTable<ReadyMode> Ready =
         new((ReadyMode.Listen, "listen"), (ReadyMode.Message, "message"), (ReadyMode.Spawn, "spawn"));
 
+    public static readonly WordTable<NotReadyAction> NotReady =
+        new((NotReadyAction.Kill, "kill"), (NotReadyAction.Online, "online"));
+
     public static string Word(this RestartMode value) => Restart.Word(value);
+    public static string Word(this NotReadyAction value) => NotReady.Word(value);
     public static string Word(this PortMode value) => PortMode.Word(value);
     public static string Word(this ReadyMode value) => Ready.Word(value);
 }

@@ -38,12 +38,14 @@ internal sealed class RawApp
     public Set<PortMode>? PortMode { get; set; }
     public Set<ReadyMode>? Ready { get; set; }
     public Set<TimeSpan>? ListenTimeout { get; set; }
+    public Set<NotReadyAction>? NotReady { get; set; }
     public Set<RestartMode>? Restart { get; set; }
     public Set<List<int>>? StopExitCodes { get; set; }
     public Set<TimeSpan>? MinUptime { get; set; }
     public Set<int>? MaxRestarts { get; set; }
     public Set<TimeSpan>? RestartDelay { get; set; }
     public Set<TimeSpan>? MaxRestartDelay { get; set; }
+    public Set<TimeSpan>? FixedRestartDelay { get; set; }
     public Set<string>? KillSignal { get; set; }
     public Set<TimeSpan>? KillTimeout { get; set; }
     public Set<TimeSpan>? DrainTimeout { get; set; }

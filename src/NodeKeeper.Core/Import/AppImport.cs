@@ -34,7 +34,7 @@ internal static class AppImport
         List<Mapping> groups =
         [
             script.Mapping, name.Mapping, process.Mapping, instances.Mapping, env.Mapping, ports.Mapping,
-            Pm2Restarts.Map(app), Pm2Watch.Map(app, process.Cwd), Pm2Process.User(app), Pm2Env.EnvFile(app, process.Cwd),
+            Pm2Restarts.Map(app, ports.HasPort), Pm2Watch.Map(app, process.Cwd), Pm2Process.User(app), Pm2Env.EnvFile(app, process.Cwd),
             Pm2Logs.Map(app, process.Cwd),
         ];
         groups.Add(Pm2Unsupported.Map(app, groups.SelectMany(g => g.Used).ToHashSet(StringComparer.Ordinal)));

@@ -77,7 +77,8 @@ public static class EcosystemImporter
         if (options.EnvName is { } env) sb.Append(" with --env ").Append(Pm2App.OneLine(env));
         sb.Append(".\n");
         sb.Append("# Paths are absolute (resolved as PM2 resolves them, from the ecosystem file's folder), so this file\n");
-        sb.Append($"# works wherever it is saved. PM2 stopped apps with SIGINT; NodeKeeper sends kill_signal ({AppDefaults.KillSignal} by default).\n");
+        sb.Append("# works wherever it is saved. PM2's meanings are kept: kill_signal is SIGINT unless the file said otherwise, an\n");
+        sb.Append("# app not ready within listen_timeout counts online (not_ready), and restart_delay is fixed_restart_delay.\n");
         foreach (var block in blocks) sb.Append('\n').Append(block);
         return new ImportResult(sb.ToString(), notes, errors);
     }

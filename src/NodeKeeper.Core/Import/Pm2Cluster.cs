@@ -65,7 +65,8 @@ internal static class Pm2Cluster
         return instances is >= 1 or 0 or -1 && nodeInterpreter;
     }
 
-    public sealed record Ports(Mapping Mapping, IReadOnlyList<KeyValuePair<string, string>> Env);
+    /// <param name="HasPort">Whether the app got a port line (and so ready = "listen").</param>
+    public sealed record Ports(Mapping Mapping, IReadOnlyList<KeyValuePair<string, string>> Env, bool HasPort = false);
 
     /// <summary>
     /// Cluster mode with a numeric PORT in env: port in shared mode; increment_var = "PORT": increment mode. Either
@@ -100,6 +101,6 @@ internal static class Pm2Cluster
         if (mode is null) return new Ports(m, env);
         m.Line("port", port!.Value.ToString(CultureInfo.InvariantCulture));
         m.Line("port_mode", Mapping.S(mode.Value.Word()));
-        return new Ports(m, env.Where(kv => kv.Key != "PORT").ToList());
+        return new Ports(m, env.Where(kv => kv.Key != "PORT").ToList(), HasPort: true);
     }
 }

@@ -4,21 +4,34 @@ using NodeKeeper.Core.Config;
 
 namespace NodeKeeper.Core.Import;
 
-/// <summary>The restart policy and its limits: wait_ready, autorestart, stop_exit_codes, the timings, max_memory_restart.</summary>
+/// <summary>
+/// The restart policy and its limits: wait_ready, autorestart, stop_exit_codes, the timings, kill_signal,
+/// max_memory_restart. Where PM2's words mean something else in NodeKeeper, PM2's meaning is kept: an instance not ready
+/// within listen_timeout counts online (not_ready = "online"), restart_delay is a fixed wait before every restart
+/// (fixed_restart_delay), and apps stop with SIGINT unless kill_signal says otherwise.
+/// </summary>
 internal static class Pm2Restarts
 {
-    public static Mapping Map(Pm2App app)
+    /// <summary>PM2's listen_timeout when none is given (GRACEFUL_LISTEN_TIMEOUT in its constants.js).</summary>
+    private static readonly TimeSpan Pm2ListenTimeout = TimeSpan.FromSeconds(3);
+    /// <summary>PM2's kill_signal when none is given.</summary>
+    private const string Pm2KillSignal = "SIGINT";
+
+    /// <param name="hasPort">Whether the app got a port (ready = "listen" then): PM2 waits for it to listen too.</param>
+    public static Mapping Map(Pm2App app, bool hasPort)
     {
         var m = new Mapping(app);
-        Policy(m);
-        Timings(m);
+        var waitReady = Policy(m);
+        Timings(m, waitReady || hasPort);
         Memory(m);
         return m;
     }
 
-    private static void Policy(Mapping m)
+    /// <summary>wait_ready, autorestart and stop_exit_codes; whether the app waits for its ready message.</summary>
+    private static bool Policy(Mapping m)
     {
-        if (m.Take("wait_ready", out var ready) && ready.ValueKind == JsonValueKind.True) m.Line("ready", Mapping.S(ReadyMode.Message.Word()));
+        var waitReady = m.Take("wait_ready", out var ready) && ready.ValueKind == JsonValueKind.True;
+        if (waitReady) m.Line("ready", Mapping.S(ReadyMode.Message.Word()));
         else if (ready.ValueKind is not (JsonValueKind.False or JsonValueKind.Undefined or JsonValueKind.True)) m.Invalid("wait_ready", ready, "true or false");
 
         bool never = false;
@@ -38,6 +51,7 @@ internal static class Pm2Restarts
             m.Line("restart", Mapping.S(RestartMode.OnFailure.Word()));
             m.Line("stop_exit_codes", "[" + string.Join(", ", codes.Select(c => c.ToString(CultureInfo.InvariantCulture))) + "]");
         }
+        return waitReady;
     }
 
     /// <summary>One exit code or an array of them; null (noted) when one is not a code from 0 to 255.</summary>
@@ -56,9 +70,12 @@ internal static class Pm2Restarts
         return codes;
     }
 
-    private static void Timings(Mapping m)
+    /// <param name="waits">Whether the app is online only once ready (a port, or wait_ready).</param>
+    private static void Timings(Mapping m, bool waits)
     {
-        if (m.Duration("listen_timeout", positiveOr: AppDefaults.ListenTimeout) is { } listen) m.Line("listen_timeout", Mapping.D(listen));
+        var listen = m.Duration("listen_timeout", positiveOr: AppDefaults.ListenTimeout);
+        if (listen is not null || waits) m.Line("listen_timeout", Mapping.D(listen ?? Pm2ListenTimeout));
+        if (waits) m.Line("not_ready", Mapping.S(NotReadyAction.Online.Word()));
         if (m.Duration("min_uptime") is { } minUptime) m.Line("min_uptime", Mapping.D(minUptime));
         if (m.Take("max_restarts", out var mr))
         {
@@ -75,17 +92,34 @@ internal static class Pm2Restarts
             m.Note("exp_backoff_restart_delay", $"exp_backoff_restart_delay is written as restart_delay: NodeKeeper always backs off exponentially, doubling restart_delay after each unstable run up to max_restart_delay ({maxDelay})");
             if (fixedDelay is not null) m.Note("restart_delay", "restart_delay is not mapped: exp_backoff_restart_delay is used as restart_delay");
         }
-        else delay = fixedDelay;
+        else
+        {
+            delay = null;
+            if (fixedDelay is { } f && f > TimeSpan.Zero) m.Line("fixed_restart_delay", Mapping.D(f));
+        }
         if (delay is { } d)
         {
             m.Line("restart_delay", Mapping.D(d));
             if (d > AppDefaults.MaxRestartDelay)
             {
                 m.Line("max_restart_delay", Mapping.D(d));
-                m.Note(exp is not null ? "exp_backoff_restart_delay" : "restart_delay", $"max_restart_delay is set to {Duration.Format(d)} too: restart_delay may not exceed it ({maxDelay} by default)");
+                m.Note("exp_backoff_restart_delay", $"max_restart_delay is set to {Duration.Format(d)} too: restart_delay may not exceed it ({maxDelay} by default)");
             }
         }
         if (m.Duration("kill_timeout") is { } kill) m.Line("kill_timeout", Mapping.D(kill));
+        KillSignal(m);
+    }
+
+    /// <summary>kill_signal as given, else PM2's SIGINT: apps written for PM2 shut down gracefully on it.</summary>
+    private static void KillSignal(Mapping m)
+    {
+        var signal = Pm2KillSignal;
+        if (m.Take("kill_signal", out var v))
+        {
+            if (v.ValueKind == JsonValueKind.String && Signals.Normalize(v.GetString()!) is { } given) signal = given;
+            else m.Invalid("kill_signal", v, $"a signal name such as \"SIGTERM\" (PM2's {Pm2KillSignal} is written)");
+        }
+        m.Line("kill_signal", Mapping.S(signal));
     }
 
     private static void Memory(Mapping m)

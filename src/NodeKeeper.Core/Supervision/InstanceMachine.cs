@@ -15,6 +15,8 @@ public static class InstanceMachine
         (InstanceStatus.Starting, Spawned sp) => OnSpawned(s, sp, spec, now),
         (InstanceStatus.Starting, SpawnFailed f) => AfterExit(s, new ExitInfo(null, null, f.Reason ?? ExitReasons.Crash, now), spec, now),
         (InstanceStatus.Starting, ReadyReported) => Next(s with { Status = InstanceStatus.Online }),
+        (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation && spec.NotReady == NotReadyAction.Online
+            => Next(s with { Status = InstanceStatus.Online }),
         (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
             => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec,
                 [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")"]),

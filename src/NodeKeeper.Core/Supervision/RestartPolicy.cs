@@ -7,9 +7,16 @@ public static class RestartPolicy
 {
     /// <summary>
     /// The delay before the next start after <paramref name="unstableRuns"/> unstable runs in a row. After a stable run
-    /// (0) the app starts again at once: every millisecond it is down is a 502 behind a proxy.
+    /// (0) the app starts again at once: every millisecond it is down is a 502 behind a proxy. fixed_restart_delay
+    /// (PM2's restart_delay) is the least wait of every restart.
     /// </summary>
     public static TimeSpan Delay(AppSpec spec, int unstableRuns)
+    {
+        var backoff = Backoff(spec, unstableRuns);
+        return backoff > spec.FixedRestartDelay ? backoff : spec.FixedRestartDelay;
+    }
+
+    private static TimeSpan Backoff(AppSpec spec, int unstableRuns)
     {
         if (unstableRuns <= 0) return TimeSpan.Zero;
         if (unstableRuns == 1) return Min(spec.RestartDelay, spec.MaxRestartDelay);

@@ -210,10 +210,10 @@ public class EcosystemImporterTests
             """));
 
         var app = LoadOne(r);
-        r.Toml.Should().Contain("kill_timeout = \"1.6s\"").And.Contain("listen_timeout = \"8s\"").And.Contain("restart_delay = \"250ms\"");
+        r.Toml.Should().Contain("kill_timeout = \"1.6s\"").And.Contain("listen_timeout = \"8s\"").And.Contain("fixed_restart_delay = \"250ms\"");
         app.KillTimeout.Should().Be(TimeSpan.FromMilliseconds(1600));
         app.ListenTimeout.Should().Be(TimeSpan.FromSeconds(8));
-        app.RestartDelay.Should().Be(TimeSpan.FromMilliseconds(250));
+        app.FixedRestartDelay.Should().Be(TimeSpan.FromMilliseconds(250));
         app.MinUptime.Should().Be(TimeSpan.FromSeconds(5));
         app.MaxRestarts.Should().Be(3);
         app.Ready.Should().Be(ReadyMode.Message);
@@ -242,14 +242,38 @@ public class EcosystemImporterTests
     }
 
     [Fact]
-    public void A_restart_delay_over_15s_raises_max_restart_delay_so_the_output_loads()
+    public void Restart_delay_stays_a_fixed_wait_before_every_restart_as_in_PM2()
     {
         var r = Import(Apps("""{"name":"api","script":"a.js","restart_delay":30000}"""));
 
         var app = LoadOne(r);
-        app.RestartDelay.Should().Be(TimeSpan.FromSeconds(30));
-        app.MaxRestartDelay.Should().Be(TimeSpan.FromSeconds(30));
-        r.Notes.Should().ContainSingle().Which.Should().Contain("max_restart_delay is set to 30s too");
+        app.FixedRestartDelay.Should().Be(TimeSpan.FromSeconds(30));
+        app.RestartDelay.Should().Be(AppDefaults.RestartDelay, "the backoff of unstable runs is NodeKeeper's own");
+        r.Notes.Should().BeEmpty("the meaning is kept");
+        LoadOne(Import(Apps("""{"name":"api","script":"a.js","restart_delay":0}"""))).FixedRestartDelay.Should().Be(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void Apps_stop_with_SIGINT_as_in_PM2_unless_kill_signal_says_otherwise()
+    {
+        LoadOne(Import(Apps("""{"name":"api","script":"a.js"}"""))).KillSignal.Should().Be("SIGINT");
+        LoadOne(Import(Apps("""{"name":"api","script":"a.js","kill_signal":"SIGTERM"}"""))).KillSignal.Should().Be("SIGTERM");
+        LoadOne(Import(Apps("""{"name":"api","script":"a.js","kill_signal":"usr2"}"""))).KillSignal.Should().Be("SIGUSR2");
+        var bad = Import(Apps("""{"name":"api","script":"a.js","kill_signal":"SIGNOPE"}"""));
+        LoadOne(bad).KillSignal.Should().Be("SIGINT");
+        bad.Notes.Should().Equal("app \"api\": kill_signal is not mapped: \"SIGNOPE\" is not a signal name such as \"SIGTERM\" (PM2's SIGINT is written)");
+    }
+
+    [Fact]
+    public void An_app_not_ready_within_listen_timeout_counts_online_as_in_PM2()
+    {
+        // wait_ready, or a port (PM2's cluster mode waits for it to listen): PM2 counts it online after listen_timeout, 3 s by default.
+        var waits = LoadOne(Import(Apps("""{"name":"api","script":"a.js","wait_ready":true}""")));
+        waits.Should().Match<AppSpec>(a => a.Ready == ReadyMode.Message && a.NotReady == NotReadyAction.Online && a.ListenTimeout == TimeSpan.FromSeconds(3));
+        var port = LoadOne(Import(Apps("""{"name":"api","script":"a.js","instances":2,"env":{"PORT":3000},"listen_timeout":20000}""")));
+        port.Should().Match<AppSpec>(a => a.Ready == ReadyMode.Listen && a.NotReady == NotReadyAction.Online && a.ListenTimeout == TimeSpan.FromSeconds(20));
+        var plain = Import(Apps("""{"name":"api","script":"a.js"}"""));
+        plain.Toml!.Split("[[app]]")[1].Should().NotContain("not_ready").And.NotContain("listen_timeout", "an app online at spawn never waits");
     }
 
     [Fact]

@@ -84,6 +84,21 @@ public class GoingOnlineTests
     }
 
     [Fact]
+    public void With_not_ready_online_the_listen_timeout_counts_the_instance_online_as_PM2_does()
+    {
+        var d = new Driver(s => s with { Ready = ReadyMode.Message, ListenTimeout = TimeSpan.FromSeconds(3), NotReady = NotReadyAction.Online })
+            .Start().Spawn(777);
+
+        d.Fire(TimerKind.ListenTimeout);
+
+        d.Status.Should().Be(InstanceStatus.Online);
+        d.State.Pid.Should().Be(777);
+        d.Commands.Should().BeEmpty("nothing is signalled: the process runs on");
+        d.Ready();
+        d.Status.Should().Be(InstanceStatus.Online, "a late ready message changes nothing");
+    }
+
+    [Fact]
     public void Ready_report_while_online_changes_nothing()
     {
         var d = new Driver().Online();

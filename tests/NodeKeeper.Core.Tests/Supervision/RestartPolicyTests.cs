@@ -25,6 +25,17 @@ public class RestartPolicyTests
         RestartPolicy.Delay(Spec(), unstableRuns).Should().Be(TimeSpan.FromMilliseconds(expectedMs));
     }
 
+    [Theory]
+    [InlineData(0, 5000)]
+    [InlineData(1, 5000)]
+    [InlineData(5, 5000)]
+    public void Fixed_restart_delay_is_the_least_wait_of_every_restart_after_a_stable_run_too(int unstableRuns, int expectedMs)
+    {
+        var spec = Spec(100, 15_000) with { FixedRestartDelay = TimeSpan.FromSeconds(5) };
+        RestartPolicy.Delay(spec, unstableRuns).Should().Be(TimeSpan.FromMilliseconds(expectedMs));
+        RestartPolicy.Delay(spec, 8).Should().Be(TimeSpan.FromSeconds(12.8), "the backoff of unstable runs grows past it");
+    }
+
     [Fact]
     public void A_stable_run_restarts_at_once()
     {

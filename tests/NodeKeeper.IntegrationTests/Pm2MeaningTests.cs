@@ -1,0 +1,44 @@
+using NodeKeeper.Core.Protocol;
+
+namespace NodeKeeper.IntegrationTests;
+
+/// <summary>The keys that keep PM2's meaning where its words mean something else in NodeKeeper (nk import writes them).</summary>
+public sealed class Pm2MeaningTests
+{
+    [Fact]
+    public async Task Not_ready_online_counts_an_app_online_after_listen_timeout_and_leaves_it_running()
+    {
+        await using var home = new TestHome();
+        // It listens but never sends 'ready': NodeKeeper's default would kill it as not ready, PM2 counts it online.
+        var port = FreePort.Next();
+        var config = home.WriteConfig(TestHome.App("slow", "http-server.js",
+            $"ready = \"message\"\nlisten_timeout = \"1s\"\nnot_ready = \"online\"\nenv = {{ PORT = \"{port}\" }}"));
+
+        var start = await home.RunAsync("start", config);
+
+        start.Code.Should().Be(0, start.ToString());
+        var online = await home.InstanceAsync("slow");
+        online.Status.Should().Be("online");
+        online.UptimeMs.Should().BeGreaterThanOrEqualTo(900, "it became online at listen_timeout, not before");
+        await Eventually.Until(() => home.InstanceAsync("slow"), i => i.UptimeMs >= 3000, TimeSpan.FromSeconds(15), "running on");
+        var later = await home.InstanceAsync("slow");
+        later.Should().Match<InstanceInfo>(i => i.Status == "online" && i.Pid == online.Pid && i.Restarts == 0 && i.LastExit == null);
+    }
+
+    [Fact]
+    public async Task Fixed_restart_delay_waits_before_every_restart_after_a_stable_run_too()
+    {
+        await using var home = new TestHome();
+        // Runs of 300 ms are stable (min_uptime 100 ms): without fixed_restart_delay each would restart at once.
+        var config = home.WriteConfig(TestHome.App("job", "crasher.js",
+            "min_uptime = \"100ms\"\nfixed_restart_delay = \"1s\"\nenv = { CRASH_AFTER_MS = \"300\" }"));
+        await home.RunAsync("start", config, "--no-wait");
+
+        await home.WaitForAsync("job", i => i.Starts >= 3, "started three times", seconds: 30);
+        var exits = (await home.DescribeAsync("job")).RecentExits.OrderBy(e => e.At).ToList();
+        exits.Should().HaveCountGreaterThanOrEqualTo(2);
+        exits.Select(e => e.RestartDelayMs).Should().OnlyContain(ms => ms == 1000);
+        var starts = await home.InstanceAsync("job");
+        starts.UnstableRuns.Should().Be(0, "every run was stable");
+    }
+}
