@@ -66,6 +66,23 @@ public static partial class NkCommands
         return Ok;
     }
 
+    /// <summary>signal, flush, reopen-logs, reset: one request, its message on stderr, and the status table for reset.</summary>
+    private static async Task<int> OperateAsync(Request request, bool needsNames, bool showStatus, CancellationToken ct)
+    {
+        if (needsNames && request.Names is not { Count: > 0 })
+            return await Error($"{request.Cmd} needs app names or all (e.g. nk {request.Cmd}{(request.Signal is { } s ? " " + s : "")} all)", Usage);
+        var (client, code) = await ConnectAsync(ct);
+        if (client is null) return code;
+        using var _ = client;
+        var r = await SendAsync(client, request, ct);
+        if (r is null) return Failed;
+        if (r.Message is { } message) await Console.Error.WriteLineAsync($"nk: {message}");
+        if (!showStatus) return Ok;
+        var status = await client.SendAsync(new Request { Cmd = Commands.Status, Names = request.Names }, ct);
+        Console.Out.Write(Render.StatusTable(status.Instances ?? [], DateTimeOffset.UtcNow));
+        return Ok;
+    }
+
     private static async Task<int> ReloadAsync(string[] names, bool wait, string? canaryText, CancellationToken ct)
     {
         if (names.Length == 0) return await Error("reload needs app names or all (e.g. nk reload all)", Usage);

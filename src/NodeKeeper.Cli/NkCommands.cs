@@ -90,6 +90,33 @@ public static partial class NkCommands
             root.Subcommands.Add(cmd);
         }
         {
+            var signal = new Argument<string>("signal") { Description = "a signal name: SIGUSR2, SIGINT, HUP, ..." };
+            var n = names();
+            var instance = new Option<int?>("--instance", "-i") { Description = "only this instance (default: every instance)" };
+            var cmd = new Command("signal", "send a signal to the apps' processes (as pm2 sendSignal); what follows is the app's doing") { signal, n, instance };
+            cmd.SetAction((p, ct) => OperateAsync(new Request { Cmd = Commands.Signal, Signal = p.GetValue(signal), Names = p.GetValue(n) ?? [], Instance = p.GetValue(instance) },
+                needsNames: true, showStatus: false, ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
+            var cmd = new Command("flush", "empty the apps' log files (all apps when none is named; rotated files stay)") { n };
+            cmd.SetAction((p, ct) => OperateAsync(new Request { Cmd = Commands.Flush, Names = p.GetValue(n) is { Length: > 0 } given ? given : ["all"] },
+                needsNames: false, showStatus: false, ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var cmd = new Command("reopen-logs", "reopen every app's log files, after logrotate moved them (as SIGHUP to the daemon, or pm2 reloadLogs)");
+            cmd.SetAction((p, ct) => OperateAsync(new Request { Cmd = Commands.ReopenLogs }, needsNames: false, showStatus: false, ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
+            var n = names();
+            var cmd = new Command("reset", "set the apps' restart counts back to 0 (as pm2 reset)") { n };
+            cmd.SetAction((p, ct) => OperateAsync(new Request { Cmd = Commands.Reset, Names = p.GetValue(n) ?? [] }, needsNames: true, showStatus: true, ct));
+            root.Subcommands.Add(cmd);
+        }
+        {
             var n = names();
             var j = json();
             var cmd = new Command("status", "show every instance") { n, j };

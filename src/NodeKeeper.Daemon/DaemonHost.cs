@@ -233,7 +233,7 @@ public static class DaemonHost
     /// send it to daemons. Each of them means: reopen every app's log files (as `pm2 reloadLogs`), so that lines go to
     /// a file logrotate has just moved away no longer. `nk run` passes them on to the apps instead.
     /// </summary>
-    private sealed class ReopenOnSignal(Supervisor supervisor, DaemonContext ctx) : IHostedService
+    private sealed class ReopenOnSignal(Supervisor supervisor) : IHostedService
     {
         private static readonly (PosixSignal Signal, string Name)[] Handled =
             [(PosixSignal.SIGHUP, "SIGHUP"), ((PosixSignal)10, "SIGUSR1"), ((PosixSignal)12, "SIGUSR2")];
@@ -249,12 +249,7 @@ public static class DaemonHost
             return Task.CompletedTask;
         }
 
-        private async Task ReopenAsync(string signal)
-        {
-            var apps = supervisor.Apps;
-            await Task.WhenAll(apps.SelectMany(a => new[] { a.Out.ReopenAsync(), a.Err.ReopenAsync() }));
-            ctx.Logger.LogInformation("{Signal}: reopened the log files of {Count} app(s)", signal, apps.Count);
-        }
+        private Task ReopenAsync(string signal) => supervisor.ReopenLogsAsync(signal);
 
         public Task StopAsync(CancellationToken ct)
         {

@@ -24,6 +24,10 @@ public static class Commands
     public const string Rollback = "rollback";    // Names: back to each app's definition before its last reload
     public const string Profile = "profile";      // Names (one), Instance, CpuMs and/or Heap: captures now
     public const string Heap = "heap";            // Names (one), Instance, GapMs: two heap snapshots, and which constructors grew
+    public const string Signal = "signal";        // Names, Signal, optional Instance: sends it to the instances' processes (PM2's sendSignal)
+    public const string Flush = "flush";          // Names: empties the apps' log files (PM2's flush)
+    public const string ReopenLogs = "reopen-logs"; // reopens every app's log files, as SIGHUP/SIGUSR1/SIGUSR2 do (PM2's reloadLogs)
+    public const string Reset = "reset";          // Names: restarts and unstable runs back to 0 (PM2's reset)
 }
 
 /// <summary>One request line on the control socket.</summary>
@@ -63,6 +67,8 @@ public sealed record Request
     public long? CanaryMs { get; init; }
     /// <summary>With profile and heap: the instance (default 0).</summary>
     public int? Instance { get; init; }
+    /// <summary>With signal: the signal's name ("SIGUSR2", "usr2", "12").</summary>
+    public string? Signal { get; init; }
     /// <summary>With profile: a CPU profile of this many milliseconds.</summary>
     public long? CpuMs { get; init; }
     /// <summary>With profile: a heap snapshot.</summary>

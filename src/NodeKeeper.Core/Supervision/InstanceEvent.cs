@@ -35,6 +35,9 @@ public sealed record StopRequested : InstanceEvent;
 /// </summary>
 public sealed record RestartRequested(string Reason, IReadOnlyList<string>? Evidence = null) : InstanceEvent;
 
+/// <summary>`nk reset`: the counters of restarts and of unstable runs in a row start again from 0.</summary>
+public sealed record CountersReset : InstanceEvent;
+
 /// <summary>A timer armed by <see cref="StartTimer"/> ran out.</summary>
 public sealed record TimerFired(TimerKind Kind, int Generation) : InstanceEvent;
 

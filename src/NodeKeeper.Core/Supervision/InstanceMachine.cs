@@ -42,6 +42,8 @@ public static class InstanceMachine
         (InstanceStatus.Backoff or InstanceStatus.Stopped or InstanceStatus.Errored, RestartRequested { Reason: ExitReasons.Restart })
             => Launch(s with { UnstableRuns = 0 }, countRestart: true),
 
+        (_, CountersReset) => Same(s with { Restarts = 0, UnstableRuns = 0 }),
+
         _ => Same(s),
     };
 

@@ -329,6 +329,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                 return await persistence.ResurrectAsync(req.Id, ct);
             case Commands.Start when req.Apps is { } apps:
                 return await config.ApplyAsync(req.Id, apps, req.Daemon, req.ConfigPath, req.Prune, ct);
+            case Commands.ReopenLogs:
+                var reopened = await supervisor.ReopenLogsAsync("nk reopen-logs");
+                return new Response { Id = req.Id, Ok = true, Message = $"reopened the log files of {reopened} app(s)" };
         }
 
         var (targets, error) = supervisor.Resolve(req.Names);
@@ -348,6 +351,9 @@ public sealed class ControlServer(Socket listener, Supervisor supervisor, Config
                     return Response.Fail(req.Id, "scale takes one app name and a number of instances from 0 to 1024");
                 return await supervisor.ScaleAsync(req.Id, targets[0], req.Count.Value, ct);
             case Commands.Delete: return await supervisor.DeleteAsync(req.Id, targets, ct);
+            case Commands.Signal: return supervisor.SendSignal(req.Id, targets, req.Signal, req.Instance);
+            case Commands.Flush: return await supervisor.FlushAsync(req.Id, targets);
+            case Commands.Reset: return await supervisor.ResetAsync(req.Id, targets, ct);
             case Commands.Status: return new Response { Id = req.Id, Ok = true, Instances = supervisor.Status(targets), DaemonNotice = ctx.Notice };
             case Commands.Describe:
                 // Every app named (or all) in `apps`, so that nk logs and nk reload ask once; the only one also in `app`.

@@ -95,11 +95,15 @@ public sealed partial class LogFile : IAsyncDisposable
     /// </summary>
     public Task ReopenAsync() => RequestAsync(reopen: true);
 
+    /// <summary>Completes when everything queued before the call is in the file and the file is empty (`nk flush`, PM2's
+    /// flush): lines queued after it are kept.</summary>
+    public Task TruncateAsync() => RequestAsync(reopen: false, truncate: true);
+
     // A request rides the queue behind the lines before it; once disposed, the writer's end is the answer.
-    private Task RequestAsync(bool reopen)
+    private Task RequestAsync(bool reopen, bool truncate = false)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _queue.Writer.TryWrite(new Chunk(null, 0, done, reopen)) ? done.Task : _writer;
+        return _queue.Writer.TryWrite(new Chunk(null, 0, done, reopen, truncate)) ? done.Task : _writer;
     }
 
     /// <summary>Drains the queue and closes the file.</summary>
@@ -122,6 +126,7 @@ public sealed partial class LogFile : IAsyncDisposable
                 {
                     FlushToOs();
                     if (chunk.Reopen) CloseFile();
+                    if (chunk.Truncate) TruncateFile();
                     flushed.TrySetResult();
                 }
                 else
@@ -166,6 +171,18 @@ public sealed partial class LogFile : IAsyncDisposable
         {
             Interlocked.Add(ref _queuedBytes, -chunk.Length);
             ArrayPool<byte>.Shared.Return(chunk.Buffer!);
+        }
+    }
+
+    private void TruncateFile()
+    {
+        try
+        {
+            _file.Truncate();
+        }
+        catch (LogWriteException failure)
+        {
+            Fail(failure);
         }
     }
 
@@ -223,7 +240,7 @@ public sealed partial class LogFile : IAsyncDisposable
     }
 
     /// <summary>A queued copy of some lines (pooled buffer), or, when <see cref="Flushed"/> is set, a flush request (and with Reopen, a reopen after it).</summary>
-    private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed, bool Reopen = false);
+    private readonly record struct Chunk(byte[]? Buffer, int Length, TaskCompletionSource? Flushed, bool Reopen = false, bool Truncate = false);
 
     // No exception with it: one line that says what, where and why; the stack says nothing more about a full disk.
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot write app log {Path} ({Reason}); dropping its output (counted) and retrying every second")]

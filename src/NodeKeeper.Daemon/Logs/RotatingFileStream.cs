@@ -101,6 +101,24 @@ internal sealed class RotatingFileStream : IDisposable
         }
     }
 
+    /// <summary>Writes what is buffered, then empties the file (opened, or made, first): `nk flush`. The next line lands at
+    /// its start; the rotated files stay.</summary>
+    /// <exception cref="LogWriteException">As <see cref="Write"/>.</exception>
+    public void Truncate()
+    {
+        try
+        {
+            WriteBuffer();
+            if (_stream is null) Open();
+            _stream!.SetLength(0);
+            _offset = 0;
+        }
+        catch (Exception error)
+        {
+            throw Failed(error, default);
+        }
+    }
+
     /// <summary>Writes what is buffered and closes the file.</summary>
     /// <exception cref="LogWriteException">As <see cref="Write"/> (the file is closed anyway).</exception>
     public void Dispose()
