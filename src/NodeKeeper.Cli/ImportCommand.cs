@@ -73,7 +73,9 @@ public static class ImportCommand
         }
         (async () => {
           let m;
-          try { m = require(file); }
+          // PM2 reads a .json file as a JavaScript expression: comments, unquoted keys and trailing commas are fine.
+          if (/\.json5?$/i.test(file)) m = require('vm').runInThisContext('(' + require('fs').readFileSync(file, 'utf8') + '\n)', { filename: file, timeout: 1000 });
+          else try { m = require(file); }
           catch (e) {
             if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE')) throw e;
             m = await import(href);
@@ -92,7 +94,7 @@ public static class ImportCommand
 
     public static Command Build()
     {
-        var file = new Argument<string>("file") { Description = "the PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs or .json)" };
+        var file = new Argument<string>("file") { Description = "the PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs, .json or .yml)" };
         var env = new Option<string?>("--env") { Description = "merge env_NAME over env, as pm2 start --env NAME does", HelpName = "NAME" };
         var cmd = new Command("import", "print the nodekeeper.toml equivalent of a PM2 ecosystem file") { file, env };
         cmd.SetAction((p, ct) => RunAsync(p.GetValue(file)!, p.GetValue(env), ct));
@@ -109,18 +111,13 @@ public static class ImportCommand
                 : $"nk: import: {file}: no such file: give the path of a PM2 ecosystem file");
             return Usage;
         }
-        if (Path.GetExtension(full).ToLowerInvariant() is ".yml" or ".yaml")
-        {
-            await Console.Error.WriteLineAsync($"nk: import: {file}: YAML ecosystem files are not read: convert it to ecosystem.config.js or .json");
-            return Usage;
-        }
         if (envName is { Length: 0 })
         {
             await Console.Error.WriteLineAsync("nk: import: --env needs a name, such as --env production");
             return Usage;
         }
 
-        var (json, error) = await EvaluateAsync(full, ct);
+        var (json, error) = Path.GetExtension(full).ToLowerInvariant() is ".yml" or ".yaml" ? ReadYaml(full) : await EvaluateAsync(full, ct);
         if (json is null)
         {
             await Console.Error.WriteLineAsync($"nk: import: {file}: {error}");
@@ -231,6 +228,22 @@ public static class ImportCommand
             : lines.Length > 0 ? lines[^1]
             : $"node exited with code {result.ExitCode} before printing it (does it call process.exit?)";
         return (null, $"node could not evaluate it: {why}");
+    }
+
+    /// <summary>A YAML ecosystem file as the JSON the evaluation gives (exports, and no variables read): no code runs.</summary>
+    private static (string? Json, string? Error) ReadYaml(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return (null, $"cannot read it: {ex.Message}"); }
+        var (json, error) = YamlEcosystem.ToJson(text);
+        if (json is null) return (null, $"not readable YAML: {error}");
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        // As the evaluation does for a module: one app object alone is the list of one.
+        var exports = root.ValueKind == JsonValueKind.Object && !root.TryGetProperty("apps", out _) && !root.TryGetProperty("pm2", out _)
+            ? $"{{\"apps\":[{json}]}}" : json;
+        return ($"{{\"exports\":{exports},\"unset\":[]}}", null);
     }
 
     /// <summary>What a failure to start a program says: CliWrap wraps the runtime's reason.</summary>
