@@ -138,6 +138,7 @@ public static class DaemonHost
         builder.Services.AddHostedService<ProcessSampler>();
         builder.Services.AddHostedService<HealthMonitor>();
         builder.Services.AddHostedService<FileWatchService>();
+        builder.Services.AddHostedService<CronRestartService>();
         builder.Services.AddSingleton<Http.HttpEndpoint>().AddHostedService(sp => sp.GetRequiredService<Http.HttpEndpoint>());
         builder.Services.AddHostedService<ControlServer>();
         if (run is not null)

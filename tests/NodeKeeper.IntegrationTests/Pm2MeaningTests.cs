@@ -41,4 +41,25 @@ public sealed class Pm2MeaningTests
         var starts = await home.InstanceAsync("job");
         starts.UnstableRuns.Should().Be(0, "every run was stable");
     }
+
+    [Fact]
+    public async Task Cron_restart_restarts_a_running_app_and_runs_a_finished_job_again_until_it_is_stopped()
+    {
+        await using var home = new TestHome();
+        // Every 2 seconds (six fields: seconds first). The job exits 0 at once and is not restarted by itself.
+        var config = home.WriteConfig(
+            TestHome.App("api", "http-server.js", $"cron_restart = \"*/2 * * * * *\"\nenv = {{ PORT = \"{FreePort.Next()}\" }}") +
+            TestHome.App("job", "crasher.js", "cron_restart = \"*/2 * * * * *\"\nrestart = \"never\"\nenv = { EXIT_CODE = \"0\" }"));
+        (await home.RunAsync("start", config, "--no-wait")).Code.Should().Be(0);
+
+        var job = await home.WaitForAsync("job", i => i.Starts >= 3, "started again by cron twice", seconds: 20);
+        job.LastExit!.Reason.Should().Be("exit");
+        var api = await home.WaitForAsync("api", i => i.Status == "online" && i.Restarts >= 2, "restarted by cron twice", seconds: 20);
+        (await home.DescribeAsync("api")).RecentExits.Should().Contain(e => e.Reason == "cron" && e.Evidence.Contains("cron_restart \"*/2 * * * * *\""));
+
+        (await home.RunAsync("stop", "job")).Code.Should().Be(0);
+        var stopped = await home.InstanceAsync("job");
+        await Eventually.Until(() => home.InstanceAsync("api"), i => i.Restarts >= api.Restarts + 2, TimeSpan.FromSeconds(20), "two more cron times passed");
+        (await home.InstanceAsync("job")).Starts.Should().Be(stopped.Starts, "an app stopped with nk stop is left alone");
+    }
 }

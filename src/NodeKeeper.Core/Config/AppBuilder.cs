@@ -115,6 +115,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             RestartDelay = delay,
             MaxRestartDelay = maxDelay,
             FixedRestartDelay = Pick(a => a.FixedRestartDelay)?.Value ?? TimeSpan.Zero,
+            CronRestart = Pick(a => a.CronRestart)?.Value,
             KillSignal = Pick(a => a.KillSignal)?.Value ?? AppDefaults.KillSignal,
             KillTimeout = Pick(a => a.KillTimeout)?.Value ?? AppDefaults.KillTimeout,
             DrainTimeout = Pick(a => a.DrainTimeout)?.Value ?? AppDefaults.DrainTimeout,

@@ -8,7 +8,7 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     [
         "name", "script", "cwd", "args", "node_args", "interpreter", "interpreter_args", "max_old_space_size", "env", "env_file",
         "instances", "port", "port_mode", "ready", "listen_timeout", "not_ready", "restart", "stop_exit_codes", "min_uptime",
-        "max_restarts", "restart_delay", "max_restart_delay", "fixed_restart_delay", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
+        "max_restarts", "restart_delay", "max_restart_delay", "fixed_restart_delay", "cron_restart", "kill_signal", "kill_timeout", "drain_timeout", "max_memory",
         "max_open_files", "health", "watch", "ignore_watch", "user", "clean_env", "log", "host", "http_metrics", "reload",
         "capture",
     ];
@@ -131,6 +131,13 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 break;
             case "fixed_restart_delay":
                 if (values.Duration(e, key, positive: false, out var fixedDelay)) app.FixedRestartDelay = new(fixedDelay, pos);
+                break;
+            case "cron_restart":
+                if (values.String(e, key, out var cron))
+                {
+                    if (CronSchedule.Validate(cron) is { } why) values.Fail(e.Value, $"cron_restart must be a cron expression such as \"0 3 * * *\" (minute hour day month weekday), got {ValueReader.Got(e.Value)}: {why}");
+                    else app.CronRestart = new(cron.Trim(), pos);
+                }
                 break;
             case "kill_signal":
                 if (values.String(e, key, out var signal))

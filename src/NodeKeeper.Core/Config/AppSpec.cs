@@ -113,6 +113,8 @@ public sealed record AppSpec
     public int MaxRestarts { get; init; } = AppDefaults.MaxRestarts;
     public TimeSpan RestartDelay { get; init; } = AppDefaults.RestartDelay;
     public TimeSpan MaxRestartDelay { get; init; } = AppDefaults.MaxRestartDelay;
+    /// <summary>cron_restart: a cron expression (5 fields, or 6 with seconds first), in the daemon's local time zone.</summary>
+    public string? CronRestart { get; init; }
     /// <summary>The least wait before every automatic restart, after a stable run too (PM2's restart_delay); zero: none.</summary>
     public TimeSpan FixedRestartDelay { get; init; }
     /// <summary>Signal name, e.g. "SIGTERM".</summary>

@@ -46,6 +46,7 @@ internal sealed class RawApp
     public Set<TimeSpan>? RestartDelay { get; set; }
     public Set<TimeSpan>? MaxRestartDelay { get; set; }
     public Set<TimeSpan>? FixedRestartDelay { get; set; }
+    public Set<string>? CronRestart { get; set; }
     public Set<string>? KillSignal { get; set; }
     public Set<TimeSpan>? KillTimeout { get; set; }
     public Set<TimeSpan>? DrainTimeout { get; set; }

@@ -23,8 +23,19 @@ internal static class Pm2Restarts
         var m = new Mapping(app);
         var waitReady = Policy(m);
         Timings(m, waitReady || hasPort);
+        Cron(m);
         Memory(m);
         return m;
+    }
+
+    /// <summary>cron_restart (or PM2's CLI spelling cron): the same expression; 0 or "" is PM2's "none".</summary>
+    private static void Cron(Mapping m)
+    {
+        var (key, v) = m.First(["cron_restart", "cron"]);
+        if (key is null) return;
+        if (v.ValueKind == JsonValueKind.Number && v.GetRawText() == "0" || v.ValueKind == JsonValueKind.String && v.GetString() is "0" or "") return;
+        if (v.ValueKind == JsonValueKind.String && CronSchedule.Validate(v.GetString()!) is null) m.Line("cron_restart", Mapping.S(v.GetString()!.Trim()));
+        else m.Invalid(key, v, "a cron expression NodeKeeper reads (minute hour day month weekday, or with seconds first)");
     }
 
     /// <summary>wait_ready, autorestart and stop_exit_codes; whether the app waits for its ready message.</summary>

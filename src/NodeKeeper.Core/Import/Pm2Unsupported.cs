@@ -15,8 +15,6 @@ internal static partial class Pm2Unsupported
     /// <summary>PM2 options NodeKeeper has no equivalent of, and why.</summary>
     private static readonly Dictionary<string, string> Reasons = new(StringComparer.Ordinal)
     {
-        ["cron_restart"] = "NodeKeeper has no scheduled restarts; run nk restart NAME from cron or a systemd timer",
-        ["cron"] = "NodeKeeper has no scheduled restarts; run nk restart NAME from cron or a systemd timer",
         ["vizion"] = "NodeKeeper keeps no version-control metadata",
         ["post_update"] = "NodeKeeper does not pull or update apps",
         ["source_map_support"] = "NodeKeeper does not install source-map-support; add \"--enable-source-maps\" to node_args",
@@ -82,7 +80,6 @@ internal static partial class Pm2Unsupported
         "treekill" or "autostart" or "disable_trace" or "disable_source_map_support" => v.ValueKind == JsonValueKind.True,
         "instance_var" => v.ValueKind == JsonValueKind.String && v.GetString() == "NODE_APP_INSTANCE",
         "namespace" => v.ValueKind == JsonValueKind.String && v.GetString() == "default",
-        "cron_restart" or "cron" => v.ValueKind == JsonValueKind.Number && v.GetRawText() == "0" || v.ValueKind == JsonValueKind.String && v.GetString() is "0" or "",
         "post_update" => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0,
         _ => v.ValueKind == JsonValueKind.False,
     };

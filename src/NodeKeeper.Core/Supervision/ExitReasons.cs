@@ -18,12 +18,14 @@ public static class ExitReasons
     public const string Exit = "exit";
     /// <summary>Asked to restart (`nk restart`, a changed config).</summary>
     public const string Restart = "restart";
+    /// <summary>Restarted (or started again) at a time of its cron_restart.</summary>
+    public const string Cron = "cron";
 
     /// <summary>
     /// Exits the user or NodeKeeper asked for (stop, restart, watch): not causes for `nk why` to explain, nor failures
     /// of a new version for a reload's guards.
     /// </summary>
-    public static bool IsAsked(string reason) => reason is Stopped or Restart or Watch;
+    public static bool IsAsked(string reason) => reason is Stopped or Restart or Watch or Cron;
 
     /// <summary>Reasons that mean the app failed (they go through the restart policy).</summary>
     public static bool IsFailure(string reason) => reason is NotReady or MaxMemory or Health;

@@ -356,13 +356,24 @@ public class EcosystemImporterTests
 
         LoadOne(r);
         r.Notes.Select(n => n.Split(": ")[1]).Should().Equal(
-            "cron_restart is not mapped", "vizion is not mapped", "post_update is not mapped", "source_map_support is not mapped",
+            "vizion is not mapped", "post_update is not mapped", "source_map_support is not mapped",
             "namespace is not mapped", "treekill is not mapped", "pid_file is not mapped", "gid is not mapped",
             "shutdown_with_message is not mapped", "watch_delay is not mapped", "kill_retry_time is not mapped", "pmx is not mapped",
             "autostart is not mapped", "instance_var is not mapped", "filter_env is not mapped", "bogus_option is not mapped");
-        r.Notes.Should().Contain("app \"api\": cron_restart is not mapped: NodeKeeper has no scheduled restarts; run nk restart NAME from cron or a systemd timer");
+        LoadOne(r).CronRestart.Should().Be("0 3 * * *");
         r.Notes.Should().Contain("app \"api\": bogus_option is not mapped: not a PM2 option");
         r.Notes.Should().AllSatisfy(n => n.Should().MatchRegex("^app \"api\": [a-z_]+ is not mapped: .+"));
+    }
+
+    [Fact]
+    public void Cron_restart_is_kept_and_a_bad_one_is_noted()
+    {
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","cron":"*/15 * * * *"}"""))).CronRestart.Should().Be("*/15 * * * *");
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","cron_restart":"0 0 3 * * *"}"""))).CronRestart.Should().Be("0 0 3 * * *");
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","cron_restart":0}"""))).CronRestart.Should().BeNull();
+        var bad = Import(Apps("""{"name":"a","script":"a.js","cron_restart":"every day"}"""));
+        LoadOne(bad).CronRestart.Should().BeNull();
+        bad.Notes.Should().Equal("app \"a\": cron_restart is not mapped: \"every day\" is not a cron expression NodeKeeper reads (minute hour day month weekday, or with seconds first)");
     }
 
     [Fact]
