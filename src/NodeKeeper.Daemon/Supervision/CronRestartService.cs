@@ -11,40 +11,19 @@ namespace NodeKeeper.Daemon.Supervision;
 /// that finished) starts again, so a periodic job runs at its times. An app stopped with nk stop is left alone. Each
 /// app sleeps until its next time: an idle daemon is not woken for it.
 /// </summary>
-public sealed class CronRestartService(Supervisor supervisor, DaemonContext ctx) : BackgroundService
+public sealed class CronRestartService(Supervisor supervisor, DaemonContext ctx) : FollowingApps(ctx)
 {
     /// <summary>Task.Delay's limit is about 49 days; a long wait is taken in steps and the next time computed again.</summary>
     private static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
     private readonly Dictionary<AppRuntime, (string Expression, CancellationTokenSource Stop)> _schedules = [];
-    private readonly SemaphoreSlim _changed = new(0, 1);
 
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override void Release()
     {
-        ctx.Changed += OnChanged;
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                Reconcile(ct);
-                await _changed.WaitAsync(ct);
-            }
-        }
-        catch (OperationCanceledException) { }
-        finally
-        {
-            ctx.Changed -= OnChanged;
-            foreach (var (_, stop) in _schedules.Values) { stop.Cancel(); stop.Dispose(); }
-        }
-    }
-
-    private void OnChanged()
-    {
-        if (_changed.CurrentCount == 0)
-            try { _changed.Release(); } catch (SemaphoreFullException) { }
+        foreach (var (_, stop) in _schedules.Values) { stop.Cancel(); stop.Dispose(); }
     }
 
     /// <summary>One schedule per app that is meant to run and has cron_restart; a changed expression starts anew.</summary>
-    private void Reconcile(CancellationToken ct)
+    protected override void Reconcile(CancellationToken ct)
     {
         var wanted = supervisor.Apps.Where(a => a.Wanted && a.Spec.CronRestart is not null).ToDictionary(a => a, a => a.Spec.CronRestart!);
         foreach (var (app, (expression, stop)) in _schedules.ToList())
@@ -68,12 +47,12 @@ public sealed class CronRestartService(Supervisor supervisor, DaemonContext ctx)
         {
             while (!ct.IsCancellationRequested)
             {
-                var now = ctx.Clock.GetUtcNow();
+                var now = Ctx.Clock.GetUtcNow();
                 if (CronSchedule.Next(expression, now, TimeZoneInfo.Local) is not { } due) return;
                 var wait = due - now;
-                await Task.Delay(wait > LongestWait ? LongestWait : wait, ctx.Clock, ct);
-                if (ctx.Clock.GetUtcNow() < due || !app.Wanted) continue;
-                ctx.Logger.LogInformation("{App}: cron_restart \"{Expression}\": restarting at {Due:yyyy-MM-dd HH:mm:ss}", app.Name, expression, due.ToLocalTime());
+                await Task.Delay(wait > LongestWait ? LongestWait : wait, Ctx.Clock, ct);
+                if (Ctx.Clock.GetUtcNow() < due || !app.Wanted) continue;
+                Ctx.Logger.LogInformation("{App}: cron_restart \"{Expression}\": restarting at {Due:yyyy-MM-dd HH:mm:ss}", app.Name, expression, due.ToLocalTime());
                 await Supervisor.RollingRestartAsync(app, i => Restart(i, expression), ct);
             }
         }

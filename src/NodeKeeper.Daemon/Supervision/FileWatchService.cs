@@ -11,39 +11,18 @@ namespace NodeKeeper.Daemon.Supervision;
 /// watched. When the kernel's inotify limits are reached the app keeps running: status and `nk why` say so, with
 /// the sysctl to raise.
 /// </summary>
-public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) : BackgroundService
+public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) : FollowingApps(ctx)
 {
     public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(300);
     private readonly Dictionary<AppRuntime, AppWatch> _watches = [];
-    private readonly SemaphoreSlim _changed = new(0, 1);
 
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override void Release()
     {
-        ctx.Changed += OnChanged;
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                Reconcile(ct);
-                await _changed.WaitAsync(ct);
-            }
-        }
-        catch (OperationCanceledException) { }
-        finally
-        {
-            ctx.Changed -= OnChanged;
-            foreach (var w in _watches.Values) w.Dispose();
-        }
-    }
-
-    private void OnChanged()
-    {
-        if (_changed.CurrentCount == 0)
-            try { _changed.Release(); } catch (SemaphoreFullException) { }
+        foreach (var w in _watches.Values) w.Dispose();
     }
 
     /// <summary>Watchers follow the apps: one set per app that is meant to run and watches something.</summary>
-    private void Reconcile(CancellationToken ct)
+    protected override void Reconcile(CancellationToken ct)
     {
         var wanted = supervisor.Apps.Where(a => a.Wanted && a.Spec.Watch.Count > 0).ToList();
         foreach (var (app, w) in _watches.ToList())
@@ -54,7 +33,7 @@ public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) :
                 app.WatchProblem = null;
             }
         foreach (var app in wanted.Where(a => !_watches.ContainsKey(a)))
-            _watches[app] = new AppWatch(app, ctx, ct);
+            _watches[app] = new AppWatch(app, Ctx, ct);
     }
 
     private sealed class AppWatch : IDisposable
