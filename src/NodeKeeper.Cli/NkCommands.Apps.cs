@@ -10,11 +10,13 @@ public static partial class NkCommands
 {
     private static bool IsConfigArgument(string a) => File.Exists(a) || a.EndsWith(".toml", StringComparison.OrdinalIgnoreCase);
 
-    private static async Task<int> StartAsync(string[] targets, bool prune, bool noWait, CancellationToken ct)
+    private static async Task<int> StartAsync(string[] targets, bool prune, string? envName, bool noWait, CancellationToken ct)
     {
         var configs = targets.Where(IsConfigArgument).ToList();
         if (configs.Count > 1 || (configs.Count == 1 && targets.Length > 1))
             return await Error("start takes one config file, or app names, not both", Usage);
+        if (envName is not null && !EnvProfiles.ValidName(envName))
+            return await Error($"--env must name a profile, such as --env production (env_production in the config), got \"{envName}\"", Usage);
 
         Request request;
         if (targets.Length == 0 || configs.Count == 1)
@@ -22,8 +24,18 @@ public static partial class NkCommands
             var path = configs.Count == 1 ? configs[0] : "nodekeeper.toml";
             var loaded = LoadConfig(path);
             if (loaded is null) return Usage;
-            request = new Request { Cmd = Commands.Start, Apps = loaded.Apps, ConfigPath = loaded.Path, Prune = prune, Daemon = loaded.Daemon };
+            var apps = loaded.Apps;
+            if (envName is not null)
+            {
+                // As pm2 start --env: the apps that have the profile take it, the others keep their env.
+                if (!apps.Any(a => a.EnvProfiles.ContainsKey(envName)))
+                    return await Error($"--env {envName}: no app of {loaded.Path} has env_{envName}", Usage);
+                apps = [.. apps.Select(a => a.EnvProfiles.ContainsKey(envName) ? a with { EnvProfile = envName } : a)];
+            }
+            request = new Request { Cmd = Commands.Start, Apps = apps, ConfigPath = loaded.Path, Prune = prune, Daemon = loaded.Daemon };
         }
+        else if (envName is not null)
+            return await Error("--env goes with a config file: nk start nodekeeper.toml --env NAME", Usage);
         else request = new Request { Cmd = Commands.Start, Names = targets };
 
         var (client, code) = await ConnectAsync(ct);

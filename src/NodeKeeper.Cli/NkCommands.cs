@@ -49,9 +49,10 @@ public static partial class NkCommands
         {
             var targets = new Argument<string[]>("targets") { Arity = ArgumentArity.ZeroOrMore, Description = "a config file (default ./nodekeeper.toml), or app names" };
             var prune = new Option<bool>("--prune") { Description = "delete apps that are no longer in the config" };
+            var env = new Option<string?>("--env") { Description = "merge each app's env_NAME over its env (as pm2 start --env NAME)", HelpName = "NAME" };
             var nw = noWait();
-            var cmd = new Command("start", "load a config and start its apps, or start stopped apps by name") { targets, prune, nw };
-            cmd.SetAction((p, ct) => StartAsync(p.GetValue(targets) ?? [], p.GetValue(prune), p.GetValue(nw), ct));
+            var cmd = new Command("start", "load a config and start its apps, or start stopped apps by name") { targets, prune, env, nw };
+            cmd.SetAction((p, ct) => StartAsync(p.GetValue(targets) ?? [], p.GetValue(prune), p.GetValue(env), p.GetValue(nw), ct));
             root.Subcommands.Add(cmd);
         }
         foreach (var (verb, help) in new[] { ("stop", "stop apps gracefully and keep them listed"), ("restart", "stop then start every instance"), ("delete", "stop apps and forget them") })

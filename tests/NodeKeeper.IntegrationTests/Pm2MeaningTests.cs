@@ -62,4 +62,27 @@ public sealed class Pm2MeaningTests
         await Eventually.Until(() => home.InstanceAsync("api"), i => i.Restarts >= api.Restarts + 2, TimeSpan.FromSeconds(20), "two more cron times passed");
         (await home.InstanceAsync("job")).Starts.Should().Be(stopped.Starts, "an app stopped with nk stop is left alone");
     }
+
+    [Fact]
+    public async Task Start_with_env_merges_the_profile_and_a_reload_keeps_it()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("api", "worker.js",
+            "env = { NODE_ENV = \"development\", SHARED = \"1\" }\nenv_production = { NODE_ENV = \"production\" }") +
+            TestHome.App("other", "worker.js", "env = { NODE_ENV = \"development\" }"));
+
+        (await home.RunAsync("start", config, "--env", "qa")).Should().Match<NkResult>(r => r.Code == 2 && r.Err.Contains("--env qa: no app of"));
+        (await home.StatusAsync()).Should().BeEmpty("a bad --env starts nothing");
+        (await home.RunAsync("start", config, "--env", "production")).Code.Should().Be(0);
+
+        Dictionary<string, string> Env(InstanceInfo i) => Procs.Environ(i.Pid!.Value);
+        var api = await home.InstanceAsync("api");
+        Env(api).Should().Contain("NODE_ENV", "production").And.Contain("SHARED", "1");
+        Env(await home.InstanceAsync("other"))["NODE_ENV"].Should().Be("development", "an app without env_production keeps its env");
+
+        (await home.RunAsync("reload", "api")).Code.Should().Be(0);
+        var reloaded = await home.InstanceAsync("api");
+        reloaded.Pid.Should().NotBe(api.Pid);
+        Env(reloaded)["NODE_ENV"].Should().Be("production", "the profile chosen at start stays chosen");
+    }
 }

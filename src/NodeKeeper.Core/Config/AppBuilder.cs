@@ -100,6 +100,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             InterpreterArgs = program == ProgramKind.Interpreter ? Pick(a => a.InterpreterArgs)?.Value ?? [] : [],
             MaxOldSpaceSizeMb = node ? Pick(a => a.MaxOldSpaceSizeMb)?.Value : null,
             Env = Pick(a => a.Env)?.Value ?? new Dictionary<string, string>(),
+            EnvProfiles = EnvProfiles.Merge(defaults?.EnvProfiles, app.EnvProfiles),
             EnvFile = Pick(a => a.EnvFile)?.Value,
             EnvFromFile = (app.EnvFile is not null ? app.EnvFromFile : defaults?.EnvFromFile) ?? new Dictionary<string, string>(),
             Instances = instances?.Value ?? AppDefaults.Instances,

@@ -31,6 +31,13 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 values.UnknownKey(entry, where, DefaultsKeys, "each [[app]] sets its own name");
                 continue;
             }
+            if (EnvProfiles.NameOf(entry.Key) is { } profile && !Keys.Contains(entry.Key)
+                && KeySuggester.Suggest(entry.Key, Keys) is not "env_file")
+            {
+                if (ReadEnv(entry) is { } profileEnv) app.EnvProfiles[profile] = profileEnv;
+                app.Present.Add(entry.Key);
+                continue;
+            }
             if (!Keys.Contains(entry.Key))
             {
                 values.UnknownKey(entry, where, isDefaults ? DefaultsKeys : Keys);
@@ -200,12 +207,12 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
 
     private Dictionary<string, string>? ReadEnv(TEntry e)
     {
-        if (!values.Table(e, "env", "{ NODE_ENV = \"production\" }", out var table)) return null;
+        if (!values.Table(e, e.Key, "{ NODE_ENV = \"production\" }", out var table)) return null;
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         bool ok = true;
         foreach (var item in table.Entries)
         {
-            var label = $"env.{Text.Key(item.Key)}";
+            var label = $"{e.Key}.{Text.Key(item.Key)}";
             if (item.Key.Length == 0 || item.Key.Contains('=') || item.Key.Contains('\0'))
             {
                 values.Errors.Add(item.KeyPos, $"env key {Text.Quote(item.Key)} is not a valid variable name (it must be non-empty, without \"=\")");

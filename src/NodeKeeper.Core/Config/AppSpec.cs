@@ -97,6 +97,10 @@ public sealed record AppSpec
     public int? MaxOldSpaceSizeMb { get; init; }
     /// <summary>The `env` table as written (these win over the env file).</summary>
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    /// <summary>The env_NAME tables (environment profiles, as PM2's env_production), by NAME.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> EnvProfiles { get; init; } = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+    /// <summary>The profile chosen with `nk start --env NAME`, merged over env; null: none.</summary>
+    public string? EnvProfile { get; init; }
     /// <summary>Absolute path of the dotenv file, when set.</summary>
     public string? EnvFile { get; init; }
     /// <summary>The variables read from EnvFile when the config was loaded.</summary>
@@ -150,11 +154,13 @@ public sealed record AppSpec
     public string? Host { get; init; }
     public required LogSpec Log { get; init; }
 
-    /// <summary>The environment an instance gets from the config: env file first, then env.</summary>
+    /// <summary>The environment an instance gets from the config: env file first, then env, then the chosen profile.</summary>
     public IReadOnlyDictionary<string, string> MergedEnv()
     {
         var merged = new Dictionary<string, string>(EnvFromFile);
         foreach (var (k, v) in Env) merged[k] = v;
+        if (EnvProfile is { } p && EnvProfiles.TryGetValue(p, out var profile))
+            foreach (var (k, v) in profile) merged[k] = v;
         return merged;
     }
 }

@@ -31,6 +31,8 @@ internal sealed class RawApp
     public Set<List<string>>? InterpreterArgs { get; set; }
     public Set<int>? MaxOldSpaceSizeMb { get; set; }
     public Set<Dictionary<string, string>>? Env { get; set; }
+    /// <summary>The env_NAME tables, by NAME.</summary>
+    public Dictionary<string, Dictionary<string, string>> EnvProfiles { get; } = new(StringComparer.Ordinal);
     public Set<string>? EnvFile { get; set; }
     public IReadOnlyDictionary<string, string>? EnvFromFile { get; set; }
     public Set<int>? Instances { get; set; }

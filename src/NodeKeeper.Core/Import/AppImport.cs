@@ -38,25 +38,31 @@ internal static class AppImport
             Pm2Logs.Map(app, process.Cwd),
         ];
         groups.Add(Pm2Unsupported.Map(app, groups.SelectMany(g => g.Used).ToHashSet(StringComparer.Ordinal)));
-        return new Outcome(name.Name, Block(name.Name!, groups, ports.Env), Notes(app, label, groups), null);
+        return new Outcome(name.Name, Block(name.Name!, groups, ports.Env, env.Profiles), Notes(app, label, groups), null);
     }
 
     /// <summary>The groups' notes, labelled with the app, in the order of the options they are about.</summary>
     private static List<string> Notes(Pm2App app, string label, IEnumerable<Mapping> groups) =>
         groups.SelectMany(g => g.Notes).OrderBy(n => app.Position(n.Key)).Select(n => $"{label}: {n.Text}").ToList();
 
-    private static string Block(string name, IReadOnlyList<Mapping> groups, IReadOnlyList<KeyValuePair<string, string>> env)
+    private static string Block(string name, IReadOnlyList<Mapping> groups, IReadOnlyList<KeyValuePair<string, string>> env,
+        IReadOnlyList<(string Name, IReadOnlyList<KeyValuePair<string, string>> Env)> profiles)
     {
         var sb = new StringBuilder("[[app]]\n");
         sb.Append("name = ").Append(TomlText.String(name)).Append('\n');
         foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(line).Append('\n');
         var log = groups.SelectMany(g => g.Log).ToList();
         if (log.Count > 0) sb.Append("log = { ").Append(string.Join(", ", log)).Append(" }\n");
-        if (env.Count > 0)
-        {
-            sb.Append("\n[app.env]\n");
-            foreach (var (k, v) in env) sb.Append(TomlText.Key(k)).Append(" = ").Append(TomlText.String(v)).Append('\n');
-        }
+        Table(sb, "env", env, always: false);
+        foreach (var (profile, block) in profiles) Table(sb, "env_" + profile, block, always: true);
         return sb.ToString();
+    }
+
+    /// <summary>An [app.KEY] table of variables (an empty one only when <paramref name="always"/>: a profile that sets nothing).</summary>
+    private static void Table(StringBuilder sb, string key, IReadOnlyList<KeyValuePair<string, string>> env, bool always)
+    {
+        if (env.Count == 0 && !always) return;
+        sb.Append("\n[app.").Append(key).Append("]\n");
+        foreach (var (k, v) in env) sb.Append(TomlText.Key(k)).Append(" = ").Append(TomlText.String(v)).Append('\n');
     }
 }

@@ -7,7 +7,9 @@ namespace NodeKeeper.Core.Import;
 /// <summary>env, env_NAME (with --env NAME), PM2's port option, and env_file as a dotenv file.</summary>
 internal static class Pm2Env
 {
-    public sealed record Result(Mapping Mapping, IReadOnlyList<KeyValuePair<string, string>> Env);
+    /// <param name="Profiles">The other env_NAME blocks, written as env_NAME tables for nk start --env NAME.</param>
+    public sealed record Result(Mapping Mapping, IReadOnlyList<KeyValuePair<string, string>> Env,
+        IReadOnlyList<(string Name, IReadOnlyList<KeyValuePair<string, string>> Env)> Profiles);
 
     /// <summary>env, with env_NAME merged over it (--env NAME) and PM2's port option as PORT; for a Python app
     /// (<paramref name="python"/>) PYTHONUNBUFFERED=1 first, as PM2 sets it (its lines reach the log as they are printed).</summary>
@@ -28,7 +30,17 @@ internal static class Pm2Env
             if (Pm2App.Whole(port, out var p)) env["PORT"] = p.ToString(CultureInfo.InvariantCulture);
             else m.Invalid("port", port, "a port number");
         }
-        return new Result(m, env.ToList());
+        // Every other env_NAME object is a profile of its own (an env_file string is the dotenv file).
+        var profiles = new List<(string, IReadOnlyList<KeyValuePair<string, string>>)>();
+        foreach (var (key, value) in app.All.ToList())
+        {
+            if (EnvProfiles.NameOf(key) is not { } profile || profile == app.Options.EnvName || value.ValueKind != JsonValueKind.Object) continue;
+            m.Take(key, out _);
+            var block = new OrderedDictionary<string, string>(StringComparer.Ordinal);
+            Merge(m, block, key, value);
+            profiles.Add((profile, block.ToList()));
+        }
+        return new Result(m, env.ToList(), profiles);
     }
 
     private static void Merge(Mapping m, OrderedDictionary<string, string> env, string key, JsonElement block)

@@ -57,10 +57,7 @@ internal static partial class Pm2Unsupported
             if (used.Contains(key) || value.ValueKind == JsonValueKind.Null) continue;
             if (EnvBlockPattern().IsMatch(key))
             {
-                var env = key["env_".Length..];
-                m.Note(key, app.Options.EnvName is { } chosen
-                    ? $"{key} is not mapped: only env_{chosen} is merged over env (--env {chosen})"
-                    : $"{key} is not mapped: pass --env {env} to merge it over env, as pm2 start --env {env} does");
+                m.Note(key, $"{key} is not mapped: {TomlText.String(key["env_".Length..])} is not a profile name NodeKeeper takes (letters, digits, _ and -, up to 64)");
             }
             else if (Reasons.TryGetValue(key, out var reason))
             {

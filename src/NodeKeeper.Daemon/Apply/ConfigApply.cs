@@ -41,7 +41,9 @@ public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http, Daemon
             var loaded = ConfigFiles.Load(file.Key, NkHome.Logs(ctx.Home));
             if (loaded.Config is null)
                 return Response.Fail(id, $"reload: {file.Key} is not a valid config, nothing was reloaded") with { ConfigErrors = loaded.Errors };
-            specs.AddRange(loaded.Config.Apps.Where(a => file.Any(d => d.Name == a.Name)));
+            // The environment profile chosen at nk start stays chosen.
+            specs.AddRange(loaded.Config.Apps.Where(a => file.Any(d => d.Name == a.Name))
+                .Select(a => a with { EnvProfile = file.First(d => d.Name == a.Name).Spec.EnvProfile is { } p && a.EnvProfiles.ContainsKey(p) ? p : null }));
         }
         return await supervisor.ReloadAsync(id, apps, specs, ct, canary);
     }

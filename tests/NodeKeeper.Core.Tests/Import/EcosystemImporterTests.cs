@@ -155,14 +155,19 @@ public class EcosystemImporterTests
 
         var prod = Import(json, env: "production");
         LoadOne(prod).Env.Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "production", ["A"] = "1", ["DB"] = "postgres://db/shop" });
-        prod.Notes.Should().Equal("app \"api\": env_staging is not mapped: only env_production is merged over env (--env production)");
+        prod.Notes.Should().BeEmpty();
         prod.Toml.Should().Contain("with --env production.");
+        LoadOne(prod).EnvProfiles.Keys.Should().Equal("staging");
 
+        // Without --env every profile is kept for nk start --env NAME.
         var plain = Import(json);
-        LoadOne(plain).Env.Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "development", ["A"] = "1" });
-        plain.Notes.Should().Equal(
-            "app \"api\": env_production is not mapped: pass --env production to merge it over env, as pm2 start --env production does",
-            "app \"api\": env_staging is not mapped: pass --env staging to merge it over env, as pm2 start --env staging does");
+        var app = LoadOne(plain);
+        app.Env.Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "development", ["A"] = "1" });
+        plain.Notes.Should().BeEmpty();
+        app.EnvProfiles["production"].Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "production", ["DB"] = "postgres://db/shop" });
+        app.EnvProfiles["staging"].Should().Equal(new Dictionary<string, string> { ["NODE_ENV"] = "staging" });
+        (app with { EnvProfile = "production" }).MergedEnv()["NODE_ENV"].Should().Be("production");
+        plain.Toml.Should().Contain("\n[app.env_production]\nNODE_ENV = \"production\"\nDB = \"postgres://db/shop\"\n");
 
         var missing = Import(json, env: "qa");
         LoadOne(missing).Env["NODE_ENV"].Should().Be("development");
