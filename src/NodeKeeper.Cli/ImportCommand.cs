@@ -6,7 +6,10 @@ using CliWrap.Buffered;
 using CommandResult = CliWrap.CommandResult;
 using CommandResultValidation = CliWrap.CommandResultValidation;
 using PipeTarget = CliWrap.PipeTarget;
+using NodeKeeper.Core.Config;
+using NodeKeeper.Core.Files;
 using NodeKeeper.Core.Import;
+using NodeKeeper.Core.Protocol;
 using NodeKeeper.Daemon.Processes;
 
 namespace NodeKeeper.Cli;
@@ -96,12 +99,13 @@ public static class ImportCommand
     {
         var file = new Argument<string>("file") { Description = "the PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs, .json or .yml)" };
         var env = new Option<string?>("--env") { Description = "merge env_NAME over env, as pm2 start --env NAME does", HelpName = "NAME" };
-        var cmd = new Command("import", "print the nodekeeper.toml equivalent of a PM2 ecosystem file") { file, env };
-        cmd.SetAction((p, ct) => RunAsync(p.GetValue(file)!, p.GetValue(env), ct));
+        var check = new Option<bool>("--check") { Description = "then load the output as nk start would and say what would not start on this machine (exit 1 if anything); starts nothing" };
+        var cmd = new Command("import", "print the nodekeeper.toml equivalent of a PM2 ecosystem file") { file, env, check };
+        cmd.SetAction((p, ct) => RunAsync(p.GetValue(file)!, p.GetValue(env), p.GetValue(check), ct));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(string file, string? envName, CancellationToken ct)
+    private static async Task<int> RunAsync(string file, string? envName, bool check, CancellationToken ct)
     {
         var full = Path.GetFullPath(file);
         if (!File.Exists(full))
@@ -163,7 +167,54 @@ public static class ImportCommand
         }
         await Console.Out.WriteAsync(result.Toml);
         await Console.Out.FlushAsync(ct);
+        return check ? await CheckAsync(result.Toml!, full) : Ok;
+    }
+
+    /// <summary>
+    /// --check: the TOML loaded by the config loader nk start uses (its errors as file:line:col), then what would keep
+    /// each app from starting here (ImportCheck); one stderr line each, exit 1 when there is any.
+    /// </summary>
+    private static async Task<int> CheckAsync(string toml, string ecosystem)
+    {
+        const string Prefix = "nk: import --check: ";
+        var folder = Path.GetDirectoryName(ecosystem)!;
+        var ctx = new LoadContext(NkHome.Logs(Home.Current), Environment.ProcessorCount, p => SafeFiles.ReadAllText(p, DotEnv.MaxFileBytes));
+        var loaded = ConfigLoader.Load(toml, Path.GetFileName(ecosystem) + " (imported)", folder, ctx);
+        if (!loaded.Ok)
+        {
+            foreach (var line in loaded.ErrorLines()) await Console.Error.WriteLineAsync(Prefix + line);
+            return Failed;
+        }
+        var problems = ImportCheck.Problems(loaded.Config!, new MachineFacts
+        {
+            FileExists = File.Exists,
+            DirectoryExists = Directory.Exists,
+            Which = Which,
+            IsExecutable = p => (File.GetUnixFileMode(p) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0,
+            PortHolder = PortHolder,
+            UserExists = u => File.ReadLines("/etc/passwd").Any(l => l.Split(':') is [var name, _, var uid, ..] && (name == u || uid == u)),
+        });
+        foreach (var p in problems) await Console.Error.WriteLineAsync(Prefix + p);
+        if (problems.Count > 0) return Failed;
+        await Console.Error.WriteLineAsync($"{Prefix}all {loaded.Config!.Apps.Count} app(s) would start here");
         return Ok;
+    }
+
+    /// <summary>Who holds a TCP port now, or null when it can be bound (every interface, as a shared port is).</summary>
+    private static string? PortHolder(int port)
+    {
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.IPv6Any, port);
+            probe.Server.DualMode = true;
+            probe.Start();
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            var owner = NodeKeeper.Daemon.Listeners.PortOwner.Describe(port);
+            return owner.Length > 0 ? owner.TrimStart()["by ".Length..] : "another process";
+        }
     }
 
     /// <summary>The file's exports as JSON, or why node could not give them (one line).</summary>

@@ -171,6 +171,39 @@ public sealed class ImportTests
     }
 
     [Fact]
+    public async Task Check_says_what_would_not_start_here_and_starts_nothing()
+    {
+        await using var home = new TestHome();
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var bad = Path.Combine(home.Configs, "bad.config.js");
+        File.WriteAllText(bad, $$"""
+            module.exports = { apps: [
+              { name: 'api', script: 'missing.js', instances: 2, env: { PORT: {{port}} } },
+              { name: 'py', script: '{{Repo.Example("python-worker.py")}}', interpreter: 'python9' },
+              { name: 'ok', script: '{{Repo.Example("worker.js")}}' },
+            ] };
+            """);
+
+        var r = await home.RunAsync("import", bad, "--check");
+
+        r.Code.Should().Be(1, r.ToString());
+        r.Out.Should().Contain("name = \"api\"", "the TOML is printed all the same");
+        r.Err.Should().Contain($"nk: import --check: app \"api\": script {home.Configs}/missing.js does not exist: deploy it there, or fix script (or cwd)")
+            .And.Contain($"nk: import --check: app \"api\": port {port} is taken by pid {Environment.ProcessId}")
+            .And.Contain("nk: import --check: app \"py\": interpreter \"python9\" is not on PATH here")
+            .And.NotContain("app \"ok\"");
+        (await home.StatusAsync()).Should().BeEmpty("--check starts nothing");
+
+        var good = Path.Combine(home.Configs, "good.config.js");
+        File.WriteAllText(good, $$"""module.exports = { apps: [{ name: 'ok', script: '{{Repo.Example("worker.js")}}' }] };""");
+        var fine = await home.RunAsync("import", good, "--check");
+        fine.Code.Should().Be(0, fine.ToString());
+        fine.Err.Should().Contain("nk: import --check: all 1 app(s) would start here");
+    }
+
+    [Fact]
     public async Task A_missing_ecosystem_file_is_a_usage_error()
     {
         await using var home = new TestHome();
