@@ -76,9 +76,10 @@ public static class EcosystemImporter
         sb.Append("# Imported by nk import from ").Append(Pm2App.OneLine(source));
         if (options.EnvName is { } env) sb.Append(" with --env ").Append(Pm2App.OneLine(env));
         sb.Append(".\n");
-        sb.Append("# Paths are absolute (resolved as PM2 resolves them, from the ecosystem file's folder), so this file\n");
-        sb.Append("# works wherever it is saved. PM2's meanings are kept: kill_signal is SIGINT unless the file said otherwise, an\n");
-        sb.Append("# app not ready within listen_timeout counts online (not_ready), and restart_delay is fixed_restart_delay.\n");
+        sb.Append("# Paths are absolute, so this file works wherever it is saved: relative ones are resolved from the ecosystem\n");
+        sb.Append("# file's folder, as when pm2 start runs there (PM2 resolves them from the folder it is run in).\n");
+        sb.Append("# PM2's meanings are kept: kill_signal is SIGINT unless the file said otherwise, an app not ready within\n");
+        sb.Append("# listen_timeout counts online (not_ready), and restart_delay is fixed_restart_delay.\n");
         foreach (var block in blocks) sb.Append('\n').Append(block);
         return new ImportResult(sb.ToString(), notes, errors);
     }

@@ -27,6 +27,15 @@ internal static class Pm2Cluster
         if (!m.Take("instances", out var v)) return (null, 1);
         long n;
         if (v.ValueKind == JsonValueKind.String && v.GetString()!.Trim().Equals("max", StringComparison.OrdinalIgnoreCase)) n = 0;
+        else if (v.ValueKind == JsonValueKind.String)
+        {
+            // PM2 reads any other string with parseInt, and what is not a number as 0: one instance per CPU.
+            var text = v.GetString()!.Trim();
+            var digits = System.Text.RegularExpressions.Regex.Match(text, "^[-+]?[0-9]{1,9}");
+            n = digits.Success ? long.Parse(digits.Value, CultureInfo.InvariantCulture) : 0;
+            if (!digits.Success)
+                m.Note("instances", $"instances = {TomlText.String(text)} is written as \"max\": PM2 reads a string that is not a number as 0, one instance per CPU");
+        }
         else if (!Pm2App.Whole(v, out n))
         {
             m.Invalid("instances", v, "a number or \"max\"");

@@ -370,6 +370,19 @@ public class EcosystemImporterTests
         r.Notes.Should().AllSatisfy(n => n.Should().MatchRegex("^app \"api\": [a-z_]+ is not mapped: .+"));
     }
 
+    [Theory]
+    [InlineData("\"auto\"", 8, true)]
+    [InlineData("\"4\"", 4, false)]
+    [InlineData("\"2 workers\"", 2, false)]
+    [InlineData("\"MAX\"", 8, false)]
+    public void Instances_as_a_string_is_read_as_PM2_reads_it(string written, int count, bool noted)
+    {
+        var r = Import(Apps($$"""{"name":"a","script":"a.js","instances":{{written}}}"""), cpus: 4);
+        // "max" loads as one per CPU of the loading machine: 8 here.
+        LoadOne(r).Instances.Should().Be(count);
+        r.Notes.Any(n => n.Contains("is written as \"max\": PM2 reads a string that is not a number as 0")).Should().Be(noted);
+    }
+
     [Fact]
     public void Cron_restart_is_kept_and_a_bad_one_is_noted()
     {
