@@ -23,6 +23,28 @@ public sealed class AppLogTests
     }
 
     [Fact]
+    public async Task Log_format_json_writes_every_line_as_PM2s_json_object_in_order()
+    {
+        await using var home = new TestHome();
+        var config = home.WriteConfig(TestHome.App("flood", "flood.js",
+            "restart = \"never\"\ninstances = 2\nenv = { LINES = \"3000\", EXIT = \"0\" }\nlog = { format = \"json\" }"));
+        await home.RunAsync("start", config, "--no-wait");
+        await home.WaitForAllAsync("flood", i => i.Status == "stopped" && i.LastExit != null, "both stopped after their lines");
+
+        var objects = File.ReadAllLines(Path.Combine(home.Logs, "flood.out.log")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        objects.Should().HaveCount(6000, "one object per line, no line lost or split");
+        foreach (var instance in new[] { 0, 1 })
+        {
+            var mine = objects.Where(o => o.GetProperty("process_id").GetInt32() == instance).ToList();
+            mine.Select(o => o.GetProperty("message").GetString()!.Split(' ')[1]).Should().Equal(Enumerable.Range(1, 3000).Select(i => i.ToString()), "in order, without the newline or an [i] prefix");
+            mine.Should().OnlyContain(o => o.GetProperty("type").GetString() == "out" && o.GetProperty("app_name").GetString() == "flood"
+                && o.GetProperty("timestamp").GetString()!.EndsWith('Z'));
+        }
+        var err = File.ReadAllLines(Path.Combine(home.Logs, "flood.err.log"));
+        err.Should().NotBeEmpty().And.OnlyContain(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("type").GetString() == "err");
+    }
+
+    [Fact]
     public async Task Rotation_keeps_at_most_keep_old_files_and_nk_logs_tails_them()
     {
         await using var home = new TestHome();

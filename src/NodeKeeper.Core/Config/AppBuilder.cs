@@ -136,7 +136,8 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
                 log?.Err ?? Path.Combine(ctx.LogDirectory, name + ".err.log"),
                 log?.MaxSize ?? AppDefaults.LogMaxSize,
                 log?.Keep ?? AppDefaults.LogKeep,
-                log?.Timestamps ?? AppDefaults.LogTimestamps),
+                log?.Timestamps ?? AppDefaults.LogTimestamps,
+                log?.Format ?? LogFormat.Text),
         };
     }
 

@@ -17,7 +17,7 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
     private static readonly string[] HealthKeys = ["url", "interval", "timeout", "failures", "max_lag"];
     private static readonly string[] ReloadKeys = ["canary", "watch", "min_failed", "max_failed_increase"];
     private static readonly string[] CaptureKeys = ["stall", "cpu", "interval", "heap", "heap_gap", "max_heap", "keep", "max_size", "reports", "watchdog"];
-    private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps"];
+    private static readonly string[] LogKeys = ["out", "err", "max_size", "keep", "timestamps", "format"];
     private const long MiB = 1024 * 1024;
 
     public RawApp Read(TTable table, bool isDefaults)
@@ -448,6 +448,7 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
         long maxSize = AppDefaults.LogMaxSize;
         int keep = AppDefaults.LogKeep;
         bool timestamps = AppDefaults.LogTimestamps, ok = true;
+        var format = LogFormat.Text;
         foreach (var item in table.Entries)
         {
             switch (item.Key)
@@ -472,13 +473,16 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 case "timestamps":
                     ok &= values.Boolean(item, "log.timestamps", out timestamps);
                     break;
+                case "format":
+                    ok &= values.OneOf(item, "log.format", ConfigWords.LogFormat, out format);
+                    break;
                 default:
                     values.UnknownKey(item, "in log", LogKeys);
                     ok = false;
                     break;
             }
         }
-        return ok ? new LogSetting(outPath, errPath, maxSize, keep, timestamps) : null;
+        return ok ? new LogSetting(outPath, errPath, maxSize, keep, timestamps, format) : null;
     }
 
     /// <summary>Every item of an args-like array is short enough for execve (each item already a string).</summary>

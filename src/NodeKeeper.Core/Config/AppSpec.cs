@@ -71,8 +71,12 @@ public sealed record CaptureSpec(TimeSpan Stall, TimeSpan Cpu, TimeSpan Interval
         HeapCapture.Auto, TimeSpan.FromSeconds(60), 512L << 20, 20, 1L << 30, true, WatchdogStart.OnLag);
 }
 
+/// <summary>How an app's log lines are written: as the app prints them (with the optional time and [i]), or one JSON
+/// object per line for log shippers, as PM2's log_type: 'json' writes them.</summary>
+public enum LogFormat { Text, Json }
+
 /// <summary>Where an app's output goes and how it is rotated. Paths are absolute.</summary>
-public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps);
+public sealed record LogSpec(string Out, string Err, long MaxSize, int Keep, bool Timestamps, LogFormat Format = LogFormat.Text);
 
 /// <summary>One validated [[app]] of nodekeeper.toml, with defaults applied and paths made absolute.</summary>
 public sealed record AppSpec

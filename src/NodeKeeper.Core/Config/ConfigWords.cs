@@ -18,10 +18,14 @@ public static class ConfigWords
     public static readonly WordTable<NotReadyAction> NotReady =
         new((NotReadyAction.Kill, "kill"), (NotReadyAction.Online, "online"));
 
+    public static readonly WordTable<LogFormat> LogFormat =
+        new((Config.LogFormat.Text, "text"), (Config.LogFormat.Json, "json"));
+
     public static string Word(this RestartMode value) => Restart.Word(value);
     public static string Word(this NotReadyAction value) => NotReady.Word(value);
     public static string Word(this PortMode value) => PortMode.Word(value);
     public static string Word(this ReadyMode value) => Ready.Word(value);
+    public static string Word(this LogFormat value) => LogFormat.Word(value);
 }
 
 /// <summary>The words of one enum, in the order the config's messages list them.</summary>

@@ -7,7 +7,7 @@ internal sealed record Set<T>(T Value, Pos Pos);
 internal sealed record WatchSetting(bool Enabled, IReadOnlyList<string>? Paths);
 
 /// <summary>The log table as written: absolute paths when set, and the rotation settings.</summary>
-internal sealed record LogSetting(string? Out, string? Err, long MaxSize, int Keep, bool Timestamps);
+internal sealed record LogSetting(string? Out, string? Err, long MaxSize, int Keep, bool Timestamps, LogFormat Format = LogFormat.Text);
 
 /// <summary>
 /// The keys of one [[app]] or of [defaults], each validated on its own and still unset when absent

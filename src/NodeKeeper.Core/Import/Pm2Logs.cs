@@ -23,6 +23,11 @@ internal static class Pm2Logs
             m.Note("log_date_format", $"log_date_format is written as log.timestamps = true: NodeKeeper prefixes ISO-8601 UTC times, {TomlText.String(format.GetString()!)} is not kept");
         }
         if (timestamps) m.Log.Add("timestamps = true");
+        if (m.Take("log_type", out var type))
+        {
+            if (type.ValueKind == JsonValueKind.String && type.GetString() == "json") m.Log.Add($"format = {Mapping.S(LogFormat.Json.Word())}");
+            else if (!(type.ValueKind == JsonValueKind.String && type.GetString() is "raw" or "")) m.Invalid("log_type", type, "\"json\" or \"raw\"");
+        }
         foreach (var key in new[] { "merge_logs", "combine_logs" })
         {
             if (m.Take(key, out var merge) && merge.ValueKind == JsonValueKind.False)

@@ -26,7 +26,6 @@ internal static partial class Pm2Unsupported
         ["gid"] = "NodeKeeper runs the app with the groups of user",
         ["pid_file"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
         ["pid"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
-        ["log_type"] = "NodeKeeper writes log lines as the app prints them",
         ["disable_logs"] = $"NodeKeeper always keeps logs (rotated at log.max_size, {Size.Format(AppDefaults.LogMaxSize)} by default)",
         ["watch_delay"] = "NodeKeeper's watcher has no delay setting",
         ["watch_options"] = "NodeKeeper's watcher takes no chokidar options",

@@ -201,6 +201,7 @@ public static partial class LogPipe
 
         private readonly LogFile _target;
         private readonly bool _timestamps;
+        private readonly JsonLines? _json;
         // Timestamp (rewritten for each read) followed by the prefix.
         private readonly byte[] _decoration;
         private readonly int _maxLine;
@@ -209,6 +210,7 @@ public static partial class LogPipe
         {
             _target = target;
             _timestamps = format.Timestamps;
+            _json = format.Json;
             byte[] prefix = string.IsNullOrEmpty(format.Prefix) ? [] : Encoding.UTF8.GetBytes(format.Prefix);
             _decoration = new byte[(_timestamps ? TimestampLength : 0) + prefix.Length];
             prefix.CopyTo(_decoration, _decoration.Length - prefix.Length);
@@ -218,6 +220,11 @@ public static partial class LogPipe
         /// <summary>text holds whole lines, except that when terminate is set its last line lacks the '\n', which is added.</summary>
         public void Forward(ReadOnlySpan<byte> text, bool terminate)
         {
+            if (_json is { } json)
+            {
+                ForwardJson(text, json);
+                return;
+            }
             if (_decoration.Length == 0 && !terminate)
             {
                 _target.Write(text);
@@ -252,6 +259,34 @@ public static partial class LogPipe
             }
             _target.Write(output.AsSpan(0, length));
             Buffers.Pool.Return(output);
+        }
+
+        /// <summary>Each line of the read as one JSON object and a '\n' (see <see cref="JsonLines"/>), one time for the read.</summary>
+        private void ForwardJson(ReadOnlySpan<byte> text, JsonLines json)
+        {
+            var stamp = DateTime.UtcNow.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(text.Length + 128);
+            using var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions
+            {
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            });
+            while (!text.IsEmpty)
+            {
+                int newline = text.IndexOf((byte)'\n');
+                var line = newline >= 0 ? text[..newline] : text;
+                w.WriteStartObject();
+                w.WriteString("message", Encoding.UTF8.GetString(line));
+                w.WriteString("timestamp", stamp);
+                w.WriteString("type", json.Type);
+                w.WriteNumber("process_id", json.Instance);
+                w.WriteString("app_name", json.App);
+                w.WriteEndObject();
+                w.Flush();
+                System.Buffers.BuffersExtensions.Write(buffer, "\n"u8);
+                w.Reset();
+                text = newline >= 0 ? text[(newline + 1)..] : [];
+            }
+            _target.Write(buffer.WrittenSpan);
         }
     }
 }

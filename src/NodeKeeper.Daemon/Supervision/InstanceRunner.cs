@@ -435,11 +435,13 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     {
         var spec = _app.Spec;
         var format = new LineFormat(spec.Instances > 1 ? $"[{Index}] " : null, spec.Log.Timestamps);
+        LineFormat Of(string type) => spec.Log.Format == LogFormat.Json ? format with { Json = new JsonLines(spec.Name, Index, type) } : format;
+        var (outFormat, errFormat) = (Of("out"), Of("err"));
         var outFile = _app.Out;
         var errFile = _app.Err;
         return new LaunchSpec(file, args, spec.Cwd, env,
-            (s, ct) => LogPipe.PumpAsync(s, outFile, format, null, CancellationToken.None, slots.Out, handed?.Out),
-            (s, ct) => LogPipe.PumpAsync(s, errFile, format, StderrTail.Append, CancellationToken.None, slots.Err, handed?.Err),
+            (s, ct) => LogPipe.PumpAsync(s, outFile, outFormat, null, CancellationToken.None, slots.Out, handed?.Out),
+            (s, ct) => LogPipe.PumpAsync(s, errFile, errFormat, StderrTail.Append, CancellationToken.None, slots.Err, handed?.Err),
             WithIpcChannel: spec.Node);
     }
 

@@ -384,6 +384,14 @@ public class EcosystemImporterTests
     }
 
     [Fact]
+    public void Log_type_json_is_log_format_json()
+    {
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","log_type":"json","time":true}"""))).Log.Should().Match<LogSpec>(l => l.Format == LogFormat.Json && l.Timestamps);
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","log_type":"raw"}"""))).Log.Format.Should().Be(LogFormat.Text);
+        Import(Apps("""{"name":"a","script":"a.js","log_type":"xml"}""")).Notes.Should().Equal("app \"a\": log_type is not mapped: \"xml\" is not \"json\" or \"raw\"");
+    }
+
+    [Fact]
     public void Cron_restart_is_kept_and_a_bad_one_is_noted()
     {
         LoadOne(Import(Apps("""{"name":"a","script":"a.js","cron":"*/15 * * * *"}"""))).CronRestart.Should().Be("*/15 * * * *");
