@@ -79,7 +79,8 @@ public static class EcosystemImporter
         sb.Append("# Paths are absolute, so this file works wherever it is saved: relative ones are resolved from the ecosystem\n");
         sb.Append("# file's folder, as when pm2 start runs there (PM2 resolves them from the folder it is run in).\n");
         sb.Append("# PM2's meanings are kept: kill_signal is SIGINT unless the file said otherwise, an app not ready within\n");
-        sb.Append("# listen_timeout counts online (not_ready), and restart_delay is fixed_restart_delay.\n");
+        sb.Append("# listen_timeout counts online (not_ready), restart_delay is fixed_restart_delay, and node apps get\n");
+        sb.Append("# source-mapped stack traces (--enable-source-maps) unless disable_source_map_support.\n");
         foreach (var block in blocks) sb.Append('\n').Append(block);
         return new ImportResult(sb.ToString(), notes, errors);
     }

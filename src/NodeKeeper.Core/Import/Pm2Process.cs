@@ -24,6 +24,7 @@ internal static class Pm2Process
     };
 
     private static readonly string[] NodeExtensions = [".js", ".cjs", ".mjs", ".jsx"];
+    private const string EnableSourceMaps = "--enable-source-maps";
 
     /// <summary>What a command line may hold to be read here as words (anything else is left to bash -c).</summary>
     private static bool PlainWords(string line) => !line.Any(c => "'\"`$;&|<>()*?~{}[]!#\\".Contains(c));
@@ -126,6 +127,10 @@ internal static class Pm2Process
                 m.Note(interpreterKey!, $"{interpreterKey} {TomlText.String(interpreter)} runs as a program other than node: no preload, so no node features (shared port, event-loop watch, HTTP counts); with node itself, node_args = [\"--require\", \"ts-node/register\"] or Node 22's --experimental-strip-types give them");
         }
         python = program is not null && Path.GetFileName(program).Contains("python", StringComparison.Ordinal);
+        // PM2 turns source maps on in every node app (process.setSourceMapsEnabled) unless disable_source_map_support.
+        var sourceMaps = !(m.Take("disable_source_map_support", out var noMaps) && noMaps.ValueKind == JsonValueKind.True);
+        if (m.Take("source_map_support", out var maps) && maps.ValueKind == JsonValueKind.True && kind != ProgramKind.Node)
+            m.Note("source_map_support", "source_map_support is not mapped: source maps are node's, and the app is not node");
 
         switch (kind)
         {
@@ -134,6 +139,7 @@ internal static class Pm2Process
                 m.Line("cwd", Mapping.S(cwd));
                 if (args.Count > 0) m.Line("args", TomlText.Array(args));
                 nodeArgs.AddRange(given);
+                if (sourceMaps && !nodeArgs.Contains(EnableSourceMaps)) nodeArgs.Add(EnableSourceMaps);
                 if (nodeArgs.Count > 0) m.Line("node_args", TomlText.Array(nodeArgs));
                 if (program is not null && program != AppDefaults.Interpreter) m.Line("interpreter", Mapping.S(program));
                 break;

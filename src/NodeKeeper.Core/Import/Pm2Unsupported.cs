@@ -17,8 +17,6 @@ internal static partial class Pm2Unsupported
     {
         ["vizion"] = "NodeKeeper keeps no version-control metadata",
         ["post_update"] = "NodeKeeper does not pull or update apps",
-        ["source_map_support"] = "NodeKeeper does not install source-map-support; add \"--enable-source-maps\" to node_args",
-        ["disable_source_map_support"] = "NodeKeeper does not install source-map-support",
         ["namespace"] = "NodeKeeper has no namespaces; apps are addressed by name",
         ["treekill"] = "NodeKeeper always stops the whole process tree",
         ["instance_var"] = "NodeKeeper always sets NODE_APP_INSTANCE (and NK_INSTANCE)",
@@ -43,7 +41,7 @@ internal static partial class Pm2Unsupported
         ["io"] = Monitoring,
         ["name_prefix"] = "NodeKeeper names are written in full",
         ["node_version"] = "NodeKeeper runs the node of interpreter (or of PATH)",
-        ["execute_command"] = "NodeKeeper runs Node.js scripts only",
+        ["execute_command"] = "PM2 7 does not use it either; give the command as script with interpreter = \"none\"",
         ["install_url"] = "NodeKeeper installs nothing",
     };
 
@@ -73,7 +71,7 @@ internal static partial class Pm2Unsupported
     /// <summary>Whether a value of an unmapped option is what NodeKeeper does anyway (nothing to say).</summary>
     private static bool Default(string key, JsonElement v) => key switch
     {
-        "treekill" or "autostart" or "disable_trace" or "disable_source_map_support" => v.ValueKind == JsonValueKind.True,
+        "treekill" or "autostart" or "disable_trace" => v.ValueKind == JsonValueKind.True,
         "instance_var" => v.ValueKind == JsonValueKind.String && v.GetString() == "NODE_APP_INSTANCE",
         "namespace" => v.ValueKind == JsonValueKind.String && v.GetString() == "default",
         "post_update" => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0,

@@ -105,7 +105,7 @@ public class EcosystemImporterTests
     {
         var app = LoadOne(Import(Apps("""{"name":"a","script":"a.js","args":["--port",8080,true],"interpreter_args":["--inspect"],"exec_mode":"fork_mode"}""")));
         app.Args.Should().Equal("--port", "8080", "true");
-        app.NodeArgs.Should().Equal("--inspect");
+        app.NodeArgs.Should().Equal("--inspect", "--enable-source-maps");
     }
 
     [Fact]
@@ -361,7 +361,7 @@ public class EcosystemImporterTests
 
         LoadOne(r);
         r.Notes.Select(n => n.Split(": ")[1]).Should().Equal(
-            "vizion is not mapped", "post_update is not mapped", "source_map_support is not mapped",
+            "vizion is not mapped", "post_update is not mapped",
             "namespace is not mapped", "treekill is not mapped", "pid_file is not mapped", "gid is not mapped",
             "shutdown_with_message is not mapped", "watch_delay is not mapped", "kill_retry_time is not mapped", "pmx is not mapped",
             "autostart is not mapped", "instance_var is not mapped", "filter_env is not mapped", "bogus_option is not mapped");
@@ -381,6 +381,17 @@ public class EcosystemImporterTests
         // "max" loads as one per CPU of the loading machine: 8 here.
         LoadOne(r).Instances.Should().Be(count);
         r.Notes.Any(n => n.Contains("is written as \"max\": PM2 reads a string that is not a number as 0")).Should().Be(noted);
+    }
+
+    [Fact]
+    public void Node_apps_get_source_maps_as_in_PM2_unless_disable_source_map_support()
+    {
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js"}"""))).NodeArgs.Should().Equal("--enable-source-maps");
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","node_args":"--enable-source-maps"}"""))).NodeArgs.Should().Equal("--enable-source-maps");
+        LoadOne(Import(Apps("""{"name":"a","script":"a.js","disable_source_map_support":true}"""))).NodeArgs.Should().BeEmpty();
+        var py = Import(Apps("""{"name":"a","script":"w.py","interpreter":"python3","source_map_support":true}"""));
+        LoadOne(py).NodeArgs.Should().BeEmpty();
+        py.Notes.Should().Equal("app \"a\": source_map_support is not mapped: source maps are node's, and the app is not node");
     }
 
     [Fact]
@@ -566,7 +577,7 @@ public class EcosystemImporterTests
         LoadOne(ImportHere(Apps("""{"name":"a","script":"bin/server"}"""), binary: _ => true)).Program.Should().Be(ProgramKind.Executable);
         LoadOne(ImportHere(Apps("""{"name":"a","script":"bin/www"}"""))).Program.Should().Be(ProgramKind.Node);
         var ts = ImportHere(Apps("""{"name":"a","script":"src/main.ts"}"""));
-        LoadOne(ts).NodeArgs.Should().Equal("--experimental-strip-types");
+        LoadOne(ts).NodeArgs.Should().Equal("--experimental-strip-types", "--enable-source-maps");
         ts.Notes.Should().ContainSingle().Which.Should().Contain("bun is not on PATH here");
         LoadOne(ImportHere(Apps("""{"name":"a","script":"src/main.ts"}"""), which: n => n == "bun" ? "/usr/bin/bun" : null)).Interpreter.Should().Be("bun");
         var gone = ImportHere(Apps("""{"name":"a","script":"mytool"}"""), exists: _ => false, which: _ => null);
