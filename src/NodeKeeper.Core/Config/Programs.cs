@@ -21,8 +21,9 @@ public static partial class Programs
     /// <summary>The interpreter that runs the script as the program itself, as PM2 spells it.</summary>
     public const string None = "none";
 
-    /// <summary>node by its file name: node, nodejs, or node with a version (node20, node-20.11); a path to one too.</summary>
-    [GeneratedRegex(@"^node(js)?([-.]?[0-9][0-9.]*)?$")]
+    /// <summary>node by its file name, which starts with "node": node, nodejs, node20, node-20.11, or a wrapper that
+    /// execs node (node-wrapper.sh); a path to one too. nodemon, a watcher of its own, is not.</summary>
+    [GeneratedRegex(@"^node(?!mon)")]
     private static partial Regex NodeName();
 
     public static ProgramKind Of(string interpreter) =>

@@ -12,13 +12,14 @@ public class ProgramsTests
     [InlineData("/usr/local/bin/node", ProgramKind.Node)]
     [InlineData("/opt/node-v20/bin/node20", ProgramKind.Node)]
     [InlineData("node-20.11", ProgramKind.Node)]
+    [InlineData("/srv/bin/node-wrapper.sh", ProgramKind.Node)]
     [InlineData("ts-node", ProgramKind.Interpreter)]
     [InlineData("python3", ProgramKind.Interpreter)]
     [InlineData("/usr/bin/bash", ProgramKind.Interpreter)]
     [InlineData("bun", ProgramKind.Interpreter)]
     [InlineData("nodemon", ProgramKind.Interpreter)]
     [InlineData("none", ProgramKind.Executable)]
-    public void An_interpreter_is_node_only_by_a_name_of_node(string interpreter, ProgramKind kind) =>
+    public void An_interpreter_is_node_by_a_name_that_starts_with_node(string interpreter, ProgramKind kind) =>
         Programs.Of(interpreter).Should().Be(kind);
 
     [Fact]
