@@ -48,7 +48,15 @@ public static class ImportCommand
         const file = path.resolve(process.argv[1]);
         const href = url.pathToFileURL(file).href;
         const unset = new Set();
-        const note = (t, k) => { if (typeof k === 'string' && !(k in t)) unset.add(k); };
+        const read = {};
+        const note = (t, k) => { if (typeof k !== 'string') return; if (!(k in t)) unset.add(k); else read[k] = t[k]; };
+        // What the file asks of the machine, so the TOML can say which of its values are this machine's.
+        const machine = {};
+        const os = require('os');
+        for (const f of ['cpus', 'availableParallelism']) {
+          const original = os[f];
+          if (typeof original === 'function') os[f] = function (...a) { const r = original.apply(this, a); machine[f] = f === 'cpus' ? r.length : r; return r; };
+        }
         process.env = new Proxy(process.env, {
           get(t, k) { note(t, k); return t[k]; },
           has(t, k) { note(t, k); return k in t; },
@@ -88,7 +96,7 @@ public static class ImportCommand
           let out = m;
           if (Array.isArray(m)) out = { apps: m };
           else if (m && typeof m === 'object' && !('apps' in m) && !('pm2' in m)) out = { apps: [m] };
-          const json = JSON.stringify({ exports: out === undefined ? null : out, unset: [...unset] });
+          const json = JSON.stringify({ exports: out === undefined ? null : out, unset: [...unset], read, machine });
           process.stdout.write('\n--nk-import-json--\n' + json + '\n', () => process.exit(0));
         })().catch((e) => {
           process.stderr.write('\nnk-import-error: ' + oneLine(e) + '\n', () => process.exit(1));
@@ -141,8 +149,16 @@ public static class ImportCommand
                 await Console.Error.WriteLineAsync($"nk: import: the file read {string.Join(", ", withheld)} from the environment, which nk import "
                     + $"does not pass to it (it passes only {string.Join(", ", PassedEnvironment)}): the TOML holds what the file made of "
                     + $"{(withheld.Count == 1 ? "it" : "them")} unset; give the apps their values with env or env_file");
+            var fromEnvironment = doc.RootElement.TryGetProperty("read", out var read) && read.ValueKind == JsonValueKind.Object
+                ? read.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.String).ToDictionary(p => p.Name, p => p.Value.GetString()!)
+                : [];
+            var cpus = doc.RootElement.TryGetProperty("machine", out var machine) && machine.ValueKind == JsonValueKind.Object
+                ? machine.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Number).Select(p => p.Value.GetInt32()).Distinct().ToList()
+                : [];
             result = EcosystemImporter.Import(exports, new ImportOptions
             {
+                FromEnvironment = fromEnvironment,
+                CpuCountsRead = cpus,
                 EcosystemDirectory = Path.GetDirectoryName(full)!,
                 EcosystemFile = Path.GetFileName(full),
                 EnvName = envName,

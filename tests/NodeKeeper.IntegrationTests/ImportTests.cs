@@ -165,7 +165,7 @@ public sealed class ImportTests
 
         r.Code.Should().Be(0, r.ToString());
         r.ToString().Should().NotContain(secret);
-        r.Out.Should().Contain("TOKEN = \"unset\"").And.Contain("MODE = \"staging\"");
+        r.Out.Should().Contain("TOKEN = \"unset\"\n").And.Contain("MODE = \"staging\"  # from $NODE_ENV when imported\n");
         r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString()).Which.Should()
             .StartWith("nk: import: the file read NK_IMPORT_TEST_SECRET from the environment, which nk import does not pass to it");
     }

@@ -38,7 +38,7 @@ internal static class AppImport
             Pm2Logs.Map(app, process.Cwd),
         ];
         groups.Add(Pm2Unsupported.Map(app, groups.SelectMany(g => g.Used).ToHashSet(StringComparer.Ordinal)));
-        return new Outcome(name.Name, Block(name.Name!, groups, ports.Env, env.Profiles), Notes(app, label, groups), null);
+        return new Outcome(name.Name, Block(name.Name!, groups, ports.Env, env.Profiles, options), Notes(app, label, groups), null);
     }
 
     /// <summary>The groups' notes, labelled with the app, in the order of the options they are about.</summary>
@@ -46,23 +46,47 @@ internal static class AppImport
         groups.SelectMany(g => g.Notes).OrderBy(n => app.Position(n.Key)).Select(n => $"{label}: {n.Text}").ToList();
 
     private static string Block(string name, IReadOnlyList<Mapping> groups, IReadOnlyList<KeyValuePair<string, string>> env,
-        IReadOnlyList<(string Name, IReadOnlyList<KeyValuePair<string, string>> Env)> profiles)
+        IReadOnlyList<(string Name, IReadOnlyList<KeyValuePair<string, string>> Env)> profiles, ImportOptions options)
     {
         var sb = new StringBuilder("[[app]]\n");
         sb.Append("name = ").Append(TomlText.String(name)).Append('\n');
-        foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(line).Append('\n');
+        foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(Provenance(line, options)).Append('\n');
         var log = groups.SelectMany(g => g.Log).ToList();
         if (log.Count > 0) sb.Append("log = { ").Append(string.Join(", ", log)).Append(" }\n");
-        Table(sb, "env", env, always: false);
-        foreach (var (profile, block) in profiles) Table(sb, "env_" + profile, block, always: true);
+        Table(sb, "env", env, always: false, options);
+        foreach (var (profile, block) in profiles) Table(sb, "env_" + profile, block, always: true, options);
         return sb.ToString();
     }
 
     /// <summary>An [app.KEY] table of variables (an empty one only when <paramref name="always"/>: a profile that sets nothing).</summary>
-    private static void Table(StringBuilder sb, string key, IReadOnlyList<KeyValuePair<string, string>> env, bool always)
+    private static void Table(StringBuilder sb, string key, IReadOnlyList<KeyValuePair<string, string>> env, bool always, ImportOptions options)
     {
         if (env.Count == 0 && !always) return;
         sb.Append("\n[app.").Append(key).Append("]\n");
-        foreach (var (k, v) in env) sb.Append(TomlText.Key(k)).Append(" = ").Append(TomlText.String(v)).Append('\n');
+        foreach (var (k, v) in env) sb.Append(Provenance($"{TomlText.Key(k)} = {TomlText.String(v)}", options)).Append('\n');
+    }
+
+    /// <summary>
+    /// A "key = value" line, with a comment when its value came from where the file was evaluated rather than from the
+    /// file: a variable of the environment it read (its value, whole or inside a string), or the machine's CPU count
+    /// as instances. Such a value was frozen at import; the comment says from where, so it can be made a setting again.
+    /// </summary>
+    internal static string Provenance(string line, ImportOptions options)
+    {
+        var at = line.IndexOf(" = ", StringComparison.Ordinal);
+        if (at < 0) return line;
+        var (key, value) = (line[..at], line[(at + 3)..]);
+        var from = new List<string>();
+        foreach (var (name, text) in options.FromEnvironment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (text.Length == 0) continue;
+            var inToml = TomlText.String(text)[1..^1];
+            // A short value ("1", "on") counts only as the whole value: inside a longer one it would be chance.
+            if (value == text || value == $"\"{inToml}\"" || (text.Length >= 4 && value.Contains(inToml, StringComparison.Ordinal)))
+                from.Add("$" + name);
+        }
+        if (key == "instances" && options.CpuCountsRead.Any(n => value == n.ToString(CultureInfo.InvariantCulture)))
+            from.Add("this machine's CPU count");
+        return from.Count == 0 ? line : $"{line}  # from {string.Join(" and ", from)} when imported";
     }
 }

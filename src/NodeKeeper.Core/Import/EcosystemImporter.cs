@@ -23,6 +23,11 @@ public sealed record ImportOptions
     public Func<string, string?> Which { get; init; } = _ => null;
     /// <summary>Whether a file without an extension is a binary, which PM2 runs as the program itself (its <c>isBinary</c>).</summary>
     public Func<string, bool> IsBinary { get; init; } = _ => false;
+    /// <summary>The variables the file read from the environment it was evaluated in, with their values: a TOML value
+    /// that holds one is marked as coming from it.</summary>
+    public IReadOnlyDictionary<string, string> FromEnvironment { get; init; } = new Dictionary<string, string>();
+    /// <summary>The CPU counts the file asked the machine for (os.cpus().length, os.availableParallelism()).</summary>
+    public IReadOnlyList<int> CpuCountsRead { get; init; } = [];
 }
 
 /// <summary>

@@ -395,6 +395,30 @@ public class EcosystemImporterTests
     }
 
     [Fact]
+    public void Values_the_file_took_from_the_environment_or_the_machine_are_marked()
+    {
+        using var doc = JsonDocument.Parse(Apps("""
+            {"name":"api","script":"a.js","cwd":"/srv/shop-v2/app","instances":2,
+             "env":{"NODE_ENV":"production","DB":"postgres://db.internal/shop","FLAG":"1","OTHER":"fixed"}}
+            """));
+        var r = EcosystemImporter.Import(doc.RootElement, new ImportOptions
+        {
+            EcosystemDirectory = Eco,
+            FromEnvironment = new Dictionary<string, string> { ["NODE_ENV"] = "production", ["DB_URL"] = "postgres://db.internal/shop", ["RELEASE"] = "shop-v2", ["ONE"] = "1" },
+            CpuCountsRead = [2],
+        });
+
+        r.Toml.Should().Contain("cwd = \"/srv/shop-v2/app\"  # from $RELEASE when imported\n")
+            .And.Contain("instances = 2  # from this machine's CPU count when imported\n")
+            .And.Contain("NODE_ENV = \"production\"  # from $NODE_ENV when imported\n")
+            .And.Contain("DB = \"postgres://db.internal/shop\"  # from $DB_URL when imported\n")
+            .And.Contain("FLAG = \"1\"  # from $ONE when imported\n")
+            .And.Contain("OTHER = \"fixed\"\n")
+            .And.Contain("script = \"/srv/shop-v2/app/a.js\"  # from $RELEASE when imported\n");
+        Load(r).Should().ContainSingle().Which.Env["DB"].Should().Be("postgres://db.internal/shop", "the comments leave the values as they are");
+    }
+
+    [Fact]
     public void Log_type_json_is_log_format_json()
     {
         LoadOne(Import(Apps("""{"name":"a","script":"a.js","log_type":"json","time":true}"""))).Log.Should().Match<LogSpec>(l => l.Format == LogFormat.Json && l.Timestamps);
