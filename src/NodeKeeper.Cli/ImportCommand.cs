@@ -206,9 +206,9 @@ public static class ImportCommand
             FileExists = File.Exists,
             DirectoryExists = Directory.Exists,
             Which = Which,
-            IsExecutable = p => (File.GetUnixFileMode(p) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0,
+            IsExecutable = IsExecutable,
             PortHolder = PortHolder,
-            UserExists = u => File.ReadLines("/etc/passwd").Any(l => l.Split(':') is [var name, _, var uid, ..] && (name == u || uid == u)),
+            UserExists = u => NodeKeeper.Daemon.Supervision.InstanceLaunch.Passwd(u) is not null,
         });
         foreach (var p in problems) await Console.Error.WriteLineAsync(Prefix + p);
         if (problems.Count > 0) return Failed;
@@ -377,14 +377,17 @@ public static class ImportCommand
             var path = Path.Combine(dir, name);
             try
             {
-                if (File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
-                    return path;
+                if (File.Exists(path) && IsExecutable(path)) return path;
             }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         }
         return null;
     }
+
+    /// <summary>Whether the file has an x bit (for anyone).</summary>
+    private static bool IsExecutable(string path) =>
+        (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
 
     /// <summary>PM2's isBinary, in short: a NUL byte in the first 512 bytes.</summary>
     private static bool IsBinary(string path)

@@ -51,8 +51,9 @@ public static class InstanceLaunch
 
     /// <summary>
     /// The instance's environment as changes to the daemon's: env file, env, then
-    /// NodeKeeper's own variables (those for the preload only for node); a null value removes the daemon's variable. A `user` app, and one with clean_env,
-    /// keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens must not reach another uid).
+    /// NodeKeeper's own variables (those for the preload only for node); a null value removes the daemon's variable. A
+    /// `user` app, and one with clean_env, keeps only <see cref="KeptInCleanEnvironment"/> of the daemon's (root's tokens
+    /// must not reach another uid).
     /// </summary>
     /// <param name="captureFolder">The app's folder of captures (the preload writes profiles and snapshots there, Node its
     /// reports); null: no captures for this run.</param>
@@ -110,7 +111,7 @@ public static class InstanceLaunch
         spec.Port is { } p ? (spec.PortMode == PortMode.Increment ? p + instance : p) : null;
 
     /// <summary>The user's name, primary group id and home from /etc/passwd (by name, or by uid when numeric).</summary>
-    private static (string Name, string Gid, string Home)? Passwd(string user)
+    public static (string Name, string Gid, string Home)? Passwd(string user)
     {
         try
         {
