@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A small HTTP server in Python (an app that is not node): answers every path on PORT; ends cleanly on SIGTERM, after
-STOP_DELAY_MS (default 0) in which it still holds its port, as a server finishing its requests does."""
+STOP_DELAY_MS (default 0) in which it still holds its port, as a server finishing its requests does. GET /health
+answers 503 while it warms up (until the file WARM_FILE names exists, when set; each such answer is logged), then 200."""
 import http.server
 import os
 import signal
@@ -12,8 +13,16 @@ class Hello(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        body = f"hello from python pid {os.getpid()} (instance {os.environ.get('NODE_APP_INSTANCE', '-')})\n".encode()
-        self.send_response(200)
+        if self.path == "/health":
+            warm = os.environ.get("WARM_FILE")
+            if warm and not os.path.exists(warm):
+                print(f"health: 503, warming up (python pid {os.getpid()})", flush=True)
+                return self.answer(503, b"warming up\n")
+            return self.answer(200, b"ok\n")
+        self.answer(200, f"hello from python pid {os.getpid()} (instance {os.environ.get('NODE_APP_INSTANCE', '-')})\n".encode())
+
+    def answer(self, code, body):
+        self.send_response(code)
         self.send_header("content-type", "text/plain")
         self.send_header("content-length", str(len(body)))
         self.end_headers()

@@ -103,6 +103,45 @@ public sealed class OtherProgramsTests
     }
 
     [Fact]
+    public async Task With_ready_health_a_python_server_is_online_only_once_its_health_url_passes()
+    {
+        await using var home = new TestHome();
+        var (warmPort, coldPort) = (FreePort.Next(), FreePort.Next());
+        var warm = Path.Combine(home.Home, "warm");
+        string App(string name, int port, string warmFile, string timeout) => $$"""
+            [[app]]
+            name = "{{name}}"
+            script = "{{Repo.Example("python-http.py")}}"
+            interpreter = "python3"
+            port = {{port}}
+            ready = "health"
+            listen_timeout = "{{timeout}}"
+            max_restarts = 0
+            health = { url = "http://127.0.0.1:{{port}}/health" }
+            env = { WARM_FILE = "{{warmFile}}" }
+
+            """;
+        var config = home.WriteConfig(App("py", warmPort, warm, "60s") + App("cold", coldPort, Path.Combine(home.Home, "never"), "5s"));
+        (await home.RunAsync("start", "--no-wait", config)).Code.Should().Be(0);
+
+        // Only the daemon asks for /health: two 503s logged mean it is probing, and the port already accepts.
+        var log = Path.Combine(home.Logs, "py.out.log");
+        await Eventually.Until(() => Task.FromResult(File.Exists(log) ? File.ReadAllText(log) : ""),
+            text => text.Split("health: 503").Length > 2, TimeSpan.FromSeconds(20), "the daemon's readiness probe answered 503 twice");
+        (await home.StatusAsync()).Single(r => r.Name == "py").Status.Should().Be("starting", "listening is not ready: /health still answers 503");
+
+        File.WriteAllText(warm, "");
+        await home.WaitForAsync("py", i => i.Status == "online", "online once /health answers 200");
+
+        // The one that never warms up runs out of listen_timeout, and the exit tells what the last check heard.
+        await home.WaitForAsync("cold", i => i.Status == "errored", "errored after its not_ready run");
+        var exit = (await home.DescribeAsync("cold")).RecentExits.Should().ContainSingle().Subject;
+        exit.Reason.Should().Be("not_ready");
+        exit.Evidence.Should().Contain($"last check: GET http://127.0.0.1:{coldPort}/health: HTTP 503 Service Unavailable");
+        (await home.RunAsync("why", "cold")).Out.Should().Contain($"With ready = \"health\" its health.url (http://127.0.0.1:{coldPort}/health, on each instance's own port) must answer 2xx or 3xx");
+    }
+
+    [Fact]
     public async Task A_python_app_is_refused_a_capture_and_a_node_only_key_with_what_to_use()
     {
         await using var home = new TestHome();

@@ -38,6 +38,25 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
             errors.Add(ready.Pos, $"ready = \"listen\" needs a port{whose}: set port, or use ready = \"message\" or \"spawn\"");
         }
 
+        if (ready?.Value == ReadyMode.Health) HealthReady(ready.Pos, FromDefaults("ready") ? $" ({appLabel} sets none)" : "");
+        void HealthReady(Pos at, string whose)
+        {
+            var health = Pick(a => a.Health);
+            if (health is null)
+            {
+                if (!IsBad("health"))
+                    errors.Add(at, $"ready = \"health\" needs health.url{whose}: add health = {{ url = \"http://127.0.0.1:PORT/health\" }} on the app's port");
+            }
+            else if (port is null)
+            {
+                if (!IsBad("port")) errors.Add(at, $"ready = \"health\" needs a port{whose}: each instance's health.url is probed on its own port");
+            }
+            else if (portMode == PortMode.Shared)
+                errors.Add(at, $"ready = \"health\" probes each instance on its own port, and {appLabel} shares its port (port_mode = \"shared\", node's default): set port_mode = \"increment\", or use ready = \"listen\" or \"message\"");
+            else if (!Supervision.HealthRule.OnEachInstance(portMode, port.Value, health.Value.Url))
+                errors.Add(at, $"ready = \"health\" probes health.url on each instance's own port, and health.url ({health.Value.Url}) is not on {appLabel}'s port {port.Value}: put it on port {port.Value}");
+        }
+
         // In increment mode instance i listens on port + i: every one of those must be a port.
         var instances = Pick(a => a.Instances);
         if (portMode == PortMode.Increment && port is not null && instances is not null
@@ -155,7 +174,7 @@ internal sealed class AppBuilder(ConfigErrors errors, string configDirectory, Lo
         if (app.MaxOldSpaceSizeMb is { } heap)
             errors.Add(heap.Pos, $"max_old_space_size is node's heap flag, and {runs}: remove it (max_memory limits any program)");
         if (app.Ready is { Value: ReadyMode.Message } ready)
-            errors.Add(ready.Pos, $"ready = \"message\" needs node's IPC channel (process.send), and {runs}: use ready = \"listen\" with a port, or \"spawn\"");
+            errors.Add(ready.Pos, $"ready = \"message\" needs node's IPC channel (process.send), and {runs}: use ready = \"listen\" or \"health\" with a port, or \"spawn\"");
         if (app.PortMode is { Value: PortMode.Shared } shared)
             errors.Add(shared.Pos, $"port_mode = \"shared\" needs node (its preload accepts on the daemon's socket), and {runs}: use port_mode = \"increment\" (instance i gets PORT = port + i and listens itself)");
         if (app.Capture is { } capture)

@@ -9,7 +9,7 @@ public enum RestartMode { Always, OnFailure, Never }
 public enum PortMode { Shared, Increment }
 
 /// <summary>When an instance counts as online.</summary>
-public enum ReadyMode { Listen, Message, Spawn }
+public enum ReadyMode { Listen, Message, Spawn, Health }
 
 /// <summary>What becomes of an instance not ready within listen_timeout: killed as a failed start (NodeKeeper's default),
 /// or counted online all the same (PM2's meaning of listen_timeout).</summary>

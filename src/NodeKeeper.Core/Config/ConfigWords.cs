@@ -13,7 +13,7 @@ public static class ConfigWords
         new((Config.PortMode.Shared, "shared"), (Config.PortMode.Increment, "increment"));
 
     public static readonly WordTable<ReadyMode> Ready =
-        new((ReadyMode.Listen, "listen"), (ReadyMode.Message, "message"), (ReadyMode.Spawn, "spawn"));
+        new((ReadyMode.Listen, "listen"), (ReadyMode.Message, "message"), (ReadyMode.Spawn, "spawn"), (ReadyMode.Health, "health"));
 
     public static readonly WordTable<NotReadyAction> NotReady =
         new((NotReadyAction.Kill, "kill"), (NotReadyAction.Online, "online"));

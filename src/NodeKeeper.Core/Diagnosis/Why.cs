@@ -171,6 +171,7 @@ public static class Why
             (ExitReasons.NotReady, _) => spec.Ready switch
             {
                 ReadyMode.Message => $"With ready = \"message\" it must call process.send('ready') within listen_timeout ({Seconds(spec.ListenTimeout)}): raise listen_timeout if it starts slowly.",
+                ReadyMode.Health => $"With ready = \"health\" its health.url{(spec.Health is { } h ? $" ({h.Url}, on each instance's own port)" : "")} must answer 2xx or 3xx within listen_timeout ({Seconds(spec.ListenTimeout)}): the evidence gives the last check; raise listen_timeout if it warms up slowly.",
                 _ => $"With ready = \"listen\" it must listen on PORT{(spec.Port is { } p ? $" ({p})" : "")} within listen_timeout ({Seconds(spec.ListenTimeout)}): check the port it listens on, or raise listen_timeout if it starts slowly.",
             },
             (ExitReasons.Health, _) =>

@@ -54,4 +54,15 @@ public static class HealthRule
         var n = p99Ms > max.TotalMilliseconds ? before.InARow + 1 : 0;
         return (new LagWatch(at, n), n >= health.Failures);
     }
+
+    /// <summary>Whether health.url is probed on each instance's own port: increment mode, and the URL on the app's port.</summary>
+    public static bool OnEachInstance(PortMode mode, int? port, string url) =>
+        mode == PortMode.Increment && port is { } p && new Uri(url).Port == p;
+
+    /// <summary>The URL probed for instance <paramref name="index"/> (its own port, port + index), or null when the app is
+    /// probed as a whole (shared mode, or a URL on another port).</summary>
+    public static string? InstanceUrl(AppSpec spec, int index) =>
+        spec.Health is { } health && OnEachInstance(spec.PortMode, spec.Port, health.Url)
+            ? new UriBuilder(new Uri(health.Url)) { Port = spec.Port!.Value + index }.Uri.ToString()
+            : null;
 }

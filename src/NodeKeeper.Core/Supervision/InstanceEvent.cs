@@ -38,8 +38,9 @@ public sealed record RestartRequested(string Reason, IReadOnlyList<string>? Evid
 /// <summary>`nk reset`: the counters of restarts and of unstable runs in a row start again from 0.</summary>
 public sealed record CountersReset : InstanceEvent;
 
-/// <summary>A timer armed by <see cref="StartTimer"/> ran out.</summary>
-public sealed record TimerFired(TimerKind Kind, int Generation) : InstanceEvent;
+/// <summary>A timer armed by <see cref="StartTimer"/> ran out; <paramref name="Detail"/>, for listen_timeout, is what the
+/// readiness probe last heard (ready = "health": the last failed check), told with the not_ready exit.</summary>
+public sealed record TimerFired(TimerKind Kind, int Generation, string? Detail = null) : InstanceEvent;
 
 /// <summary>What a timer is for.</summary>
 public enum TimerKind { Backoff, Kill, ListenTimeout }

@@ -19,7 +19,7 @@ public static class InstanceMachine
             => Next(s with { Status = InstanceStatus.Online }),
         (InstanceStatus.Starting, TimerFired { Kind: TimerKind.ListenTimeout } t) when t.Generation == s.Generation
             => BeginStop(s, StopIntent.Restart, ExitReasons.NotReady, spec,
-                [$"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")"]),
+                NotReadyEvidence(spec, t.Detail)),
 
         (InstanceStatus.Starting or InstanceStatus.Online, Exited x) => OnUnexpectedExit(s, x, spec, EndOf(s, x, now)),
         (InstanceStatus.Starting or InstanceStatus.Online, StopRequested) => BeginStop(s, StopIntent.Stop, ExitReasons.Stopped, spec),
@@ -58,6 +58,13 @@ public static class InstanceMachine
 
     private static Transition Next(InstanceState s, params InstanceCommand[] commands) =>
         new(s with { Generation = s.Generation + 1 }, commands);
+
+    /// <summary>What a not_ready exit tells: the timeout and mode, and what the readiness probe last heard when it heard something.</summary>
+    private static IReadOnlyList<string> NotReadyEvidence(AppSpec spec, string? lastCheck)
+    {
+        var timeout = $"not ready within listen_timeout ({spec.ListenTimeout.TotalSeconds:0.##}s; ready = \"{spec.Ready.Word()}\")";
+        return lastCheck is null ? [timeout] : [timeout, $"last check: {lastCheck}"];
+    }
 
     private static Transition Launch(InstanceState s, bool countRestart) => Next(s with
     {

@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeKeeper.Core.Config;
@@ -15,14 +14,6 @@ namespace NodeKeeper.Daemon.Supervision;
 public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : BackgroundService
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
-    private readonly HttpClient _http = new(new SocketsHttpHandler
-    {
-        // A fresh connection per probe: in shared mode any instance may answer, and a dead one must not be cached.
-        PooledConnectionLifetime = TimeSpan.Zero,
-        AllowAutoRedirect = false,
-        UseProxy = false,
-        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
-    });
     private readonly Dictionary<AppRuntime, AppHealth> _apps = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -76,11 +67,11 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
 
         if (now < h.NextProbe || online.Count == 0) return;
         h.NextProbe = now + health.Interval;
-        if (PerInstanceUrl(app.Spec, health) is { } urlFor)
+        if (HealthRule.OnEachInstance(app.Spec.PortMode, app.Spec.Port, health.Url))
         {
             foreach (var i in online)
             {
-                var failure = await ProbeAsync(urlFor(i.Index), health.Timeout, ct);
+                var failure = await HttpProbe.GetAsync(HealthRule.InstanceUrl(app.Spec, i.Index)!, health.Timeout, ct);
                 var count = HealthRule.Probe(health, h.InstanceFailures.GetValueOrDefault(i), failure is not null);
                 h.InstanceFailures[i] = count.Kept;
                 if (count.Restart) Restart(app, i, $"{count.InARow} health checks in a row failed: {failure}");
@@ -88,7 +79,7 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
             return;
         }
         if (!h.Rolling.IsCompleted) return;
-        var appFailure = await ProbeAsync(health.Url, health.Timeout, ct);
+        var appFailure = await HttpProbe.GetAsync(health.Url, health.Timeout, ct);
         var appCount = HealthRule.Probe(health, h.Failures, appFailure is not null);
         h.Failures = appCount.Kept;
         if (appCount.Restart)
@@ -126,41 +117,5 @@ public sealed class HealthMonitor(Supervisor supervisor, DaemonContext ctx) : Ba
         ctx.Logger.LogWarning("{App}:{Index}: {Evidence}: restarting it", app.Name, i.Index, evidence);
         i.Post(new RestartRequested(ExitReasons.Health, [evidence]));
         return true;
-    }
-
-    /// <summary>In increment mode, a URL on the app's port is probed on each instance's own port.</summary>
-    private static Func<int, string>? PerInstanceUrl(AppSpec spec, HealthSpec health)
-    {
-        if (spec.PortMode != PortMode.Increment || spec.Port is not { } port) return null;
-        var uri = new Uri(health.Url);
-        if (uri.Port != port) return null;
-        return index => new UriBuilder(uri) { Port = port + index }.Uri.ToString();
-    }
-
-    /// <summary>Null when the URL answers 2xx or 3xx in time; otherwise what went wrong.</summary>
-    private async Task<string?> ProbeAsync(string url, TimeSpan timeout, CancellationToken ct)
-    {
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        attempt.CancelAfter(timeout);
-        try
-        {
-            using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
-            var code = (int)response.StatusCode;
-            return code is >= 200 and < 400 ? null : $"GET {url}: HTTP {code} {response.ReasonPhrase}";
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return $"GET {url}: no answer within health.timeout ({timeout.TotalSeconds:0.##} s)";
-        }
-        catch (HttpRequestException ex)
-        {
-            return $"GET {url}: {(ex.InnerException as System.Net.Sockets.SocketException)?.Message ?? ex.Message}";
-        }
-    }
-
-    public override void Dispose()
-    {
-        _http.Dispose();
-        base.Dispose();
     }
 }

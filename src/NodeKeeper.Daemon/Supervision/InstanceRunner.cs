@@ -36,6 +36,8 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private int _applying;
     private LiveProcess? _process;
     private CancellationTokenSource? _readiness;
+    /// <summary>What the readiness probe of ready = "health" last heard fail (set on its task, read when listen_timeout runs out).</summary>
+    private string? _readinessFailure;
     private Task _loop = Task.CompletedTask;
 
     public InstanceRunner(AppRuntime app, int index, DaemonContext ctx, InstanceRunner? replacing = null)
@@ -547,17 +549,33 @@ public sealed partial class InstanceRunner : IAsyncDisposable
     private void StartReadinessWatch()
     {
         var spec = _app.Spec;
+        Volatile.Write(ref _readinessFailure, null);
+        if (spec.Ready == ReadyMode.Health && spec.Health is { } health && HealthRule.InstanceUrl(spec, Index) is { } url)
+        {
+            _ = ProbeHealthAsync(url, health.Timeout, NewReadiness());
+            return;
+        }
         // In shared mode the daemon's socket always accepts: the preload's report over IPC is the readiness.
         if (spec.Ready != ReadyMode.Listen || _app.SharesPort || InstanceLaunch.Port(spec, Index) is not { } port) return;
+        _ = ProbeAsync(port, NewReadiness());
+    }
+
+    private CancellationToken NewReadiness()
+    {
         CancelReadiness();
         var cts = new CancellationTokenSource();
         _readiness = cts;
-        _ = ProbeAsync(port, cts.Token);
+        return cts.Token;
     }
 
     private async Task ProbeAsync(int port, CancellationToken ct)
     {
         if (await PortProbe.WaitListeningAsync(port, ct)) Post(new ReadyReported());
+    }
+
+    private async Task ProbeHealthAsync(string url, TimeSpan timeout, CancellationToken ct)
+    {
+        if (await HttpProbe.WaitPassingAsync(url, timeout, failure => Volatile.Write(ref _readinessFailure, failure), ct)) Post(new ReadyReported());
     }
 
     private void CancelReadiness()
@@ -602,7 +620,7 @@ public sealed partial class InstanceRunner : IAsyncDisposable
             }
         }
         catch (OperationCanceledException) { return; }
-        Post(new TimerFired(t.Kind, t.Generation));
+        Post(new TimerFired(t.Kind, t.Generation, t.Kind == TimerKind.ListenTimeout ? Volatile.Read(ref _readinessFailure) : null));
     }
 
     /// <summary>The processes of this instance the daemon knows of (for the state file).</summary>

@@ -248,6 +248,27 @@ public class ConfigErrorMessageTests
     }
 
     [Fact]
+    public void Ready_health_needs_a_health_url_on_each_instances_own_port()
+    {
+        Errors(App("ready = \"health\"\nport = 3000\nport_mode = \"increment\"\n")).Should().Equal(
+            "nodekeeper.toml:4:9: ready = \"health\" needs health.url: add health = { url = \"http://127.0.0.1:PORT/health\" } on the app's port");
+        Errors(App("ready = \"health\"\nhealth = { url = \"http://127.0.0.1:3000/health\" }\n")).Should().Equal(
+            "nodekeeper.toml:4:9: ready = \"health\" needs a port: each instance's health.url is probed on its own port");
+        Errors(App("ready = \"health\"\nport = 3000\nhealth = { url = \"http://127.0.0.1:3000/health\" }\n")).Should().Equal(
+            "nodekeeper.toml:4:9: ready = \"health\" probes each instance on its own port, and app \"api\" shares its port (port_mode = \"shared\", node's default): set port_mode = \"increment\", or use ready = \"listen\" or \"message\"");
+        Errors(App("ready = \"health\"\nport = 3000\ninterpreter = \"python3\"\nhealth = { url = \"http://127.0.0.1:9100/health\" }\n")).Should().Equal(
+            "nodekeeper.toml:4:9: ready = \"health\" probes health.url on each instance's own port, and health.url (http://127.0.0.1:9100/health) is not on app \"api\"'s port 3000: put it on port 3000");
+    }
+
+    [Fact]
+    public void Ready_health_from_defaults_names_the_app_it_cannot_probe()
+    {
+        Errors("[defaults]\nready = \"health\"\ninterpreter = \"python3\"\n\n" + App("port = 3000\nhealth = { url = \"http://127.0.0.1:3000/\" }\n")
+                + "\n[[app]]\nname = \"jobs\"\nscript = \"jobs.py\"\n").Should().Equal(
+            "nodekeeper.toml:2:9: ready = \"health\" needs health.url (app \"jobs\" sets none): add health = { url = \"http://127.0.0.1:PORT/health\" } on the app's port");
+    }
+
+    [Fact]
     public void Max_restart_delay_below_restart_delay_is_an_error()
     {
         Errors(App("restart_delay = \"2s\"\nmax_restart_delay = \"1s\"\n")).Should().Equal(

@@ -172,6 +172,16 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Ready_health_loads_for_any_program_on_its_own_port()
+    {
+        var py = LoadApp(App("interpreter = \"python3\"\nport = 3000\nready = \"health\"\nhealth = { url = \"http://127.0.0.1:3000/health\" }\n"));
+        py.Ready.Should().Be(ReadyMode.Health);
+        py.PortMode.Should().Be(PortMode.Increment, "an app that is not node listens on its own port");
+        var node = LoadApp(App("port = 3000\nport_mode = \"increment\"\nready = \"health\"\nhealth = { url = \"http://localhost:3000/\" }\n"));
+        node.Ready.Should().Be(ReadyMode.Health);
+    }
+
+    [Fact]
     public void Defaults_apply_to_every_app_that_does_not_set_the_key()
     {
         var result = Load("""

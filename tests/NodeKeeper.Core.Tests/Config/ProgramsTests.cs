@@ -79,7 +79,7 @@ public class ProgramsTests
     [InlineData("interpreter = \"none\"\ninterpreter_args = [\"-u\"]", "interpreter_args has no interpreter to go to: app \"api\" runs its script as a program (interpreter = \"none\"); put its arguments in args")]
     [InlineData("interpreter_args = [\"-u\"]", "interpreter_args is for programs other than node, and app \"api\" runs node: give node's arguments in node_args")]
     [InlineData("interpreter = \"/usr/bin/python3\"\nmax_old_space_size = \"512M\"", "max_old_space_size is node's heap flag, and app \"api\" runs python3: remove it (max_memory limits any program)")]
-    [InlineData("interpreter = \"bash\"\nready = \"message\"", "ready = \"message\" needs node's IPC channel (process.send), and app \"api\" runs bash: use ready = \"listen\" with a port, or \"spawn\"")]
+    [InlineData("interpreter = \"bash\"\nready = \"message\"", "ready = \"message\" needs node's IPC channel (process.send), and app \"api\" runs bash: use ready = \"listen\" or \"health\" with a port, or \"spawn\"")]
     [InlineData("interpreter = \"python3\"\nport = 8000\nport_mode = \"shared\"", "port_mode = \"shared\" needs node (its preload accepts on the daemon's socket), and app \"api\" runs python3: use port_mode = \"increment\" (instance i gets PORT = port + i and listens itself)")]
     [InlineData("interpreter = \"python3\"\ncapture = { stall = \"1s\" }", "capture needs node (its preload takes the profiles and snapshots), and app \"api\" runs python3: remove it")]
     [InlineData("interpreter = \"python3\"\nhttp_metrics = true", "http_metrics needs node (its preload counts the responses), and app \"api\" runs python3: remove it")]

@@ -133,6 +133,22 @@ public class GoingOnlineTests
     }
 
     [Fact]
+    public void Not_ready_by_health_tells_the_last_failed_check_with_the_timeout()
+    {
+        var d = new Driver(s => s with { Ready = ReadyMode.Health, Port = 3000, PortMode = PortMode.Increment, ListenTimeout = TimeSpan.FromSeconds(10) })
+            .Start().Spawn(777);
+        var t = d.Armed(TimerKind.ListenTimeout);
+
+        d.Advance(t.Delay).Send(new TimerFired(TimerKind.ListenTimeout, t.Generation, "GET http://127.0.0.1:3000/health: HTTP 503 Service Unavailable"));
+
+        d.Status.Should().Be(InstanceStatus.Stopping);
+        d.State.PendingReason.Should().Be(ExitReasons.NotReady);
+        d.State.PendingEvidence.Should().Equal(
+            "not ready within listen_timeout (10s; ready = \"health\")",
+            "last check: GET http://127.0.0.1:3000/health: HTTP 503 Service Unavailable");
+    }
+
+    [Fact]
     public void Not_ready_is_unstable_even_when_the_listen_timeout_is_longer_than_min_uptime()
     {
         var d = Waiting().Start().Spawn();

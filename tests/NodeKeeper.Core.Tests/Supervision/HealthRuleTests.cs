@@ -67,4 +67,19 @@ public sealed class HealthRuleTests
         HealthRule.Lag(Health, default, T0, 200)!.Value.Watch.InARow.Should().Be(0);
         HealthRule.Lag(Health with { MaxLag = null }, default, T0, 10_000).Should().BeNull();
     }
+
+    [Fact]
+    public void In_increment_mode_a_url_on_the_apps_port_is_probed_on_each_instances_own_port()
+    {
+        var spec = Driver.BaseSpec() with
+        {
+            Port = 3000, PortMode = PortMode.Increment, Health = Health with { Url = "http://127.0.0.1:3000/health?deep=1" },
+        };
+
+        HealthRule.InstanceUrl(spec, 0).Should().Be("http://127.0.0.1:3000/health?deep=1");
+        HealthRule.InstanceUrl(spec, 2).Should().Be("http://127.0.0.1:3002/health?deep=1");
+        HealthRule.InstanceUrl(spec with { PortMode = PortMode.Shared }, 1).Should().BeNull("a shared port answers from any instance: the app is probed as a whole");
+        HealthRule.InstanceUrl(spec with { Health = Health with { Url = "http://127.0.0.1:9100/" } }, 1).Should().BeNull("a URL on another port is the app's");
+        HealthRule.InstanceUrl(spec with { Health = null }, 0).Should().BeNull();
+    }
 }
