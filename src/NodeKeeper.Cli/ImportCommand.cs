@@ -50,13 +50,23 @@ public static class ImportCommand
         const unset = new Set();
         const read = {};
         const note = (t, k) => { if (typeof k !== 'string') return; if (!(k in t)) unset.add(k); else read[k] = t[k]; };
-        // What the file asks of the machine, so the TOML can say which of its values are this machine's.
+        // What the file asks of the machine, so the TOML can say which of its values are this machine's: CPU counts,
+        // the texts it got (host name, home and temp folders, user), and the figures nothing can trace (memory...).
         const machine = {};
+        const machineText = {};
+        const machineUsed = new Set();
         const os = require('os');
-        for (const f of ['cpus', 'availableParallelism']) {
+        const watch = (f, take) => {
           const original = os[f];
-          if (typeof original === 'function') os[f] = function (...a) { const r = original.apply(this, a); machine[f] = f === 'cpus' ? r.length : r; return r; };
-        }
+          if (typeof original === 'function') os[f] = function (...a) { const r = original.apply(this, a); try { take(r); } catch {} return r; };
+        };
+        watch('cpus', (r) => { machine.cpus = r.length; });
+        watch('availableParallelism', (r) => { machine.availableParallelism = r; });
+        for (const f of ['hostname', 'homedir', 'tmpdir']) watch(f, (r) => { machineText['os.' + f + '()'] = String(r); });
+        watch('userInfo', (r) => { machineText['os.userInfo().username'] = String(r.username); machineText['os.userInfo().homedir'] = String(r.homedir); });
+        for (const f of ['totalmem', 'freemem', 'loadavg', 'networkInterfaces', 'uptime']) watch(f, () => { machineUsed.add('os.' + f + '()'); });
+        // An ES module's `import { cpus } from 'os'` sees the watched functions too.
+        require('module').syncBuiltinESMExports();
         process.env = new Proxy(process.env, {
           get(t, k) { note(t, k); return t[k]; },
           has(t, k) { note(t, k); return k in t; },
@@ -96,7 +106,7 @@ public static class ImportCommand
           let out = m;
           if (Array.isArray(m)) out = { apps: m };
           else if (m && typeof m === 'object' && !('apps' in m) && !('pm2' in m)) out = { apps: [m] };
-          const json = JSON.stringify({ exports: out === undefined ? null : out, unset: [...unset], read, machine });
+          const json = JSON.stringify({ exports: out === undefined ? null : out, unset: [...unset], read, machine, machineText, machineUsed: [...machineUsed] });
           process.stdout.write('\n--nk-import-json--\n' + json + '\n', () => process.exit(0));
         })().catch((e) => {
           process.stderr.write('\nnk-import-error: ' + oneLine(e) + '\n', () => process.exit(1));
@@ -155,9 +165,19 @@ public static class ImportCommand
             var cpus = doc.RootElement.TryGetProperty("machine", out var machine) && machine.ValueKind == JsonValueKind.Object
                 ? machine.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Number).Select(p => p.Value.GetInt32()).Distinct().ToList()
                 : [];
+            var fromMachine = doc.RootElement.TryGetProperty("machineText", out var text) && text.ValueKind == JsonValueKind.Object
+                ? text.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.String).ToDictionary(p => p.Name, p => p.Value.GetString()!)
+                : [];
+            var untraced = doc.RootElement.TryGetProperty("machineUsed", out var used) && used.ValueKind == JsonValueKind.Array
+                ? used.EnumerateArray().Where(v => v.ValueKind == JsonValueKind.String).Select(v => v.GetString()!).Order(StringComparer.Ordinal).ToList()
+                : [];
+            if (untraced.Count > 0)
+                await Console.Error.WriteLineAsync($"nk: import: the file asked this machine for {string.Join(", ", untraced)}: "
+                    + "what it computed from them is this machine's, frozen in the TOML unmarked; check those values before using the TOML elsewhere");
             result = EcosystemImporter.Import(exports, new ImportOptions
             {
                 FromEnvironment = fromEnvironment,
+                FromMachine = fromMachine,
                 CpuCountsRead = cpus,
                 EcosystemDirectory = Path.GetDirectoryName(full)!,
                 EcosystemFile = Path.GetFileName(full),

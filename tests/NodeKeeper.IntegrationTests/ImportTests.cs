@@ -170,6 +170,22 @@ public sealed class ImportTests
             .StartWith("nk: import: the file read NK_IMPORT_TEST_SECRET from the environment, which nk import does not pass to it");
     }
 
+    /// <summary>Named imports of node:os in an ES module are watched too: the texts are marked, a memory figure is told.</summary>
+    [Fact]
+    public async Task Values_the_file_asked_the_machine_for_are_marked_or_told()
+    {
+        await using var home = new TestHome();
+        var home_ = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+        var r = await home.RunAsync("import", Fixture("reads-machine.config.mjs"));
+
+        r.Code.Should().Be(0, r.ToString());
+        r.Out.Should().Contain($"INSTANCE_HOST = \"{System.Net.Dns.GetHostName()}\"  # from os.hostname() when imported\n")
+            .And.MatchRegex($@"\n[^\n]*{System.Text.RegularExpressions.Regex.Escape(home_ + "/logs/web.out.log")}[^\n]*  # from os.homedir\(\) when imported\n");
+        r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle(r.ToString()).Which.Should()
+            .Be("nk: import: the file asked this machine for os.totalmem(): what it computed from them is this machine's, frozen in the TOML unmarked; check those values before using the TOML elsewhere");
+    }
+
     [Fact]
     public async Task Check_says_what_would_not_start_here_and_starts_nothing()
     {

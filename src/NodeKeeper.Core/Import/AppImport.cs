@@ -52,7 +52,7 @@ internal static class AppImport
         sb.Append("name = ").Append(TomlText.String(name)).Append('\n');
         foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(Provenance(line, options)).Append('\n');
         var log = groups.SelectMany(g => g.Log).ToList();
-        if (log.Count > 0) sb.Append("log = { ").Append(string.Join(", ", log)).Append(" }\n");
+        if (log.Count > 0) sb.Append(Provenance($"log = {{ {string.Join(", ", log)} }}", options)).Append('\n');
         Table(sb, "env", env, always: false, options);
         foreach (var (profile, block) in profiles) Table(sb, "env_" + profile, block, always: true, options);
         return sb.ToString();
@@ -68,8 +68,9 @@ internal static class AppImport
 
     /// <summary>
     /// A "key = value" line, with a comment when its value came from where the file was evaluated rather than from the
-    /// file: a variable of the environment it read (its value, whole or inside a string), or the machine's CPU count
-    /// as instances. Such a value was frozen at import; the comment says from where, so it can be made a setting again.
+    /// file: a variable of the environment it read (its value, whole or inside a string), a text the machine gave it
+    /// (os.homedir(), os.hostname()...), or the machine's CPU count as instances. Such a value was frozen at import;
+    /// the comment says from where, so it can be made a setting again.
     /// </summary>
     internal static string Provenance(string line, ImportOptions options)
     {
@@ -77,13 +78,15 @@ internal static class AppImport
         if (at < 0) return line;
         var (key, value) = (line[..at], line[(at + 3)..]);
         var from = new List<string>();
-        foreach (var (name, text) in options.FromEnvironment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        var sources = options.FromEnvironment.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => ("$" + kv.Key, kv.Value))
+            .Concat(options.FromMachine.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value)));
+        foreach (var (source, text) in sources)
         {
             if (text.Length == 0) continue;
             var inToml = TomlText.String(text)[1..^1];
             // A short value ("1", "on") counts only as the whole value: inside a longer one it would be chance.
             if (value == text || value == $"\"{inToml}\"" || (text.Length >= 4 && value.Contains(inToml, StringComparison.Ordinal)))
-                from.Add("$" + name);
+                from.Add(source);
         }
         if (key == "instances" && options.CpuCountsRead.Any(n => value == n.ToString(CultureInfo.InvariantCulture)))
             from.Add("this machine's CPU count");

@@ -26,6 +26,9 @@ public sealed record ImportOptions
     /// <summary>The variables the file read from the environment it was evaluated in, with their values: a TOML value
     /// that holds one is marked as coming from it.</summary>
     public IReadOnlyDictionary<string, string> FromEnvironment { get; init; } = new Dictionary<string, string>();
+    /// <summary>The texts the file asked the machine for, by the call that gave each ("os.homedir()" → "/home/deploy"): a
+    /// TOML value that holds one is marked as coming from it.</summary>
+    public IReadOnlyDictionary<string, string> FromMachine { get; init; } = new Dictionary<string, string>();
     /// <summary>The CPU counts the file asked the machine for (os.cpus().length, os.availableParallelism()).</summary>
     public IReadOnlyList<int> CpuCountsRead { get; init; } = [];
 }
@@ -82,7 +85,8 @@ public static class EcosystemImporter
         if (options.EnvName is { } env) sb.Append(" with --env ").Append(Pm2App.OneLine(env));
         sb.Append(".\n");
         sb.Append("# Paths are absolute, so this file works wherever it is saved: relative ones are resolved from the ecosystem\n");
-        sb.Append("# file's folder, as when pm2 start runs there (PM2 resolves them from the folder it is run in).\n");
+        sb.Append("# file's folder, as when pm2 start runs there (PM2 resolves them from the folder it is run in); the file was\n");
+        sb.Append("# evaluated there too, so process.cwd() and __dirname in it were that folder.\n");
         sb.Append("# PM2's meanings are kept: kill_signal is SIGINT unless the file said otherwise, an app not ready within\n");
         sb.Append("# listen_timeout counts online (not_ready), restart_delay is fixed_restart_delay, and node apps get\n");
         sb.Append("# source-mapped stack traces (--enable-source-maps) unless disable_source_map_support.\n");

@@ -399,12 +399,14 @@ public class EcosystemImporterTests
     {
         using var doc = JsonDocument.Parse(Apps("""
             {"name":"api","script":"a.js","cwd":"/srv/shop-v2/app","instances":2,
-             "env":{"NODE_ENV":"production","DB":"postgres://db.internal/shop","FLAG":"1","OTHER":"fixed"}}
+             "out_file":"/home/deploy/logs/api.log",
+             "env":{"NODE_ENV":"production","DB":"postgres://db.internal/shop","FLAG":"1","OTHER":"fixed","HOST":"web-3"}}
             """));
         var r = EcosystemImporter.Import(doc.RootElement, new ImportOptions
         {
             EcosystemDirectory = Eco,
             FromEnvironment = new Dictionary<string, string> { ["NODE_ENV"] = "production", ["DB_URL"] = "postgres://db.internal/shop", ["RELEASE"] = "shop-v2", ["ONE"] = "1" },
+            FromMachine = new Dictionary<string, string> { ["os.hostname()"] = "web-3", ["os.homedir()"] = "/home/deploy" },
             CpuCountsRead = [2],
         });
 
@@ -414,6 +416,8 @@ public class EcosystemImporterTests
             .And.Contain("DB = \"postgres://db.internal/shop\"  # from $DB_URL when imported\n")
             .And.Contain("FLAG = \"1\"  # from $ONE when imported\n")
             .And.Contain("OTHER = \"fixed\"\n")
+            .And.Contain("HOST = \"web-3\"  # from os.hostname() when imported\n")
+            .And.MatchRegex(@"\nlog = [^\n]*/home/deploy/logs/api\.log[^\n]*  # from os\.homedir\(\) when imported\n")
             .And.Contain("script = \"/srv/shop-v2/app/a.js\"  # from $RELEASE when imported\n");
         Load(r).Should().ContainSingle().Which.Env["DB"].Should().Be("postgres://db.internal/shop", "the comments leave the values as they are");
     }
