@@ -30,6 +30,9 @@ public static class AppDefaults
     public const int LogKeep = 5;
     public const bool LogTimestamps = false;
 
+    /// <summary>How long a watched app's files must stay quiet after a change before it restarts (no key sets it).</summary>
+    public static readonly TimeSpan WatchQuiet = TimeSpan.FromMilliseconds(300);
+
     public static readonly TimeSpan HealthInterval = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan HealthTimeout = TimeSpan.FromSeconds(2);
     public const int HealthFailures = 3;

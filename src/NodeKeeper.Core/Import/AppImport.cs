@@ -49,7 +49,7 @@ internal static class AppImport
         IReadOnlyList<(string Name, IReadOnlyList<KeyValuePair<string, string>> Env)> profiles, ImportOptions options)
     {
         var sb = new StringBuilder("[[app]]\n");
-        sb.Append("name = ").Append(TomlText.String(name)).Append('\n');
+        sb.Append(Provenance($"name = {TomlText.String(name)}", options)).Append('\n');
         foreach (var line in groups.SelectMany(g => g.Lines)) sb.Append(Provenance(line, options)).Append('\n');
         var log = groups.SelectMany(g => g.Log).ToList();
         if (log.Count > 0) sb.Append(Provenance($"log = {{ {string.Join(", ", log)} }}", options)).Append('\n');

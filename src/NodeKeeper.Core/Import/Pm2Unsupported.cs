@@ -25,7 +25,7 @@ internal static partial class Pm2Unsupported
         ["pid_file"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
         ["pid"] = "NodeKeeper writes no pid files; nk status --json shows each instance's pid",
         ["disable_logs"] = $"NodeKeeper always keeps logs (rotated at log.max_size, {Size.Format(AppDefaults.LogMaxSize)} by default)",
-        ["watch_delay"] = "NodeKeeper's watcher has no delay setting",
+        ["watch_delay"] = $"NodeKeeper restarts a watched app {AppDefaults.WatchQuiet.TotalMilliseconds:0} ms after the last change, and has no setting for it",
         ["watch_options"] = "NodeKeeper's watcher takes no chokidar options",
         ["shutdown_with_message"] = $"NodeKeeper sends the message 'shutdown' when a shared-port instance starts draining, and then kill_signal ({AppDefaults.KillSignal} by default) in any case",
         ["kill_retry_time"] = "NodeKeeper sends SIGKILL once, when kill_timeout has passed",

@@ -13,7 +13,7 @@ namespace NodeKeeper.Daemon.Supervision;
 /// </summary>
 public sealed class FileWatchService(Supervisor supervisor, DaemonContext ctx) : FollowingApps(ctx)
 {
-    public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(300);
+    public static readonly TimeSpan Debounce = AppDefaults.WatchQuiet;
     private readonly Dictionary<AppRuntime, AppWatch> _watches = [];
 
     protected override void Release()
