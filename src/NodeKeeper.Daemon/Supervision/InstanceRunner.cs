@@ -575,7 +575,9 @@ public sealed partial class InstanceRunner : IAsyncDisposable
 
     private async Task ProbeHealthAsync(string url, TimeSpan timeout, CancellationToken ct)
     {
-        if (await HttpProbe.WaitPassingAsync(url, timeout, failure => Volatile.Write(ref _readinessFailure, failure), ct)) Post(new ReadyReported());
+        // A probe of an earlier run, cancelled, must not leave its last answer to this run's evidence.
+        if (await HttpProbe.WaitPassingAsync(url, timeout, failure => { if (!ct.IsCancellationRequested) Volatile.Write(ref _readinessFailure, failure); }, ct))
+            Post(new ReadyReported());
     }
 
     private void CancelReadiness()
