@@ -35,6 +35,8 @@ public sealed record StallSummary(
             lines.Add($"pauses: {PausesInFunction} of {Pauses} in {Function}");
         if (CountedAs is not null)
             lines.Add($"{Function} is not in the profile (optimized before it began): its samples count under {CountedAs}");
+        if (Pauses == 0 && Profile is not null && ProfileProblem is null)
+            lines.Add("no pause landed while it was blocked: this is the profile's stack, which counts a function V8 optimized before the profile began (a hot loop) under its caller");
         if (Profile is { Top.Count: > 0 } prof) lines.Add(CpuSummary.MostSelfTime(prof.Top));
         if (ProfileProblem is not null) lines.Add($"profile not used: {ProfileProblem}");
         return lines;

@@ -54,6 +54,23 @@ public sealed class CpuProfileSummaryTests
     }
 
     [Theory, MemberData(nameof(Nodes))]
+    public void Without_a_pause_the_profile_names_the_caller_and_says_why(string node)
+    {
+        var sidecar = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(One(node, "stall-*.json")))!;
+        sidecar["stacks"] = new System.Text.Json.Nodes.JsonArray();
+        using var json = new MemoryStream(Encoding.UTF8.GetBytes(sidecar.ToJsonString()));
+        using var profile = File.OpenRead(One(node, "stall-*.cpuprofile"));
+
+        var s = CpuProfileSummary.ReadStall(json, profile, AppDir);
+
+        s.Pauses.Should().Be(0);
+        s.Frame.Should().Be("handler (app.js:9)", "the profile counts spin's OSR-compiled loop under its caller");
+        s.Evidence().Should().HaveCountLessThanOrEqualTo(6).And.Contain(
+            "no pause landed while it was blocked: this is the profile's stack, which counts a function V8 optimized before the profile began (a hot loop) under its caller");
+        RealStall(node).Evidence().Should().NotContain(l => l.StartsWith("no pause landed", StringComparison.Ordinal));
+    }
+
+    [Theory, MemberData(nameof(Nodes))]
     public void Without_the_profile_the_share_is_among_the_pauses(string node)
     {
         var s = RealStall(node, withProfile: false);
