@@ -122,6 +122,7 @@ function toml(apps) {
     const lines = ['[[app]]', `name = ${JSON.stringify(a.name)}`, `script = ${JSON.stringify(a.script)}`];
     if (a.port) lines.push(`port = ${a.port}`, 'host = "127.0.0.1"');
     if (a.instances) lines.push(`instances = ${a.instances}`);
+    if (a.interpreter) lines.push(`interpreter = ${JSON.stringify(a.interpreter)}`);
     if (a.portMode) lines.push(`port_mode = ${JSON.stringify(a.portMode)}`);
     if (a.maxMemory) lines.push(`max_memory = "${a.maxMemory}"`);
     if (a.env) lines.push(`env = { ${Object.entries(a.env).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`).join(', ')} }`);
@@ -168,6 +169,7 @@ class Pm2 {
         name: a.name, script: a.script, env: a.env || {}, out_file: a.out, error_file: a.err,
         ...(a.maxMemory ? { max_memory_restart: a.maxMemory } : {}), ...(a.minUptime ? { min_uptime: a.minUptime } : {}),
         ...(a.instances ? { instances: a.instances, exec_mode: a.execMode || 'cluster' } : {}),
+        ...(a.interpreter ? { interpreter: a.interpreter } : {}),
         merge_logs: true, autorestart: !a.once,
       })),
     };
@@ -248,50 +250,85 @@ async function cliLatencyAndFootprint() {
   record('daemon_footprint', `daemon CPU over ${idleMs / 1000} s idle (ms)`, cpu, 'nk <= 20 ms');
 }
 
-async function bareNodeStart(port) {
+/** Median time from spawning `argv` (PORT given) until it answers HTTP 200: the bare start a supervisor is measured against. */
+async function bareStart(argv, port) {
   const times = [];
   for (let r = 0; r < Math.max(3, runs); r++) {
     const t0 = now();
-    const child = spawn(process.execPath, [path.join(repo, 'examples', 'http-server.js')], { env: { ...process.env, PORT: port, NK_BENCH: work }, stdio: 'ignore' });
-    await waitFor(async () => (await get(port, 200)).status === 200, 10000, 'bare node to answer');
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, PORT: port, NK_BENCH: work }, stdio: 'ignore' });
+    track(child.pid);
+    await waitFor(async () => (await get(port, 200)).status === 200, 10000, `bare ${path.basename(argv[0])} to answer`);
     times.push(now() - t0);
     child.kill('SIGKILL');
-    await waitFor(() => !alive(child.pid), 5000, 'bare node to end');
+    await waitFor(() => !alive(child.pid), 5000, `bare ${path.basename(argv[0])} to end`);
   }
   return median(times);
 }
 
+/** The pid an example server puts in its answer: http-server.js's JSON ("pid":N), python-http.py's text (pid N). */
+function answerPid(body) {
+  const m = /"pid":(\d+)|\bpid (\d+)/.exec(body || '');
+  return m ? Number(m[1] || m[2]) : null;
+}
+
+/**
+ * kill -9 of the app's process, `runs` times: the median time until a new pid answers HTTP 200 on the port, and the
+ * refused connections per restart meanwhile. Each kill comes after min_uptime, so every run is a stable one.
+ */
+async function killToAnswer(sv, name, port) {
+  await waitFor(async () => (await get(port)).status === 200, 10000, `${name} to answer`);
+  const times = [];
+  let refusedTotal = 0;
+  for (let r = 0; r < runs; r++) {
+    const old = sv.pid(name);
+    const t0 = now();
+    process.kill(old, 'SIGKILL');
+    for (;;) {
+      const res = await get(port, 500);
+      if (res.status === 200 && answerPid(res.body) !== old) break;
+      if (res.error === 'ECONNREFUSED') refusedTotal++;
+      if (now() - t0 > 20000) throw new Error(`${sv.name}: ${name} did not come back`);
+      await sleep(2);
+    }
+    times.push(now() - t0);
+    await waitFor(() => sv.pid(name), 10000, 'online again');
+    await sleep(smoke ? 100 : 2500); // past min_uptime: every kill is a stable run
+  }
+  return { ms: median(times), refused: refusedTotal / runs };
+}
+
 async function restartLatency() {
   const port = await freePort();
-  const latency = { node: await bareNodeStart(port) };
+  const latency = { node: await bareStart([process.execPath, path.join(repo, 'examples', 'http-server.js')], port) };
   const refused = { node: 0 };
   for (const sv of supervisors('restart')) {
     sv.start([app(sv, 'web', 'http-server.js', { examples: true, port, env: { PORT: port } })]);
     await allOnline(sv, 1);
-    await waitFor(async () => (await get(port)).status === 200, 10000, 'web to answer');
-    const times = [];
-    let refusedTotal = 0;
-    for (let r = 0; r < runs; r++) {
-      const old = sv.pid('web');
-      const t0 = now();
-      process.kill(old, 'SIGKILL');
-      for (;;) {
-        const res = await get(port, 500);
-        if (res.status === 200 && !res.body.includes(`"pid":${old}`)) break;
-        if (res.error === 'ECONNREFUSED') refusedTotal++;
-        if (now() - t0 > 20000) throw new Error(`${sv.name}: web did not come back`);
-        await sleep(2);
-      }
-      times.push(now() - t0);
-      await waitFor(() => sv.pid('web'), 10000, 'online again');
-      await sleep(smoke ? 100 : 2500); // past min_uptime: every kill is a stable run
-    }
-    latency[sv.name] = median(times);
-    refused[sv.name] = refusedTotal / runs;
+    ({ ms: latency[sv.name], refused: refused[sv.name] } = await killToAnswer(sv, 'web', port));
     sv.stop();
   }
   record('restart_latency', 'kill -9 to first HTTP 200 of the new pid (ms; node = bare start)', latency, 'nk <= node + 20 ms');
   record('restart_latency', 'refused connections per restart', refused, '');
+}
+
+/**
+ * An app that is not node (issue 19): examples/python-http.py under python3, no preload, on its own port (NodeKeeper:
+ * interpreter = "python3", ready = "listen" probing the port; PM2: interpreter python3, fork mode). The same kill -9
+ * figure as restart_latency, against a bare python3 start.
+ */
+async function otherPrograms() {
+  const port = await freePort();
+  const script = path.join(repo, 'examples', 'python-http.py');
+  const latency = { python3: await bareStart(['python3', script], port) };
+  const refused = { python3: 0 };
+  for (const sv of supervisors('python')) {
+    sv.start([app(sv, 'py', 'python-http.py', { examples: true, port, interpreter: 'python3', env: { PORT: port } })]);
+    await allOnline(sv, 1);
+    ({ ms: latency[sv.name], refused: refused[sv.name] } = await killToAnswer(sv, 'py', port));
+    sv.stop();
+  }
+  record('other_programs', 'python3 server: kill -9 to first HTTP 200 of the new pid (ms; python3 = bare start)', latency, 'nk <= pm2 (both start python3 itself)');
+  record('other_programs', 'python3 server: refused connections per restart', refused, '');
 }
 
 async function logThroughput() {
@@ -937,7 +974,7 @@ function ratio(r) {
 const reportName = smoke ? 'smoke' : (wanted || only) ? [...(wanted || ['all']), ...(only ? [`only-${only.join('+')}`] : [])].join('+') : 'latest';
 function writeReport() {
   fs.mkdirSync(outDir, { recursive: true });
-  const cols = ['node, to a file', 'node, piped to cat', 'node', 'nodekeeper', 'pm2'];
+  const cols = ['node, to a file', 'node, piped to cat', 'node', 'python3', 'nodekeeper', 'pm2'];
   const used = cols.filter((c) => results.some((r) => r[c] !== undefined));
   const head = `| scenario | metric | ${used.join(' | ')} | nk / pm2 | target |\n|${'---|'.repeat(used.length + 4)}\n`;
   const rows = results.map((r) => `| ${r.scenario} | ${r.metric} | ${used.map((c) => fmt(r[c])).join(' | ')} | ${ratio(r) === null ? '-' : ratio(r).toFixed(3)} | ${r.target || ''} |`).join('\n');
@@ -971,7 +1008,7 @@ function svg(rows) {
 
 async function main() {
   const all = {
-    cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, log_throughput: logThroughput, crash_loop: crashLoop,
+    cli_latency: cliLatencyAndFootprint, restart_latency: restartLatency, other_programs: otherPrograms, log_throughput: logThroughput, crash_loop: crashLoop,
     memory_limit: memoryLimit, restart_downtime: restartDowntime, reload_downtime: reloadDowntime, cluster_throughput: clusterThroughput,
     keepalive_downtime: keepaliveDowntime, supervisor_upgrade: supervisorUpgrade, http_counting: httpCounting, bad_deploy: badDeploy,
     watchdog_cost: watchdogCost, heap_snapshot_reading: heapSnapshotReading,
