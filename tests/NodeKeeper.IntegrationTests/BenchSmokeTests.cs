@@ -9,7 +9,7 @@ public sealed class BenchSmokeTests
     {
         var outDir = Path.Combine("/tmp", "nk-it", "bench-" + Guid.NewGuid().ToString("N")[..8]);
         var psi = new ProcessStartInfo("node", [Path.Combine(Repo.Root, "bench", "bench.js"), "--smoke", "--only", "nodekeeper",
-            "--scenarios", "cli_latency,restart_latency,http_counting,bad_deploy", "--out", outDir])
+            "--scenarios", "cli_latency,restart_latency,other_programs,http_counting,bad_deploy", "--out", outDir])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -24,7 +24,7 @@ public sealed class BenchSmokeTests
         p.ExitCode.Should().Be(0, await stderr);
         var table = File.ReadAllText(Path.Combine(outDir, "smoke.md"));
         table.Should().Contain("| cli_latency |").And.Contain("| daemon_footprint |").And.Contain("| restart_latency |")
-            .And.Contain("| http_counting |").And.Contain("| bad_deploy |");
+            .And.Contain("| other_programs |").And.Contain("| http_counting |").And.Contain("| bad_deploy |");
         Directory.Delete(outDir, true);
         await stdout;
     }
