@@ -138,7 +138,9 @@ public sealed class CaptureTests
     public async Task Nk_profile_writes_what_Chrome_DevTools_opens_and_the_caps_keep_the_newest()
     {
         await using var home = new TestHome();
-        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", "capture = { keep = 3, stall = \"0s\" }\n")));
+        // A port of its own: http-server.js listens on 3000 without one, and a test beside it would collide there.
+        var port = FreePort.Next();
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ncapture = {{ keep = 3, stall = \"0s\" }}\n")));
         await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting");
 
         var r = await home.OkAsync("profile", "web", "--cpu", "300ms", "--heap", "--json");
@@ -152,7 +154,7 @@ public sealed class CaptureTests
         Directory.GetFiles(folder, "*.cpuprofile").Should().HaveCount(3, "the heap snapshot, the oldest, went first");
 
         // A byte cap: a snapshot bigger than the cap is not kept, and the answer says so.
-        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", "capture = { max_size = \"1M\", stall = \"0s\" }\n")));
+        await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "http-server.js", $"port = {port}\ncapture = {{ max_size = \"1M\", stall = \"0s\" }}\n")));
         await home.OkAsync("restart", "web");
         await home.WaitForAsync("web", i => i.Status == "online" && i.HeapUsedBytes != null, "online and reporting again");
         var big = await home.OkAsync("profile", "web", "--heap");

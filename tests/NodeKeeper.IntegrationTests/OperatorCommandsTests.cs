@@ -7,7 +7,7 @@ public sealed class OperatorCommandsTests
     public async Task Signal_reaches_the_instance_and_a_bad_signal_or_a_stopped_app_is_refused()
     {
         await using var home = new TestHome();
-        var config = home.WriteConfig(TestHome.App("sh", "shell-worker.sh", "interpreter = \"none\"") + TestHome.App("idle", "http-server.js", "restart = \"never\""));
+        var config = home.WriteConfig(TestHome.App("sh", "shell-worker.sh", "interpreter = \"none\"") + TestHome.App("idle", "http-server.js", $"port = {FreePort.Next()}\nrestart = \"never\""));
         (await home.RunAsync("start", config)).Code.Should().Be(0);
         var before = await home.InstanceAsync("sh");
         await home.WaitForLogAsync("sh", "shell tick 1");
