@@ -31,8 +31,8 @@ internal sealed class AppReader(ValueReader values, string displayPath, string c
                 values.UnknownKey(entry, where, DefaultsKeys, "each [[app]] sets its own name");
                 continue;
             }
-            if (EnvProfiles.NameOf(entry.Key) is { } profile && !Keys.Contains(entry.Key)
-                && KeySuggester.Suggest(entry.Key, Keys) is not "env_file")
+            // env_NAME is a profile, unless it is a misspelt env_file (told as an unknown key below).
+            if (EnvProfiles.NameOf(entry.Key) is { } profile && KeySuggester.Suggest(entry.Key, Keys) is not "env_file")
             {
                 if (ReadEnv(entry) is { } profileEnv) app.EnvProfiles[profile] = profileEnv;
                 app.Present.Add(entry.Key);

@@ -42,8 +42,9 @@ public sealed class ConfigApply(Supervisor supervisor, HttpEndpoint http, Daemon
             if (loaded.Config is null)
                 return Response.Fail(id, $"reload: {file.Key} is not a valid config, nothing was reloaded") with { ConfigErrors = loaded.Errors };
             // The environment profile chosen at nk start stays chosen.
-            specs.AddRange(loaded.Config.Apps.Where(a => file.Any(d => d.Name == a.Name))
-                .Select(a => a with { EnvProfile = file.First(d => d.Name == a.Name).Spec.EnvProfile is { } p && a.EnvProfiles.ContainsKey(p) ? p : null }));
+            foreach (var a in loaded.Config.Apps)
+                if (file.FirstOrDefault(d => d.Name == a.Name) is { } running)
+                    specs.Add(a with { EnvProfile = running.Spec.EnvProfile is { } p && a.EnvProfiles.ContainsKey(p) ? p : null });
         }
         return await supervisor.ReloadAsync(id, apps, specs, ct, canary);
     }

@@ -202,6 +202,9 @@ public static partial class LogPipe
         private readonly LogFile _target;
         private readonly bool _timestamps;
         private readonly JsonLines? _json;
+        // log.format = "json": the buffer and writer every read reuses (a pipe's lines are written by its one reader).
+        private readonly System.Buffers.ArrayBufferWriter<byte>? _jsonBuffer;
+        private readonly System.Text.Json.Utf8JsonWriter? _jsonWriter;
         // Timestamp (rewritten for each read) followed by the prefix.
         private readonly byte[] _decoration;
         private readonly int _maxLine;
@@ -211,6 +214,14 @@ public static partial class LogPipe
             _target = target;
             _timestamps = format.Timestamps;
             _json = format.Json;
+            if (_json is not null)
+            {
+                _jsonBuffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+                _jsonWriter = new System.Text.Json.Utf8JsonWriter(_jsonBuffer, new System.Text.Json.JsonWriterOptions
+                {
+                    Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+                });
+            }
             byte[] prefix = string.IsNullOrEmpty(format.Prefix) ? [] : Encoding.UTF8.GetBytes(format.Prefix);
             _decoration = new byte[(_timestamps ? TimestampLength : 0) + prefix.Length];
             prefix.CopyTo(_decoration, _decoration.Length - prefix.Length);
@@ -265,25 +276,24 @@ public static partial class LogPipe
         private void ForwardJson(ReadOnlySpan<byte> text, JsonLines json)
         {
             var stamp = DateTime.UtcNow.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>(text.Length + 128);
-            using var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions
-            {
-                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-            });
+            var (buffer, w) = (_jsonBuffer!, _jsonWriter!);
+            buffer.ResetWrittenCount();
             while (!text.IsEmpty)
             {
                 int newline = text.IndexOf((byte)'\n');
                 var line = newline >= 0 ? text[..newline] : text;
+                w.Reset(buffer);
                 w.WriteStartObject();
-                w.WriteString("message", Encoding.UTF8.GetString(line));
-                w.WriteString("timestamp", stamp);
-                w.WriteString("type", json.Type);
-                w.WriteNumber("process_id", json.Instance);
-                w.WriteString("app_name", json.App);
+                // Valid UTF-8 goes as it is; other bytes become U+FFFD through a string.
+                if (System.Text.Unicode.Utf8.IsValid(line)) w.WriteString("message"u8, line);
+                else w.WriteString("message"u8, Encoding.UTF8.GetString(line));
+                w.WriteString("timestamp"u8, stamp);
+                w.WriteString("type"u8, json.Type);
+                w.WriteNumber("process_id"u8, json.Instance);
+                w.WriteString("app_name"u8, json.App);
                 w.WriteEndObject();
                 w.Flush();
                 System.Buffers.BuffersExtensions.Write(buffer, "\n"u8);
-                w.Reset();
                 text = newline >= 0 ? text[(newline + 1)..] : [];
             }
             _target.Write(buffer.WrittenSpan);

@@ -91,6 +91,24 @@ public sealed class LogPipeTests : IDisposable
     }
 
     [Fact]
+    public async Task Json_format_escapes_each_line_and_replaces_bytes_that_are_not_utf8()
+    {
+        string path = _temp.File("app.out.log");
+        // Quotes, a tab, a backslash, text that is not ASCII, a lone 0xFF byte, an empty line and a last line without '\n',
+        // read in pieces of 3 bytes so that reads end inside lines and inside a character.
+        byte[] input = [.. "say \"hi\"\tC:\\dir\nnaïve ✓\n"u8, 0x61, 0xFF, 0x62, (byte)'\n', (byte)'\n', .. "last"u8];
+        await using (var log = new LogFile(path, 0, 5, NullLogger.Instance))
+            await LogPipe.PumpAsync(new ChunkedStream(input, 3), log, new LineFormat(null, false, new JsonLines("web", 1, "out")), null, CancellationToken.None);
+
+        var lines = File.ReadAllText(path).Split('\n');
+        lines[^1].Should().BeEmpty("every object ends with a newline");
+        var messages = lines[..^1].Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        messages.Select(o => o.GetProperty("message").GetString()).Should().Equal("say \"hi\"\tC:\\dir", "naïve ✓", "a\uFFFDb", "", "last");
+        messages.Should().OnlyContain(o => o.GetProperty("app_name").GetString() == "web" && o.GetProperty("process_id").GetInt32() == 1
+            && o.GetProperty("type").GetString() == "out");
+    }
+
+    [Fact]
     public async Task Two_pumps_into_one_file_never_interleave_within_a_line()
     {
         const int count = 50_000;
