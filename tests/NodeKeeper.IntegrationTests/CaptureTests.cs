@@ -28,7 +28,7 @@ public sealed class CaptureTests
         var interpreter = node == "20" ? "node" : Path.Combine(Repo.Root, "tests", ".node", node, "bin", "node");
         var script = Repo.Example("frameworks/slow-report.js");
         // The line where it was blocked: the loop of buildReport.
-        var line = Array.FindIndex(File.ReadAllLines(script), l => l.Contains("while (Date.now() < end)")) + 1;
+        var line = Array.FindIndex(File.ReadAllLines(script), l => l.Contains("while (cpuMs() < end)")) + 1;
         await home.OkAsync("start", home.WriteConfig(TestHome.App("web", "frameworks/slow-report.js",
             $"port = {port}\nhost = \"127.0.0.1\"\ninterpreter = \"{interpreter}\"\ncapture = {{ stall = \"500ms\", interval = \"1m\", watchdog = \"{watchdog}\" }}\n")));
         // The watch can begin a second after the start, and the report after that is the first one judged: three
