@@ -41,6 +41,8 @@ public sealed class CaptureTests
             (await http.GetAsync($"http://127.0.0.1:{port}/report")).IsSuccessStatusCode.Should().BeTrue();
             await Eventually.Until(() => File.ReadAllText(Path.Combine(home.Home, "daemon.log")).Contains("before the stall watchdog ran"),
                 TimeSpan.FromSeconds(10), "the first stall told in daemon.log: " + home.DaemonLogTail());
+            File.ReadAllLines(Path.Combine(home.Home, "daemon.log")).Single(l => l.Contains("before the stall watchdog ran"))
+                .Should().Contain("[INF] web:0: the event loop was blocked for ", "a stall seen is news, not a failed capture");
             (await WhyAsync(home, "web")).Findings.Should().NotContain(f => f.Reason == "event_loop_blocked", "the first stall was not profiled");
         }
         var report = await http.GetAsync($"http://127.0.0.1:{port}/report");

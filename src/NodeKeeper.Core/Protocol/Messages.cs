@@ -347,6 +347,9 @@ public sealed record CaptureNotice
     public string? Kind { get; init; }
     public string? File { get; init; }
     public string? Error { get; init; }
+    /// <summary>What the preload tells without a capture: the first stall under capture.watchdog = "on_lag", seen
+    /// before the watchdog ran (logged as information; a preload older than this field sent it as an error).</summary>
+    public string? Note { get; init; }
     /// <summary>How long it took, in milliseconds.</summary>
     public long? Ms { get; init; }
 }

@@ -40,6 +40,11 @@ public sealed partial class InstanceRunner
         var now = Environment.TickCount64;
         if (now - _lastNotice < 1000) return;
         _lastNotice = now;
+        if (notice.Note is { } note)
+        {
+            _log.LogInformation("{App}:{Index}: {Note}", _app.Name, Index, note);
+            return;
+        }
         if (notice.Error is { } error)
             _log.LogWarning("{App}:{Index}: a {Kind} capture failed: {Error}", _app.Name, Index, notice.Kind, error);
         else

@@ -596,9 +596,9 @@ if (captureSpec) {
         lagSeen = null;
         // Told once the worker runs (or could not start), so that "it watches from now on" is true when it is read.
         const blocked = `the event loop was blocked for ${Math.round(lagMs)} ms before the stall watchdog ran (capture.watchdog = "on_lag")`;
-        onStarted = (ok) => tell({ nk: 'captured', kind: 'stall', error: ok
-          ? `${blocked}; it watches from now on and profiles the next stall`
-          : `${blocked}; the watchdog thread could not start, so no stall is profiled` });
+        onStarted = (ok) => tell(ok
+          ? { nk: 'captured', kind: 'stall', note: `${blocked}; it watches from now on and profiles the next stall` }
+          : { nk: 'captured', kind: 'stall', error: `${blocked}; the watchdog thread could not start, so no stall is profiled` });
         watch();
         if (!watchdog) started(false);
       };
