@@ -36,6 +36,18 @@ public static class Procs
         catch (IOException) { return null; }
     }
 
+    /// <summary>The CPU a process has used (utime + stime), in clock ticks of 1/100 s; null once it is gone.</summary>
+    public static long? CpuTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11]) + long.Parse(fields[12]);
+        }
+        catch (IOException) { return null; }
+    }
+
     /// <summary>"pid state ppid cmdline" of a process, for failure messages.</summary>
     public static string Describe(int pid)
     {
